@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto'
+import Fastify from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { Infra } from './infra.js'
+import { errorHandler } from './plugins/error-handler.js'
+import { adminRoutes } from './routes/admin/index.js'
+import { healthRoutes } from './routes/health.js'
+import { contactRoutes } from './routes/v1/contacts.js'
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+/**
+ * Builds the HTTP app: external plugins, then ours, then routes, each access boundary in
+ * its own context. The server only listens (src/main.ts); tests use app.inject().
+ */
+export async function buildApp(infra: Infra) {
+  const app = Fastify({
+    loggerInstance: infra.log,
+    bodyLimit: infra.config.BODY_LIMIT_BYTES,
+    // a caller's X-Request-Id is kept when it is a plain token, so logs can be joined up
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    requestIdHeader: false,
+    trustProxy: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
+  })
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id)
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Switchboard',
+        version: '0.1.0',
+        description: 'Citizen-contact CRM for councils that share services: web intake, routing to the right council, delivery to back offices.'
+      },
+      servers: [{ url: infra.config.PUBLIC_BASE_URL }],
+      components: { securitySchemes: { operatorKey: { type: 'http', scheme: 'bearer', description: 'OPERATOR_API_KEY' } } }
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(errorHandler)
+
+  await app.register(healthRoutes, { infra })
+  await app.register(contactRoutes, { infra })
+  await app.register(adminRoutes, { infra })
+  return app
+}

@@ -1,0 +1,41 @@
+import pg from 'pg'
+import type { Config } from '../config.js'
+
+export type Db = pg.Pool
+export type DbClient = pg.PoolClient
+/** Anything that can run a query: the pool, or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'>
+
+// bigint ids come back as strings by default; ours stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10))
+
+export function createPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE'>): Db {
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    max: config.DATABASE_POOL_SIZE,
+    // fail fast when Postgres is away, so callers can answer 503 rather than hang
+    connectionTimeoutMillis: 2_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'switchboard'
+  })
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {})
+  return pool
+}
+
+/** Runs `fn` in a transaction on one client; commits on success, rolls back on any error. */
+export async function withTransaction<T>(pool: Db, fn: (client: DbClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query('begin')
+    const result = await fn(client)
+    await client.query('commit')
+    client.release()
+    return result
+  } catch (err) {
+    // a client whose rollback fails has lost its connection: destroy it, don't pool it
+    const broken = await client.query('rollback').then(() => false, () => true)
+    client.release(broken)
+    throw err
+  }
+}

@@ -1,0 +1,101 @@
+import { UnrecoverableError } from 'bullmq'
+import type { Transporter } from 'nodemailer'
+import type { Log } from '../logger.js'
+import { withTransaction, type Db } from '../db/pool.js'
+import { markOutboxDone } from '../jobs/outbox-relay.js'
+import { sendTeamMail } from './email.js'
+import type { AttemptResult } from './outcome.js'
+import { buildCasePayload, renderCaseEmail, type DeliveryRow } from './payload.js'
+import { sendWebhook } from './webhook.js'
+
+export interface DeliveryDeps {
+  db: Db
+  mail: Transporter
+  log: Log
+  settings: { maxAttempts: number; timeoutMs: number; mailFrom: string }
+}
+
+export type DeliveryOutcome = 'delivered' | 'already_settled' | 'missing'
+
+/**
+ * One attempt to hand a routed case to its council's back office. Success is recorded only
+ * after a 2xx (or the mail server's acceptance). A failure either throws for BullMQ to
+ * retry with backoff, or, when permanent or out of attempts, dead-letters the delivery for
+ * an operator and throws UnrecoverableError.
+ */
+export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number; outboxId: number }): Promise<DeliveryOutcome> {
+  const { rows } = await deps.db.query<DeliveryRow>(
+    `select d.id, d.public_id, d.state, d.attempts, d.kind,
+            dest.webhook_url, dest.webhook_secret, dest.email as team_email, dest.team,
+            c.id as case_id, c.reference, c.status, c.priority, c.channel, c.service_code, s.name as service_name,
+            c.council_gss, co.name as council_name, c.description, c.postcode, c.lat, c.lng,
+            c.created_at, c.sla_due_at, r.display_name,
+            (select value from contact_points where resident_id = r.id and kind = 'email' order by last_seen_at desc limit 1) as email,
+            (select value from contact_points where resident_id = r.id and kind = 'phone' order by last_seen_at desc limit 1) as phone
+       from deliveries d
+       join destinations dest on dest.id = d.destination_id
+       join cases c on c.id = d.case_id
+       join residents r on r.id = c.resident_id
+       left join services s on s.code = c.service_code
+       left join councils co on co.gss = c.council_gss
+      where d.id = $1`,
+    [job.deliveryId]
+  )
+  const delivery = rows[0]
+  if (!delivery || delivery.state === 'delivered' || delivery.state === 'dead') {
+    await markOutboxDone(deps.db, job.outboxId)
+    return delivery ? 'already_settled' : 'missing'
+  }
+
+  // Count the attempt before making it, so a crash mid-send still uses one up.
+  const attempt = delivery.attempts + 1
+  await deps.db.query('update deliveries set attempts = $2, updated_at = now() where id = $1', [delivery.id, attempt])
+
+  const result = await attemptDelivery(deps, delivery)
+  const where = `${delivery.team} of ${delivery.council_name ?? delivery.council_gss} by ${delivery.kind}`
+  if (result.ok) {
+    await withTransaction(deps.db, async (tx) => {
+      await tx.query(
+        `update deliveries set state = 'delivered', last_status = $2, last_error = null, delivered_at = now(), updated_at = now() where id = $1`,
+        [delivery.id, result.status]
+      )
+      await tx.query(`update cases set status = 'with_back_office', updated_at = clock_timestamp() where id = $1 and status = 'routed'`, [delivery.case_id])
+      await tx.query(
+        `insert into case_events (case_id, type, actor, reason, data) values ($1, 'delivery.succeeded', 'worker:deliver', $2, $3)`,
+        [delivery.case_id, `delivered to ${where} (${result.detail}) on attempt ${attempt}`, { delivery_id: delivery.public_id, attempt }]
+      )
+      await markOutboxDone(tx, job.outboxId)
+    })
+    deps.log.info({ deliveryId: delivery.public_id, attempt, kind: delivery.kind }, 'case delivered')
+    return 'delivered'
+  }
+
+  const final = result.permanent || attempt >= deps.settings.maxAttempts
+  if (final) {
+    const why = result.permanent ? 'a permanent failure' : `attempt ${attempt} of ${deps.settings.maxAttempts}`
+    await withTransaction(deps.db, async (tx) => {
+      await tx.query(`update deliveries set state = 'dead', last_status = $2, last_error = $3, updated_at = now() where id = $1`, [delivery.id, result.status, result.detail])
+      await tx.query(
+        `insert into case_events (case_id, type, actor, reason, data) values ($1, 'delivery.dead_lettered', 'worker:deliver', $2, $3)`,
+        [delivery.case_id, `delivery to ${where} dead-lettered after ${why}: ${result.detail}; an operator can retry it`, { delivery_id: delivery.public_id, attempt }]
+      )
+      await markOutboxDone(tx, job.outboxId)
+    })
+    deps.log.warn({ deliveryId: delivery.public_id, attempt, detail: result.detail }, 'delivery dead-lettered')
+    throw new UnrecoverableError(`delivery ${delivery.public_id} dead-lettered: ${result.detail}`)
+  }
+  await deps.db.query(`update deliveries set state = 'retrying', last_status = $2, last_error = $3, updated_at = now() where id = $1`, [delivery.id, result.status, result.detail])
+  deps.log.info({ deliveryId: delivery.public_id, attempt, detail: result.detail }, 'delivery attempt failed; will retry')
+  throw new Error(`delivery attempt ${attempt} failed: ${result.detail}`)
+}
+
+async function attemptDelivery(deps: DeliveryDeps, d: DeliveryRow): Promise<AttemptResult> {
+  if (d.kind === 'webhook') {
+    if (!d.webhook_url || !d.webhook_secret) return { ok: false, permanent: true, status: null, detail: 'destination has no webhook URL or secret' }
+    const body = JSON.stringify(buildCasePayload(d))
+    return sendWebhook({ url: d.webhook_url, secret: d.webhook_secret }, d.public_id, body, deps.settings.timeoutMs)
+  }
+  if (!d.team_email) return { ok: false, permanent: true, status: null, detail: 'destination has no email address' }
+  const mail = renderCaseEmail(d)
+  return sendTeamMail(deps.mail, { from: deps.settings.mailFrom, to: d.team_email, deliveryId: d.public_id, caseReference: d.reference, ...mail })
+}

@@ -1,0 +1,42 @@
+import nodemailer, { type Transporter } from 'nodemailer'
+import type { AttemptResult } from './outcome.js'
+
+/**
+ * The mail transport for team mailboxes: SMTP when SMTP_URL is set; otherwise nodemailer's
+ * JSON transport, which builds the whole message and sends it nowhere (the demo needs no
+ * mail server).
+ */
+export function createMailTransport(smtpUrl: string | undefined): Transporter {
+  return smtpUrl ? nodemailer.createTransport(smtpUrl) : nodemailer.createTransport({ jsonTransport: true })
+}
+
+export interface TeamMail {
+  from: string
+  to: string
+  subject: string
+  text: string
+  deliveryId: string
+  caseReference: string
+}
+
+export async function sendTeamMail(transport: Transporter, mail: TeamMail): Promise<AttemptResult> {
+  try {
+    await transport.sendMail({
+      from: mail.from,
+      to: mail.to,
+      subject: mail.subject,
+      text: mail.text,
+      headers: {
+        'X-Switchboard-Delivery': mail.deliveryId,
+        'X-Switchboard-Case': mail.caseReference,
+        'Auto-Submitted': 'auto-generated'
+      }
+    })
+    return { ok: true, permanent: false, status: null, detail: 'accepted by the mail server' }
+  } catch (err) {
+    const e = err as Error & { responseCode?: number; code?: string }
+    // SMTP 5xx (mailbox unknown, refused) will not change on retry; 4xx and network errors may.
+    const permanent = typeof e.responseCode === 'number' && e.responseCode >= 500
+    return { ok: false, permanent, status: e.responseCode ?? null, detail: `mail not accepted: ${e.responseCode ?? e.code ?? e.message}` }
+  }
+}

@@ -1,0 +1,16 @@
+/** The result of one attempt to hand a case over. */
+export interface AttemptResult {
+  ok: boolean
+  /** a failure that retrying will not fix (a 4xx other than 408/429, a refused mailbox) */
+  permanent: boolean
+  status: number | null
+  /** for the delivery record and the audit trail; never contains case content */
+  detail: string
+}
+
+/** 2xx delivers; 408 and 429 are worth retrying like 5xx; any other 4xx will not get better. */
+export function classifyHttpStatus(status: number): AttemptResult {
+  if (status >= 200 && status < 300) return { ok: true, permanent: false, status, detail: `HTTP ${status}` }
+  const permanent = status >= 400 && status < 500 && status !== 408 && status !== 429
+  return { ok: false, permanent, status, detail: `HTTP ${status}` }
+}

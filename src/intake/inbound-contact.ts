@@ -1,0 +1,28 @@
+/** One contact as every channel adapter hands it over: normalised, with nothing of cases or routing. */
+export interface InboundContact {
+  channel: 'web' | 'sms' | 'email' | 'voice'
+  /** who delivered it ('web', 'twilio', 'smtp', ...) and their id for it; unique together */
+  provider: string
+  providerMessageId: string
+  /** the payload exactly as received (NUL bytes stripped), kept in raw_inbound */
+  rawPayload: unknown
+  /** a hash of the meaningful request, to tell a replay from a reused key */
+  payloadHash: string | null
+  sender: {
+    name: string | null
+    /** lower-cased */
+    email: string | null
+    /** E.164 */
+    phone: string | null
+    /** the raw sender address as the provider gave it */
+    raw: string | null
+  }
+  /** the address the resident contacted (our number or mailbox) */
+  recipient: string | null
+  text: string
+  location: { postcode: string | null; lat: number | null; lng: number | null }
+  serviceCode: string | null
+  councilGss: string | null
+  /** a case reference the contact says it belongs to; honoured only for the same resident */
+  threadReference: string | null
+}

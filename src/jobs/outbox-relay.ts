@@ -1,0 +1,115 @@
+import type { Log } from '../logger.js'
+import type { Db } from '../db/pool.js'
+import { outboxJobId, type Queues, type Topic } from './queues.js'
+
+export interface OutboxRow {
+  id: number
+  topic: Topic
+  payload: Record<string, number>
+}
+
+/** Adds one outbox row's job to its queue; a second add of the same row is a no-op. */
+export async function enqueue(queues: Queues, row: OutboxRow): Promise<void> {
+  const jobId = outboxJobId(row.id)
+  if (row.topic === 'case:route') {
+    await queues['case:route'].add('route', { v: 1, outboxId: row.id, caseId: Number(row.payload.case_id) }, { jobId })
+  } else {
+    await queues['case:deliver'].add('deliver', { v: 1, outboxId: row.id, deliveryId: Number(row.payload.delivery_id) }, { jobId })
+  }
+}
+
+/**
+ * Fast path after a commit: hand the job to Redis straight away. Failures are only logged:
+ * the row is still pending in Postgres and the sweeper will enqueue it.
+ */
+export function relayNow(queues: Queues, row: OutboxRow, log: Log): void {
+  enqueue(queues, row).catch((err: Error) => {
+    log.warn({ outboxId: row.id, err: { message: err.message } }, 'enqueue after commit failed; the outbox sweeper will retry')
+  })
+}
+
+/**
+ * Re-enqueues outbox rows whose work has not been done: never relayed (Redis was down, the
+ * process died after the commit) or relayed longer than `leaseMs` ago and still pending
+ * (the job was lost, e.g. Redis was flushed). A row whose job is still queued costs a no-op
+ * add. SKIP LOCKED lets several worker processes sweep side by side.
+ */
+export async function sweepOutbox(db: Db, queues: Queues, leaseMs: number, limit = 500): Promise<number> {
+  const client = await db.connect()
+  let rows: OutboxRow[] = []
+  try {
+    await client.query('begin')
+    rows = (
+      await client.query<OutboxRow>(
+        `select id, topic, payload from outbox
+          where done_at is null and coalesce(relayed_at, created_at) <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)
+          order by id limit $2 for update skip locked`,
+        [leaseMs, limit]
+      )
+    ).rows
+    for (const row of rows) await enqueue(queues, row)
+    if (rows.length) {
+      await client.query('update outbox set relayed_at = clock_timestamp() where id = any($1::bigint[])', [rows.map((r) => r.id)])
+    }
+    await client.query('commit')
+  } catch (err) {
+    await client.query('rollback').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+  return rows.length
+}
+
+/** Marks an outbox row's work done, normally in the same transaction as the work. */
+export async function markOutboxDone(db: Pick<Db, 'query'>, outboxId: number): Promise<void> {
+  await db.query('update outbox set done_at = clock_timestamp() where id = $1 and done_at is null', [outboxId])
+}
+
+/** Done rows older than a day are history nobody reads; keep the table small. */
+export async function pruneOutbox(db: Db): Promise<number> {
+  const res = await db.query(`delete from outbox where done_at < now() - interval '1 day'`)
+  return res.rowCount ?? 0
+}
+
+export interface Sweeper {
+  stop(): Promise<void>
+}
+
+/** Sweeps at once (catching up after a restart), then every `intervalMs`. */
+export function startSweeper(db: Db, queues: Queues, opts: { intervalMs: number; leaseMs: number; log: Log }): Sweeper {
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> = Promise.resolve()
+  let stopped = false
+  let lastPrune = 0
+  const tick = async (leaseMs: number) => {
+    try {
+      let n: number
+      do {
+        n = await sweepOutbox(db, queues, leaseMs)
+        if (n) opts.log.info({ count: n }, 'outbox sweep re-enqueued pending work')
+      } while (n > 0 && !stopped && n >= 500)
+      if (Date.now() - lastPrune > 3_600_000) {
+        lastPrune = Date.now()
+        await pruneOutbox(db)
+      }
+    } catch (err) {
+      opts.log.warn({ err: { message: (err as Error).message } }, 'outbox sweep failed; will try again')
+    }
+  }
+  const schedule = () => {
+    if (stopped) return
+    timer = setTimeout(() => {
+      running = tick(opts.leaseMs).finally(schedule)
+    }, opts.intervalMs)
+    timer.unref()
+  }
+  running = tick(0).finally(schedule)
+  return {
+    async stop() {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      await running
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq'
+import type { Redis } from 'ioredis'
+
+/** The queues, by the names the rest of the code (and the outbox) uses. */
+export const TOPICS = ['case:route', 'case:deliver'] as const
+export type Topic = (typeof TOPICS)[number]
+
+/** Job payloads: ids only, never personal data or secrets. Versioned so old jobs stay readable. */
+export interface RouteJob {
+  v: 1
+  outboxId: number
+  caseId: number
+}
+export interface DeliverJob {
+  v: 1
+  outboxId: number
+  deliveryId: number
+}
+export type JobFor<T extends Topic> = T extends 'case:route' ? RouteJob : DeliverJob
+
+/**
+ * BullMQ refuses ':' in queue names (it separates the parts of its Redis keys), so the
+ * topic 'case:route' lives in the BullMQ queue 'case-route'.
+ */
+export function queueName(topic: Topic): string {
+  return topic.replace(':', '-')
+}
+
+export interface QueueSettings {
+  prefix: string
+  deliveryAttempts: number
+  deliveryBackoffMs: number
+}
+
+function jobOptions(topic: Topic, s: QueueSettings): DefaultJobOptions {
+  // Postgres holds the truth (the outbox row stays pending until the job has had its
+  // effect), so Redis keeps only a short history; a failed job is removed so the outbox
+  // sweeper can enqueue it again under the same id.
+  const common: DefaultJobOptions = { removeOnComplete: { count: 1000 }, removeOnFail: true }
+  if (topic === 'case:deliver') {
+    return { ...common, attempts: s.deliveryAttempts, backoff: { type: 'exponential', delay: s.deliveryBackoffMs } }
+  }
+  return { ...common, attempts: 5, backoff: { type: 'exponential', delay: 500 } }
+}
+
+export type Queues = { [T in Topic]: Queue<JobFor<T>> } & { close(): Promise<void> }
+
+export function createQueues(connection: Redis, s: QueueSettings): Queues {
+  const make = <T extends Topic>(topic: T) =>
+    new Queue<JobFor<T>>(queueName(topic), {
+      connection: connection as unknown as ConnectionOptions,
+      prefix: s.prefix,
+      defaultJobOptions: jobOptions(topic, s)
+    })
+  const route = make('case:route')
+  const deliver = make('case:deliver')
+  return {
+    'case:route': route,
+    'case:deliver': deliver,
+    async close() {
+      await Promise.all([route.close(), deliver.close()])
+    }
+  }
+}
+
+/** The job id for an outbox row: BullMQ collapses adds with an id it already holds. */
+export function outboxJobId(outboxId: number): string {
+  return `outbox-${outboxId}`
+}

@@ -1,0 +1,63 @@
+import closeWithGrace from 'close-with-grace'
+import { startWorkers, type Workers } from '../workers/index.js'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { ensureDatabase, migrate } from './db/migrate.js'
+import { createInfra, redactUrl } from './infra.js'
+import { createLogger } from './logger.js'
+import { loadDemoData } from './seed/demo-data.js'
+
+type Mode = 'all' | 'api' | 'workers'
+
+/**
+ * Starts Switchboard: `all` (API and workers in one process, the default), `api` or
+ * `workers`. Creates the database if missing, migrates, loads demo data, then serves until
+ * SIGTERM/SIGINT, when it stops taking work, finishes what it holds and exits.
+ */
+async function main(mode: Mode): Promise<void> {
+  const config = loadConfig()
+  const log = createLogger(config)
+  try {
+    if (await ensureDatabase(config.DATABASE_URL)) log.info('created the database')
+  } catch (err) {
+    throw new ConfigError(`cannot reach Postgres at DATABASE_URL=${redactUrl(config.DATABASE_URL)} (${(err as Error).message}): start Postgres or fix DATABASE_URL`)
+  }
+  const infra = await createInfra(config, log)
+  const applied = await migrate(infra.db)
+  if (applied.length) log.info({ migrations: applied }, 'applied migrations')
+  if (config.LOAD_DEMO_DATA) {
+    const changed = await loadDemoData(infra.db)
+    log.info({ rowsChanged: changed }, 'demo data loaded')
+  }
+  await infra.catalogue.load()
+
+  let app: Awaited<ReturnType<typeof buildApp>> | null = null
+  let workers: Workers | null = null
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: false }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an error')
+    else log.info({ signal }, 'shutting down: draining requests and jobs')
+    await app?.close()
+    await workers?.close()
+    await infra.close()
+    log.info('shut down cleanly')
+  })
+
+  if (mode !== 'api') workers = await startWorkers(infra)
+  if (mode !== 'workers') {
+    app = await buildApp(infra)
+    await app.listen({ host: config.HOST, port: config.PORT })
+  }
+  log.info({ mode, publicBaseUrl: config.PUBLIC_BASE_URL }, 'switchboard is running')
+}
+
+const mode = (process.argv[2] ?? 'all') as Mode
+if (!['all', 'api', 'workers'].includes(mode)) {
+  console.error(`unknown mode "${mode}": use all, api or workers`)
+  process.exit(2)
+}
+main(mode).catch((err: unknown) => {
+  // one clear line for configuration problems; a stack for anything unexpected
+  if (err instanceof ConfigError) console.error(`switchboard: ${err.message}`)
+  else console.error('switchboard: failed to start:', err)
+  process.exit(1)
+})

@@ -1,0 +1,14 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import { AppError } from '../errors.js'
+
+/** A preHandler that admits requests bearing the operator key (Authorization: Bearer ...). */
+export function requireOperatorKey(key: string) {
+  const expected = createHash('sha256').update(key).digest()
+  return async (req: FastifyRequest) => {
+    const header = req.headers.authorization ?? ''
+    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+    const given = createHash('sha256').update(token).digest()
+    if (!token || !timingSafeEqual(given, expected)) throw new AppError('unauthorized')
+  }
+}

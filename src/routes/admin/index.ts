@@ -1,0 +1,117 @@
+import type { FastifyInstance } from 'fastify'
+import Type from 'typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { findCaseWithEvents, listDeliveries, listTriage } from '../../cases/case-admin.js'
+import { retryDelivery } from '../../delivery/retry-delivery.js'
+import { AppError } from '../../errors.js'
+import type { Infra } from '../../infra.js'
+import { ErrorBody } from '../../plugins/error-handler.js'
+import { requireOperatorKey } from '../../plugins/operator-auth.js'
+import { StringEnum } from '../../lib/schema.js'
+
+const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+
+const Event = Type.Object({
+  type: Type.String(),
+  actor: Type.String(),
+  reason: Type.String(),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  created_at: Timestamp
+})
+const CaseDetail = Type.Object({
+  reference: Type.String(),
+  status: Type.String(),
+  priority: Type.String(),
+  channel: Type.String(),
+  partnership_id: Nullable(Type.String()),
+  council_gss: Nullable(Type.String()),
+  council_name: Nullable(Type.String()),
+  service_code: Nullable(Type.String()),
+  team: Nullable(Type.String()),
+  postcode: Nullable(Type.String()),
+  lat: Nullable(Type.Number()),
+  lng: Nullable(Type.Number()),
+  triage_candidates: Type.Array(Type.String()),
+  sla_due_at: Nullable(Timestamp),
+  created_at: Timestamp,
+  routed_at: Nullable(Timestamp),
+  events: Type.Array(Event)
+})
+const TriageItem = Type.Object({
+  reference: Type.String(),
+  partnership_id: Nullable(Type.String()),
+  service_code: Nullable(Type.String()),
+  postcode: Nullable(Type.String()),
+  triage_candidates: Type.Array(Type.String()),
+  created_at: Timestamp,
+  reason: Nullable(Type.String())
+})
+const Delivery = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  case_reference: Type.String(),
+  state: Type.String(),
+  kind: Type.String(),
+  attempts: Type.Integer(),
+  last_status: Nullable(Type.Integer()),
+  last_error: Nullable(Type.String()),
+  council_gss: Type.String(),
+  team: Type.String(),
+  target: Type.String(),
+  created_at: Timestamp,
+  updated_at: Timestamp
+})
+const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 }))
+
+/** Supervisor and operator routes: the reasons behind routing, the triage queue, dead letters. */
+export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { db, queues, log, config } = opts.infra
+  app.addHook('preHandler', requireOperatorKey(config.OPERATOR_API_KEY))
+  const security = [{ operatorKey: [] }]
+  const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+
+  app.get(
+    '/v1/admin/cases/:reference',
+    { schema: { tags: ['operations'], security, summary: 'A case with every routing and delivery decision and its reason', params: Type.Object({ reference: Type.String({ maxLength: 32 }) }), response: { 200: CaseDetail, ...errors } } },
+    async (req) => {
+      const found = await findCaseWithEvents(db, req.params.reference.toUpperCase())
+      if (!found) throw new AppError('not_found', { message: 'No case with this reference' })
+      return found
+    }
+  )
+
+  app.get(
+    '/v1/admin/triage',
+    { schema: { tags: ['operations'], security, summary: 'Cases no rule could place, oldest first', querystring: Type.Object({ partnership: Type.Optional(Type.String({ maxLength: 64 })), limit: Limit }), response: { 200: Type.Array(TriageItem), ...errors } } },
+    async (req) => listTriage(db, req.query.partnership ?? null, req.query.limit ?? 100)
+  )
+
+  app.get(
+    '/v1/admin/deliveries',
+    {
+      schema: {
+        tags: ['operations'],
+        security,
+        summary: 'Deliveries to council systems by state (dead-lettered by default)',
+        querystring: Type.Object({ state: Type.Optional(StringEnum(['dead', 'retrying', 'pending', 'delivered'] as const, { default: 'dead' })), limit: Limit }),
+        response: { 200: Type.Array(Delivery), ...errors }
+      }
+    },
+    async (req) => listDeliveries(db, req.query.state ?? 'dead', req.query.limit ?? 100)
+  )
+
+  app.post(
+    '/v1/admin/deliveries/:id/retry',
+    {
+      schema: {
+        tags: ['operations'],
+        security,
+        summary: 'Send a dead-lettered delivery again',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: { 202: Type.Object({ id: Type.String(), state: Type.Literal('pending') }), 409: ErrorBody, ...errors }
+      }
+    },
+    async (req, reply) => reply.code(202).send(await retryDelivery({ db, queues, log: req.log }, req.params.id, 'operator'))
+  )
+}

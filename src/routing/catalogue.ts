@@ -1,0 +1,117 @@
+import type { Db } from '../db/pool.js'
+
+export type CouncilTier = 'london_borough' | 'metropolitan_borough' | 'unitary' | 'county' | 'district'
+
+export interface Council {
+  gss: string
+  name: string
+  shortName: string
+  tier: CouncilTier
+  countyGss: string | null
+  defaultSlaHours: number
+  partnerships: string[]
+}
+
+export interface Service {
+  code: string
+  name: string
+  tier: 'upper' | 'lower' | 'any'
+  keywords: string[]
+  needsLocation: boolean
+}
+
+export interface Destination {
+  id: number
+  councilGss: string
+  serviceCode: string | null
+  team: string
+  kind: 'webhook' | 'email'
+  slaHours: number | null
+}
+
+export interface InboundAddress {
+  channel: string
+  address: string
+  councilGss: string | null
+  partnershipId: string | null
+}
+
+/**
+ * The reference data routing and validation consult on every contact, held in memory and
+ * reloaded every 30 seconds (it changes when an operator edits configuration, not per
+ * request), so a contact costs no extra queries for it.
+ */
+export class Catalogue {
+  councils = new Map<string, Council>()
+  services = new Map<string, Service>()
+  /** key: `${council}|${service ?? ''}` */
+  destinations = new Map<string, Destination>()
+  /** key: `${channel}|${address}` */
+  inboundAddresses = new Map<string, InboundAddress>()
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(private readonly db: Db, private readonly refreshMs = 30_000) {}
+
+  async load(): Promise<void> {
+    const [councils, members, services, destinations, inbound] = await Promise.all([
+      this.db.query<{ gss: string; name: string; short_name: string; tier: CouncilTier; county_gss: string | null; default_sla_hours: number }>(
+        'select gss, name, short_name, tier, county_gss, default_sla_hours from councils'
+      ),
+      this.db.query<{ partnership_id: string; council_gss: string }>('select partnership_id, council_gss from partnership_members order by partnership_id'),
+      this.db.query<{ code: string; name: string; tier: Service['tier']; keywords: string[]; needs_location: boolean }>(
+        'select code, name, tier, keywords, needs_location from services'
+      ),
+      this.db.query<{ id: number; council_gss: string; service_code: string | null; team: string; kind: Destination['kind']; sla_hours: number | null }>(
+        'select id, council_gss, service_code, team, kind, sla_hours from destinations where active'
+      ),
+      this.db.query<{ channel: string; address: string; council_gss: string | null; partnership_id: string | null }>(
+        'select channel, address, council_gss, partnership_id from inbound_addresses'
+      )
+    ])
+    const partnershipsOf = new Map<string, string[]>()
+    for (const m of members.rows) partnershipsOf.set(m.council_gss, [...(partnershipsOf.get(m.council_gss) ?? []), m.partnership_id])
+    this.councils = new Map(
+      councils.rows.map((c) => [
+        c.gss,
+        { gss: c.gss, name: c.name, shortName: c.short_name, tier: c.tier, countyGss: c.county_gss, defaultSlaHours: c.default_sla_hours, partnerships: partnershipsOf.get(c.gss) ?? [] }
+      ])
+    )
+    this.services = new Map(
+      services.rows.map((s) => [s.code, { code: s.code, name: s.name, tier: s.tier, keywords: s.keywords, needsLocation: s.needs_location }])
+    )
+    this.destinations = new Map(
+      destinations.rows.map((d) => [
+        `${d.council_gss}|${d.service_code ?? ''}`,
+        { id: d.id, councilGss: d.council_gss, serviceCode: d.service_code, team: d.team, kind: d.kind, slaHours: d.sla_hours }
+      ])
+    )
+    this.inboundAddresses = new Map(
+      inbound.rows.map((a) => [`${a.channel}|${a.address}`, { channel: a.channel, address: a.address, councilGss: a.council_gss, partnershipId: a.partnership_id }])
+    )
+    if (!this.timer && this.refreshMs > 0) {
+      this.timer = setInterval(() => void this.load().catch(() => {}), this.refreshMs)
+      this.timer.unref()
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** The council's destination for this service, else its default one. */
+  destinationFor(councilGss: string, serviceCode: string): Destination | null {
+    return this.destinations.get(`${councilGss}|${serviceCode}`) ?? this.destinations.get(`${councilGss}|`) ?? null
+  }
+
+  inboundAddress(channel: string, address: string | null | undefined): InboundAddress | null {
+    if (!address) return null
+    return this.inboundAddresses.get(`${channel}|${address.toLowerCase()}`) ?? this.inboundAddresses.get(`${channel}|${address}`) ?? null
+  }
+
+  /** "Hinckley and Bosworth Borough Council (E07000132, district)" */
+  describe(gss: string): string {
+    const c = this.councils.get(gss)
+    return c ? `${c.name} (${gss}, ${c.tier.replace('_', ' ')})` : gss
+  }
+}

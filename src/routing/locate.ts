@@ -1,0 +1,85 @@
+import type { Queryable } from '../db/pool.js'
+import { parsePostcode } from '../lib/postcode.js'
+
+/** Where the case is, as far as coverage data can tell. */
+export type Location =
+  | { kind: 'found'; councilGss: string; reason: string }
+  | { kind: 'ambiguous'; candidates: string[]; reason: string }
+  | { kind: 'unknown'; reason: string }
+
+/** A unit postcode further than this from the reported point is not trusted to place it. */
+const MAX_NEAREST_METRES = 2_000
+
+/**
+ * Finds the council (district or single-tier) whose area holds the case: postcode unit,
+ * then sector, then outcode; then the nearest unit postcode to the coordinates.
+ * `describe` turns a GSS code into words for the reason.
+ */
+export async function locate(
+  db: Queryable,
+  where: { postcode: string | null; lat: number | null; lng: number | null },
+  describe: (gss: string) => string
+): Promise<Location> {
+  let ambiguous: Location | null = null
+  const pc = where.postcode ? parsePostcode(where.postcode) : null
+  if (pc) {
+    const { rows } = await db.query<{ kind: 'unit' | 'sector' | 'outcode'; council_gss: string }>(
+      `select kind, council_gss from coverage
+        where (kind = 'unit' and area = $1) or (kind = 'sector' and area = $2) or (kind = 'outcode' and area = $3)
+        order by council_gss`,
+      [pc.unit, pc.sector, pc.outcode]
+    )
+    const levels: [kind: 'unit' | 'sector' | 'outcode', label: string][] = [
+      ['unit', `postcode ${pc.unit}`],
+      ['sector', `postcode sector ${pc.sector}`],
+      ['outcode', `outcode ${pc.outcode}`]
+    ]
+    for (const [kind, label] of levels) {
+      const councils = rows.filter((r) => r.kind === kind).map((r) => r.council_gss)
+      if (councils.length === 1) return { kind: 'found', councilGss: councils[0] as string, reason: `${label} → ${describe(councils[0] as string)}` }
+      if (councils.length > 1) {
+        ambiguous = { kind: 'ambiguous', candidates: councils, reason: `${label} is shared by ${councils.map(describe).join(' and ')}` }
+        break
+      }
+    }
+  }
+  if (where.lat !== null && where.lng !== null) {
+    const near = await nearestUnit(db, where.lat, where.lng)
+    if (near) {
+      const prefix = ambiguous ? `${ambiguous.reason}; ` : ''
+      return {
+        kind: 'found',
+        councilGss: near.council_gss,
+        reason: `${prefix}coordinates ${where.lat.toFixed(5)}, ${where.lng.toFixed(5)} are ${Math.round(near.metres)} m from postcode ${near.area} → ${describe(near.council_gss)}`
+      }
+    }
+    if (!ambiguous && !pc) return { kind: 'unknown', reason: `no known postcode within ${MAX_NEAREST_METRES / 1000} km of coordinates ${where.lat.toFixed(5)}, ${where.lng.toFixed(5)}` }
+  }
+  if (ambiguous) return ambiguous
+  if (pc) return { kind: 'unknown', reason: `no coverage data for postcode ${pc.unit ?? pc.outcode}` }
+  return { kind: 'unknown', reason: 'no postcode or coordinates given' }
+}
+
+async function nearestUnit(db: Queryable, lat: number, lng: number) {
+  // A bounding box (about 2 km each way) on the (lat, lng) index, then exact distance.
+  const dLat = MAX_NEAREST_METRES / 111_000
+  const dLng = dLat / Math.max(Math.cos((lat * Math.PI) / 180), 0.1)
+  const { rows } = await db.query<{ area: string; council_gss: string; lat: number; lng: number }>(
+    `select area, council_gss, lat, lng from coverage
+      where kind = 'unit' and lat between $1 - $3 and $1 + $3 and lng between $2 - $4 and $2 + $4
+      order by (lat - $1) ^ 2 + ((lng - $2) * cos(radians($1))) ^ 2
+      limit 1`,
+    [lat, lng, dLat, dLng]
+  )
+  const row = rows[0]
+  if (!row) return null
+  const metres = haversineMetres(lat, lng, row.lat, row.lng)
+  return metres <= MAX_NEAREST_METRES ? { ...row, metres } : null
+}
+
+export function haversineMetres(lat1: number, lng1: number, lat2: number, lng2: number): number {
+  const r = 6_371_000
+  const rad = Math.PI / 180
+  const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lng2 - lng1) * rad) / 2) ** 2
+  return 2 * r * Math.asin(Math.sqrt(a))
+}

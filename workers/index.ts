@@ -1,0 +1,37 @@
+import type { Worker } from 'bullmq'
+import { createMailTransport } from '../src/delivery/email.js'
+import { createRedis, type Infra } from '../src/infra.js'
+import { startSweeper } from '../src/jobs/outbox-relay.js'
+import { createDeliverWorker } from './deliver.js'
+import { createRouteWorker } from './route.js'
+
+export interface Workers {
+  /** Stops taking jobs, waits for the ones in hand to finish, and disconnects. */
+  close(): Promise<void>
+}
+
+/** Starts every queue's worker and the outbox sweeper. */
+export async function startWorkers(infra: Infra): Promise<Workers> {
+  // Workers block on Redis: they get their own connection that never gives up a command.
+  const connection = createRedis(infra.config.REDIS_URL, true)
+  connection.on('error', () => {})
+  await connection.connect()
+  const mail = createMailTransport(infra.config.SMTP_URL)
+  const workers: Worker[] = [createRouteWorker(infra, connection), createDeliverWorker(infra, connection, mail)]
+  for (const w of workers) {
+    w.on('failed', (job, err) => {
+      infra.log.debug({ queue: w.name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'job failed')
+    })
+    w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
+  }
+  await Promise.all(workers.map((w) => w.waitUntilReady()))
+  const sweeper = startSweeper(infra.db, infra.queues, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
+  return {
+    async close() {
+      await sweeper.stop()
+      await Promise.all(workers.map((w) => w.close()))
+      mail.close()
+      await connection.quit().catch(() => connection.disconnect())
+    }
+  }
+}
