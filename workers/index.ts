@@ -20,7 +20,9 @@ export async function startWorkers(infra: Infra): Promise<Workers> {
   const workers: Worker[] = [createRouteWorker(infra, connection), createDeliverWorker(infra, connection, mail)]
   for (const w of workers) {
     w.on('failed', (job, err) => {
-      infra.log.debug({ queue: w.name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'job failed')
+      // a delivery failure is already logged by the delivery worker with its detail
+      const level = w.name === 'case-deliver' ? 'debug' : 'warn'
+      infra.log[level]({ queue: w.name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'job failed')
     })
     w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
   }

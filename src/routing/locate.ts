@@ -65,9 +65,11 @@ async function nearestUnit(db: Queryable, lat: number, lng: number) {
   const dLat = MAX_NEAREST_METRES / 111_000
   const dLng = dLat / Math.max(Math.cos((lat * Math.PI) / 180), 0.1)
   const { rows } = await db.query<{ area: string; council_gss: string; lat: number; lng: number }>(
-    `select area, council_gss, lat, lng from coverage
-      where kind = 'unit' and lat between $1 - $3 and $1 + $3 and lng between $2 - $4 and $2 + $4
-      order by (lat - $1) ^ 2 + ((lng - $2) * cos(radians($1))) ^ 2
+    `with p as (select $1::float8 as lat, $2::float8 as lng, $3::float8 as dlat, $4::float8 as dlng)
+     select c.area, c.council_gss, c.lat, c.lng from coverage c, p
+      where c.kind = 'unit' and c.lat between p.lat - p.dlat and p.lat + p.dlat
+        and c.lng between p.lng - p.dlng and p.lng + p.dlng
+      order by (c.lat - p.lat) ^ 2 + ((c.lng - p.lng) * cos(radians(p.lat))) ^ 2
       limit 1`,
     [lat, lng, dLat, dLng]
   )

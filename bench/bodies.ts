@@ -1,0 +1,65 @@
+/**
+ * Request bodies for the bench: valid, realistic and distinct web-channel contacts. Every
+ * postcode here is placed by the demo coverage data without triage (a unit postcode or an
+ * outcode that belongs to one council), so every case can reach 'routed'.
+ */
+
+export interface ContactBody {
+  name: string
+  email: string
+  postcode: string
+  description: string
+}
+
+/** Postcodes the demo data routes to exactly one council (seeds/postcodes.csv, seeds/outcodes.csv). */
+export const ROUTED_POSTCODES = [
+  'LE10 0FR', // outcode LE10 → Hinckley and Bosworth (district; upper-tier services go to Leicestershire)
+  'SW1A 1AA', // unit → Westminster
+  'HA9 0FJ', // unit → Brent
+  'PR1 2AB', // outcode PR1 → Preston (district; upper-tier services go to Lancashire)
+  'S60 1AA', // outcode S60 → Rotherham
+  'S63 7AA', // unit → Rotherham (the outcode S63 is shared with Barnsley)
+  'NW10 2AA', // unit → Brent (the outcode NW10 is shared with Hammersmith and Fulham)
+  'W12 7RJ' // outcode W12 → Hammersmith and Fulham
+] as const
+
+/** Descriptions that name a service the catalogue classifies by keyword. */
+export const DESCRIPTIONS = [
+  'There is a pothole outside number 4',
+  'My bin collection was missed again',
+  'Question about my council tax bill',
+  'The street light outside my house has been out for a week',
+  'Someone has dumped a mattress and a fridge on the corner, fly-tipping again',
+  'Loud music from a party next door every night after midnight',
+  'There is damp and mould in the bathroom of my council flat and the boiler leaks',
+  'Lots of litter and graffiti along the high street'
+] as const
+
+const NAMES = ['Alex Morgan', 'Sam Patel', 'Jo Williams', 'Chris Okafor', 'Pat Nowak', 'Ruth Evans', 'Dev Shah'] as const
+
+function pick<T>(list: readonly T[], i: number): T {
+  return list[i % list.length] as T
+}
+
+/**
+ * The n-th contact of a run. `tag` keeps phases apart (e.g. 'max', 'rate') and `domain`
+ * lets SQL select one phase's cases by their email; the email is unique per (tag, n).
+ */
+export function contactBody(n: number, tag: string, domain = 'example.com'): ContactBody {
+  // different strides so the combinations of postcode, description and name vary
+  return {
+    name: pick(NAMES, n * 3),
+    email: `bench-${tag}-${n}@${domain}`,
+    postcode: pick(ROUTED_POSTCODES, n),
+    description: `${pick(DESCRIPTIONS, Math.floor(n / ROUTED_POSTCODES.length) + n)} (bench ${tag} ${n})`
+  }
+}
+
+/** A counter-based body source for autocannon's `setupRequest`: one distinct body per request. */
+export function bodySource(tag: string, domain?: string): { next(): string; count(): number } {
+  let n = 0
+  return {
+    next: () => JSON.stringify(contactBody(n++, tag, domain)),
+    count: () => n
+  }
+}

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { intakeContact } from '../../src/intake/intake.js'
+import { routeCase } from '../../src/routing/route-case.js'
+import { caseRow, createTestContext, eventsOf, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
+
+let ctx: TestContext
+beforeAll(async () => {
+  ctx = await createTestContext({}, { workers: true })
+})
+afterAll(async () => {
+  await ctx?.close()
+})
+
+/** Routed, or already handed on to the back office by the delivery worker. */
+function expectRouted(row: { status: string } | undefined) {
+  expect(['routed', 'with_back_office']).toContain(row?.status)
+}
+
+async function report(body: Record<string, unknown>) {
+  const res = await postContact(ctx, { name: 'Sam Resident', email: `sam.${Math.random().toString(36).slice(2)}@example.com`, ...body })
+  expect(res.statusCode, res.body).toBe(202)
+  const { reference } = res.json() as { reference: string }
+  return waitPlaced(ctx, reference).then((row) => ({ reference, row }))
+}
+
+describe('placing a case with the right council', () => {
+  it('sends a pothole at a Hinckley (LE10) postcode to Leicestershire County Council, saying why', async () => {
+    const { reference, row } = await report({ postcode: 'LE10 0FR', description: 'A deep pothole on the road outside number 12' })
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E10000018', service_code: 'pothole', team: 'Highways' })
+    const routed = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.routed')
+    expect(routed?.reason).toContain('outcode LE10 → Hinckley and Bosworth Borough Council (E07000132, district)')
+    expect(routed?.reason).toContain('pothole is a county (upper-tier) service → Leicestershire County Council (E10000018')
+  })
+
+  it('sends a missed bin at the same postcode to Hinckley and Bosworth', async () => {
+    const { row } = await report({ postcode: 'LE10 0FR', description: 'My wheelie bin was not emptied this week' })
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E07000132', service_code: 'missed_bin', team: 'Waste and street scene' })
+  })
+
+  it('puts a missed bin in an outcode shared by two councils, with no unit data, in triage naming both', async () => {
+    const { reference, row } = await report({ postcode: 'SE12 8AA', service_code: 'missed_bin', description: 'Bin not collected' })
+    expect(row?.status).toBe('triage')
+    expect([...(row?.triage_candidates ?? [])].sort()).toEqual(['E09000011', 'E09000023'])
+    expect(row?.partnership_id).toBe('brent-lewisham')
+    const triaged = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.triaged')
+    expect(triaged?.reason).toContain('outcode SE12 is shared by')
+    expect(triaged?.reason).toContain('London Borough of Lewisham')
+    expect(triaged?.reason).toContain('Royal Borough of Greenwich')
+  })
+
+  it('sends a council-tax question in Westminster to Westminster', async () => {
+    const { row } = await report({ postcode: 'SW1A 1AA', description: 'I have a question about my council tax bill' })
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E09000033', service_code: 'council_tax', team: 'Revenues and benefits' })
+  })
+
+  it('sends a council-tax question to the council the resident names, without a location', async () => {
+    const { row } = await report({ council: 'E09000033', service_code: 'council_tax', description: 'Single person discount' })
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E09000033' })
+  })
+
+  it('uses the unit postcode when the outcode is split (LE9 6PW is Hinckley and Bosworth, not Blaby)', async () => {
+    const { row } = await report({ postcode: 'le96pw', service_code: 'missed_bin' })
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E07000132' })
+  })
+
+  it('places a pothole in an outcode split between two districts of one county with that county', async () => {
+    const { reference, row } = await report({ postcode: 'LE9', description: 'pothole' })
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E10000018' })
+    const routed = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.routed')
+    expect(routed?.reason).toContain('they all lie in Leicestershire County Council')
+  })
+
+  it('places coordinates by the nearest unit postcode', async () => {
+    const { reference, row } = await report({ lat: 51.5012, long: -0.1412, description: 'Street light out' })
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E09000033', service_code: 'street_light' })
+    const routed = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.routed')
+    expect(routed?.reason).toMatch(/m from postcode SW1A 1AA/)
+  })
+
+  it('puts a pothole with no location in triage', async () => {
+    const { reference, row } = await report({ description: 'There is a pothole somewhere on my road' })
+    expect(row?.status).toBe('triage')
+    const triaged = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.triaged')
+    expect(triaged?.reason).toContain('pothole needs a location')
+  })
+
+  it('puts a well-formed postcode nobody here covers in triage', async () => {
+    const { row } = await report({ postcode: 'EH1 1YZ', service_code: 'missed_bin' })
+    expect(row?.status).toBe('triage')
+  })
+
+  it('falls back to a general enquiry when no keyword matches, and says so', async () => {
+    const { reference, row } = await report({ postcode: 'SW1A 2AA', description: 'Who do I speak to about a wedding venue licence?' })
+    expectRouted(row)
+    expect(row).toMatchObject({ service_code: 'general_enquiry', council_gss: 'E09000033', team: 'Customer services' })
+    const chosen = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.service_chosen')
+    expect(chosen?.reason).toContain('no service keyword')
+  })
+
+  it('routes a text to a number dedicated to one council to that council', async () => {
+    const result = await intakeContact(ctx.infra.db, {
+      channel: 'sms',
+      provider: 'twilio',
+      providerMessageId: `SM${Date.now()}`,
+      rawPayload: { Body: 'Council tax question' },
+      payloadHash: null,
+      sender: { name: null, email: null, phone: '+447700900999', raw: '+447700900999' },
+      recipient: '+447700900101',
+      text: 'When is my council tax due?',
+      location: { postcode: null, lat: null, lng: null },
+      serviceCode: null,
+      councilGss: null,
+      threadReference: null
+    })
+    const row = await waitPlaced(ctx, result.reference)
+    expectRouted(row)
+    expect(row).toMatchObject({ council_gss: 'E09000033', service_code: 'council_tax' })
+  })
+
+  it('sets the SLA due time from the destination configuration', async () => {
+    const { row } = await report({ postcode: 'LE10 0FR', service_code: 'missed_bin' })
+    const hours = (row!.sla_due_at!.getTime() - row!.created_at.getTime()) / 3_600_000
+    expect(hours).toBe(48)
+  })
+
+  it('does nothing when an already-routed case is routed again', async () => {
+    const { reference } = await report({ postcode: 'LE10 0FR', service_code: 'pothole' })
+    const before = await eventsOf(ctx, reference)
+    const row = await caseRow(ctx, reference)
+    const [outbox] = await ctx.query<{ id: number }>(`insert into outbox (topic, payload) values ('case:route', '{}') returning id`)
+    const outcome = await routeCase({ db: ctx.infra.db, catalogue: ctx.infra.catalogue, queues: ctx.infra.queues, log: ctx.infra.log }, { caseId: row!.id, outboxId: outbox!.id })
+    expect(outcome).toBe('already_placed')
+    expect(await eventsOf(ctx, reference)).toHaveLength(before.length)
+    expect(await ctx.query('select 1 from deliveries d join cases c on c.id = d.case_id where c.reference = $1', [reference])).toHaveLength(1)
+  })
+})
