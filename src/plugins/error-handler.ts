@@ -32,7 +32,8 @@ export const errorHandler = fp(async (app: FastifyInstance) => {
     if (err instanceof AppError) return send(reply, req, err.code, err.field, err.message)
     if (err.validation) {
       const first = err.validation[0]
-      const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty
+      const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined
+      const missing = params?.missingProperty ?? params?.additionalProperty
       const path = first?.instancePath?.replace(/^\//, '').replaceAll('/', '.')
       const field = missing ? [path, missing].filter(Boolean).join('.') : path || err.validationContext || 'body'
       return send(reply, req, 'validation_failed', field, `${field} ${first?.message ?? 'is not valid'}`)

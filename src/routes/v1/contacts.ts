@@ -30,6 +30,9 @@ const Status = Type.Object({
 export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, catalogue, queues, config } = opts.infra
+  // JSON only: Fastify's built-in text/plain parser would let a plain-text body through to
+  // schema validation, where it would fail with a less helpful 400
+  app.removeContentTypeParser('text/plain')
   const statusUrl = (reference: string) => `${config.PUBLIC_BASE_URL}/v1/contacts/${reference}`
 
   app.post(
