@@ -24,7 +24,6 @@ export async function buildApp(infra: Infra) {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     requestIdHeader: false,
-    trustProxy: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   })
   app.addHook('onSend', async (req, reply) => {

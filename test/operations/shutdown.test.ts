@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureDatabase, migrate } from '../../src/db/migrate.js'
+import { createPool, type Db } from '../../src/db/pool.js'
+import { verifyWebhook } from '../../src/delivery/signature.js'
+import { loadDemoData } from '../../src/seed/demo-data.js'
+import { deleteQueueKeys, dropDatabase, waitFor } from '../helpers/context.js'
+import { reservePort, sleep, startReceiver, type Receiver } from '../helpers/delivery.js'
+import { spawnSwitchboard, type Spawned } from '../helpers/process.js'
+
+const id = randomBytes(5).toString('hex')
+const DATABASE_URL = `postgres://postgres@127.0.0.1:5432/sb_test_${id}`
+const QUEUE_PREFIX = `sbtest-${id}`
+const REDIS_URL = 'redis://127.0.0.1:6379'
+const SECRET = 'whsec_shutdown_0a1b2c3d4e5f6789'
+const ANSWER_DELAY_MS = 1_500
+
+let db: Db
+let hook: Receiver
+let proc: Spawned | undefined
+let base: string
+
+beforeAll(async () => {
+  // a back office that takes its time to answer
+  hook = await startReceiver(async () => {
+    await sleep(ANSWER_DELAY_MS)
+    return 200
+  })
+  // the database is prepared, and the webhook configured, before Switchboard starts
+  await ensureDatabase(DATABASE_URL)
+  db = createPool({ DATABASE_URL, DATABASE_POOL_SIZE: 2 })
+  await migrate(db)
+  await loadDemoData(db)
+  await db.query(`update destinations set active = false where council_gss = 'E09000033' and service_code = 'missed_bin' and active`)
+  await db.query(
+    `insert into destinations (council_gss, service_code, team, kind, webhook_url, webhook_secret, sla_hours)
+     values ('E09000033', 'missed_bin', 'Waste and street scene', 'webhook', $1, $2, 48)`,
+    [hook.url, SECRET]
+  )
+
+  const port = await reservePort()
+  base = `http://127.0.0.1:${port}`
+  proc = spawnSwitchboard({
+    NODE_ENV: 'test',
+    DATABASE_URL,
+    REDIS_URL,
+    QUEUE_PREFIX,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'info',
+    OPERATOR_API_KEY: 'shutdown-test-operator-key-0123',
+    LOAD_DEMO_DATA: 'false' // loaded above
+  })
+  await waitFor(
+    async () => {
+      if (proc!.child.exitCode !== null) throw new Error(`switchboard exited early (${proc!.child.exitCode}): ${proc!.stderr()}`)
+      const res = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1_000) }).catch(() => null)
+      return res?.status === 200
+    },
+    30_000,
+    'switchboard to be ready'
+  )
+})
+
+afterAll(async () => {
+  if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
+    proc.child.kill('SIGKILL')
+    await proc.exited(5_000).catch(() => {})
+  }
+  await hook?.close()
+  await db?.end()
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await redis.connect()
+  await deleteQueueKeys({ redis }, QUEUE_PREFIX)
+  await redis.quit()
+  await dropDatabase(DATABASE_URL)
+})
+
+describe('shutting down on SIGTERM', () => {
+  it('finishes the delivery in flight, then exits 0 saying it shut down cleanly', async () => {
+    const arrived = hook.nextRequest()
+    const res = await fetch(`${base}/v1/contacts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `shutdown.${id}@example.com`, postcode: 'SW1A 1AA', service_code: 'missed_bin', description: 'Bin missed on collection day' })
+    })
+    expect(res.status).toBe(202)
+    const { reference } = (await res.json()) as { reference: string }
+
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the delivery never reached the receiver\nstdout: ${proc!.stdout()}\nstderr: ${proc!.stderr()}`)), 15_000)
+    })
+    const req = await Promise.race([arrived, timeout]).finally(() => clearTimeout(timer))
+    // the back office has the case but has not answered yet: stop the service now
+    const signalledAt = Date.now()
+    expect(proc!.child.kill('SIGTERM')).toBe(true)
+
+    const { code, signal } = await proc!.exited(20_000)
+    const tookMs = Date.now() - signalledAt
+    expect({ code, signal }, proc!.stderr()).toEqual({ code: 0, signal: null })
+    expect(tookMs).toBeGreaterThanOrEqual(ANSWER_DELAY_MS - 300) // it waited for the answer
+    expect(proc!.stdout()).toContain('shutting down: draining requests and jobs')
+    expect(proc!.stdout()).toContain('shut down cleanly')
+    expect(proc!.stderr()).toBe('')
+
+    // the in-flight delivery was completed and recorded, not abandoned
+    expect(hook.requests).toHaveLength(1)
+    expect(hook.requests[0]!.answered).toBe(200)
+    expect(verifyWebhook(SECRET, String(req.headers['x-switchboard-timestamp']), req.body, String(req.headers['x-switchboard-signature']))).toBe(true)
+    const { rows } = await db.query<{ state: string; attempts: number; public_id: string; status: string }>(
+      `select d.state, d.attempts, d.public_id, c.status from deliveries d join cases c on c.id = d.case_id where c.reference = $1`,
+      [reference]
+    )
+    expect(rows[0]).toMatchObject({ state: 'delivered', attempts: 1, public_id: req.headers['x-switchboard-delivery'], status: 'with_back_office' })
+    const pending = await db.query(`select id from outbox where done_at is null`)
+    expect(pending.rows).toHaveLength(0)
+
+    // and it no longer answers
+    const after = await fetch(`${base}/health`, { signal: AbortSignal.timeout(1_000) }).catch(() => null)
+    expect(after).toBeNull()
+  })
+})
