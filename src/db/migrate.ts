@@ -24,10 +24,15 @@ export async function ensureDatabase(url: string): Promise<boolean> {
     const found = await client.query('select 1 from pg_database where datname = $1', [name])
     if (found.rowCount) return false
     // identifiers cannot be bound as parameters; escapeIdentifier quotes the name safely
-    await client.query(`create database ${client.escapeIdentifier(name)}`).catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err // created meanwhile by another process
-    })
-    return true
+    return await client.query(`create database ${client.escapeIdentifier(name)}`).then(
+      () => true,
+      (err: { code?: string }) => {
+        // Created meanwhile by another process: 42P04, or, when both CREATE DATABASE
+        // statements ran at the same moment, a unique violation on pg_database (23505).
+        if (err.code === '42P04' || err.code === '23505') return false
+        throw err
+      }
+    )
   } finally {
     await client.end()
   }

@@ -35,11 +35,19 @@ export async function importOnspd(pool: Db, input: Readable, source = 'onspd'): 
   const sectors = new Map<string, Set<string>>()
   const outcodes = new Map<string, Set<string>>()
   let batch: { area: string; council: string; lat: number | null; lng: number | null }[] = []
+  let terminated: string[] = []
 
   const parser = input.pipe(parse({ columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), bom: true, trim: true, relax_column_count: true }))
   for await (const row of parser as AsyncIterable<Record<string, string | undefined>>) {
     if (row.doterm) {
+      // a postcode that has been withdrawn no longer places anything
       result.terminated++
+      const unit = parsePostcode(row.pcds ?? '')?.unit
+      if (unit) terminated.push(unit)
+      if (terminated.length >= BATCH) {
+        await removeUnits(pool, terminated)
+        terminated = []
+      }
       continue
     }
     const postcode = parsePostcode(row.pcds ?? '')
@@ -64,6 +72,7 @@ export async function importOnspd(pool: Db, input: Readable, source = 'onspd'): 
     }
   }
   if (batch.length) result.units += await writeUnits(pool, batch, source)
+  if (terminated.length) await removeUnits(pool, terminated)
   result.sectors = await writeAreas(pool, 'sector', sectors, source)
   result.outcodes = await writeAreas(pool, 'outcode', outcodes, source)
   return result
@@ -80,9 +89,10 @@ async function writeUnits(pool: Db, rows: { area: string; council: string; lat: 
   const unique = new Map(rows.map((r) => [r.area, r]))
   const list = [...unique.values()]
   // A unit belongs to one council: drop a stale mapping to another before writing the new one.
+  // (`area = any($1)` lets Postgres find the rows by primary key instead of scanning every unit)
   await pool.query(
     `delete from coverage c using unnest($1::text[], $2::text[]) as u(area, council)
-      where c.kind = 'unit' and c.area = u.area and c.council_gss <> u.council`,
+      where c.kind = 'unit' and c.area = any($1::text[]) and c.area = u.area and c.council_gss <> u.council`,
     [list.map((r) => r.area), list.map((r) => r.council)]
   )
   await pool.query(
@@ -95,6 +105,10 @@ async function writeUnits(pool: Db, rows: { area: string; council: string; lat: 
     [list.map((r) => r.area), list.map((r) => r.council), list.map((r) => r.lat), list.map((r) => r.lng), source]
   )
   return list.length
+}
+
+async function removeUnits(pool: Db, units: string[]): Promise<void> {
+  await pool.query(`delete from coverage where kind = 'unit' and area = any($1::text[])`, [units])
 }
 
 async function writeAreas(pool: Db, kind: 'sector' | 'outcode', areas: Map<string, Set<string>>, source: string): Promise<number> {

@@ -64,15 +64,7 @@ export async function startReceiver(respond: Responder, port = 0): Promise<Recei
   }
 }
 
-/** A port that was free a moment ago and has nothing listening on it now. */
-export async function reservePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+export { freePort as reservePort } from './processes.js'
 
 /**
  * Makes a council's back office for one service a signed webhook instead of its demo

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ConfigError, DEMO_OPERATOR_KEY, loadConfig } from '../../src/config.js'
 import { dropDatabase } from '../helpers/context.js'
-import { runSwitchboard } from '../helpers/process.js'
+import { runSwitchboard } from '../helpers/processes.js'
 
 /** The ConfigError loadConfig throws for this environment (fails the test if none). */
 function configError(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> = {}): ConfigError {

@@ -6,8 +6,8 @@ import { createPool, type Db } from '../../src/db/pool.js'
 import { verifyWebhook } from '../../src/delivery/signature.js'
 import { loadDemoData } from '../../src/seed/demo-data.js'
 import { deleteQueueKeys, dropDatabase, waitFor } from '../helpers/context.js'
-import { reservePort, sleep, startReceiver, type Receiver } from '../helpers/delivery.js'
-import { spawnSwitchboard, type Spawned } from '../helpers/process.js'
+import { sleep, startReceiver, type Receiver } from '../helpers/delivery.js'
+import { exitOf, freePort, killIfAlive, spawnSwitchboard, type Spawned } from '../helpers/processes.js'
 
 const id = randomBytes(5).toString('hex')
 const DATABASE_URL = `postgres://postgres@127.0.0.1:5432/sb_test_${id}`
@@ -39,7 +39,7 @@ beforeAll(async () => {
     [hook.url, SECRET]
   )
 
-  const port = await reservePort()
+  const port = await freePort()
   base = `http://127.0.0.1:${port}`
   proc = spawnSwitchboard({
     NODE_ENV: 'test',
@@ -54,7 +54,7 @@ beforeAll(async () => {
   })
   await waitFor(
     async () => {
-      if (proc!.child.exitCode !== null) throw new Error(`switchboard exited early (${proc!.child.exitCode}): ${proc!.stderr()}`)
+      if (!proc!.alive()) throw new Error(`switchboard exited early: ${proc!.output()}`)
       const res = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1_000) }).catch(() => null)
       return res?.status === 200
     },
@@ -64,10 +64,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
-    proc.child.kill('SIGKILL')
-    await proc.exited(5_000).catch(() => {})
-  }
+  await killIfAlive(proc)
   await hook?.close()
   await db?.end()
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
@@ -95,9 +92,9 @@ describe('shutting down on SIGTERM', () => {
     const req = await Promise.race([arrived, timeout]).finally(() => clearTimeout(timer))
     // the back office has the case but has not answered yet: stop the service now
     const signalledAt = Date.now()
-    expect(proc!.child.kill('SIGTERM')).toBe(true)
+    expect(proc!.proc.kill('SIGTERM')).toBe(true)
 
-    const { code, signal } = await proc!.exited(20_000)
+    const { code, signal } = await exitOf(proc!, 20_000)
     const tookMs = Date.now() - signalledAt
     expect({ code, signal }, proc!.stderr()).toEqual({ code: 0, signal: null })
     expect(tookMs).toBeGreaterThanOrEqual(ANSWER_DELAY_MS - 300) // it waited for the answer
