@@ -14,6 +14,7 @@ export const ConfigSchema = Type.Object({
     description: 'PostgreSQL connection URL (postgres://user@host:port/database)'
   }),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
+  WORKER_DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 4 }),
   REDIS_URL: Type.String({
     pattern: '^rediss?://',
     default: 'redis://127.0.0.1:6379',

@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq'
 import { createMailTransport } from '../src/delivery/email.js'
+import { createPool } from '../src/db/pool.js'
 import { createRedis, type Infra } from '../src/infra.js'
 import { startSweeper } from '../src/jobs/outbox-relay.js'
 import { createDeliverWorker } from './deliver.js'
@@ -16,8 +17,15 @@ export async function startWorkers(infra: Infra): Promise<Workers> {
   const connection = createRedis(infra.config.REDIS_URL, true)
   connection.on('error', () => {})
   await connection.connect()
+  // The workers get their own, smaller Postgres pool. Under a burst of contacts the API's
+  // connections then outnumber theirs, so accepting contacts keeps most of Postgres and
+  // routing catches up afterwards; and a backlog of jobs can never take the connections
+  // the API needs to answer residents. Each job holds a connection for one statement at a
+  // time, so a few connections serve many concurrent jobs.
+  const db = createPool({ DATABASE_URL: infra.config.DATABASE_URL, DATABASE_POOL_SIZE: infra.config.WORKER_DATABASE_POOL_SIZE }, 'switchboard-workers')
+  const jobs: Infra = { ...infra, db }
   const mail = createMailTransport(infra.config.SMTP_URL)
-  const workers: Worker[] = [createRouteWorker(infra, connection), createDeliverWorker(infra, connection, mail)]
+  const workers: Worker[] = [createRouteWorker(jobs, connection), createDeliverWorker(jobs, connection, mail)]
   for (const w of workers) {
     w.on('failed', (job, err) => {
       // a delivery failure is already logged by the delivery worker with its detail
@@ -27,13 +35,14 @@ export async function startWorkers(infra: Infra): Promise<Workers> {
     w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
-  const sweeper = startSweeper(infra.db, infra.queues, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
+  const sweeper = startSweeper(db, infra.queues, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
   return {
     async close() {
       await sweeper.stop()
       await Promise.all(workers.map((w) => w.close()))
       mail.close()
       await connection.quit().catch(() => connection.disconnect())
+      await db.end().catch(() => {})
     }
   }
 }

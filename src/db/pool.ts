@@ -6,17 +6,21 @@ export type DbClient = pg.PoolClient
 /** Anything that can run a query: the pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>
 
+// The hot paths (intake, routing, delivery) send their queries as named prepared
+// statements (`{ name, text, values }`): Postgres parses and plans each once per connection
+// instead of once per call, which was a third of its CPU per case under load.
+
 // bigint ids come back as strings by default; ours stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10))
 
-export function createPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE'>): Db {
+export function createPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE'>, applicationName = 'switchboard'): Db {
   const pool = new pg.Pool({
     connectionString: config.DATABASE_URL,
     max: config.DATABASE_POOL_SIZE,
     // fail fast when Postgres is away, so callers can answer 503 rather than hang
     connectionTimeoutMillis: 2_000,
     idleTimeoutMillis: 30_000,
-    application_name: 'switchboard'
+    application_name: applicationName
   })
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {})

@@ -1,7 +1,7 @@
 import { UnrecoverableError } from 'bullmq'
 import type { Transporter } from 'nodemailer'
 import type { Log } from '../logger.js'
-import { withTransaction, type Db } from '../db/pool.js'
+import type { Db } from '../db/pool.js'
 import { markOutboxDone } from '../jobs/outbox-relay.js'
 import { sendTeamMail } from './email.js'
 import type { AttemptResult } from './outcome.js'
@@ -24,47 +24,55 @@ export type DeliveryOutcome = 'delivered' | 'already_settled' | 'missing'
  * an operator and throws UnrecoverableError.
  */
 export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number; outboxId: number }): Promise<DeliveryOutcome> {
-  const { rows } = await deps.db.query<DeliveryRow>(
-    `select d.id, d.public_id, d.state, d.attempts, d.kind,
+  // Claim the attempt and read what to send in one statement: the attempt is counted before
+  // it is made, so a crash mid-send still uses one up. A settled delivery is not claimed.
+  const { rows } = await deps.db.query<DeliveryRow>({
+    name: 'deliver-claim-attempt',
+    text: `with d as (
+       update deliveries set attempts = attempts + 1, updated_at = now()
+        where id = $1 and state in ('pending', 'retrying')
+        returning id, public_id, state, attempts, kind, destination_id, case_id
+     )
+     select d.id, d.public_id, d.state, d.attempts, d.kind,
             dest.webhook_url, dest.webhook_secret, dest.email as team_email, dest.team,
             c.id as case_id, c.reference, c.status, c.priority, c.channel, c.service_code, s.name as service_name,
             c.council_gss, co.name as council_name, c.description, c.postcode, c.lat, c.lng,
             c.created_at, c.sla_due_at, r.display_name,
             (select value from contact_points where resident_id = r.id and kind = 'email' order by last_seen_at desc limit 1) as email,
             (select value from contact_points where resident_id = r.id and kind = 'phone' order by last_seen_at desc limit 1) as phone
-       from deliveries d
+       from d
        join destinations dest on dest.id = d.destination_id
        join cases c on c.id = d.case_id
        join residents r on r.id = c.resident_id
        left join services s on s.code = c.service_code
-       left join councils co on co.gss = c.council_gss
-      where d.id = $1`,
-    [job.deliveryId]
-  )
+       left join councils co on co.gss = c.council_gss`,
+    values: [job.deliveryId]
+  })
   const delivery = rows[0]
-  if (!delivery || delivery.state === 'delivered' || delivery.state === 'dead') {
+  if (!delivery) {
+    // delivered or dead-lettered already (a duplicate job), or gone
+    const settled = await deps.db.query('select 1 from deliveries where id = $1', [job.deliveryId])
     await markOutboxDone(deps.db, job.outboxId)
-    return delivery ? 'already_settled' : 'missing'
+    return settled.rowCount ? 'already_settled' : 'missing'
   }
 
-  // Count the attempt before making it, so a crash mid-send still uses one up.
-  const attempt = delivery.attempts + 1
-  await deps.db.query('update deliveries set attempts = $2, updated_at = now() where id = $1', [delivery.id, attempt])
-
+  const attempt = delivery.attempts
   const result = await attemptDelivery(deps, delivery)
   const where = `${delivery.team} of ${delivery.council_name ?? delivery.council_gss} by ${delivery.kind}`
   if (result.ok) {
-    await withTransaction(deps.db, async (tx) => {
-      await tx.query(
-        `update deliveries set state = 'delivered', last_status = $2, last_error = null, delivered_at = now(), updated_at = now() where id = $1`,
-        [delivery.id, result.status]
-      )
-      await tx.query(`update cases set status = 'with_back_office', updated_at = clock_timestamp() where id = $1 and status = 'routed'`, [delivery.case_id])
-      await tx.query(
-        `insert into case_events (case_id, type, actor, reason, data) values ($1, 'delivery.succeeded', 'worker:deliver', $2, $3)`,
-        [delivery.case_id, `delivered to ${where} (${result.detail}) on attempt ${attempt}`, { delivery_id: delivery.public_id, attempt }]
-      )
-      await markOutboxDone(tx, job.outboxId)
+    // one statement, so atomic: the delivery, the case's stage, the audit event, the outbox row
+    await deps.db.query({
+      name: 'deliver-succeeded',
+      text: `with delivered as (
+         update deliveries set state = 'delivered', last_status = $2, last_error = null, delivered_at = now(), updated_at = now()
+          where id = $1
+       ), staged as (
+         update cases set status = 'with_back_office', updated_at = clock_timestamp() where id = $3 and status = 'routed'
+       ), event as (
+         insert into case_events (case_id, type, actor, reason, data) values ($3, 'delivery.succeeded', 'worker:deliver', $4, $5)
+       )
+       update outbox set done_at = clock_timestamp() where id = $6 and done_at is null`,
+      values: [delivery.id, result.status, delivery.case_id, `delivered to ${where} (${result.detail}) on attempt ${attempt}`, { delivery_id: delivery.public_id, attempt }, job.outboxId]
     })
     deps.log.info({ deliveryId: delivery.public_id, attempt, kind: delivery.kind }, 'case delivered')
     return 'delivered'
@@ -73,14 +81,23 @@ export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number;
   const final = result.permanent || attempt >= deps.settings.maxAttempts
   if (final) {
     const why = result.permanent ? 'a permanent failure' : `attempt ${attempt} of ${deps.settings.maxAttempts}`
-    await withTransaction(deps.db, async (tx) => {
-      await tx.query(`update deliveries set state = 'dead', last_status = $2, last_error = $3, updated_at = now() where id = $1`, [delivery.id, result.status, result.detail])
-      await tx.query(
-        `insert into case_events (case_id, type, actor, reason, data) values ($1, 'delivery.dead_lettered', 'worker:deliver', $2, $3)`,
-        [delivery.case_id, `delivery to ${where} dead-lettered after ${why}: ${result.detail}; an operator can retry it`, { delivery_id: delivery.public_id, attempt }]
-      )
-      await markOutboxDone(tx, job.outboxId)
-    })
+    await deps.db.query(
+      `with dead as (
+         update deliveries set state = 'dead', last_status = $2, last_error = $3, updated_at = now() where id = $1
+       ), event as (
+         insert into case_events (case_id, type, actor, reason, data) values ($4, 'delivery.dead_lettered', 'worker:deliver', $5, $6)
+       )
+       update outbox set done_at = clock_timestamp() where id = $7 and done_at is null`,
+      [
+        delivery.id,
+        result.status,
+        result.detail,
+        delivery.case_id,
+        `delivery to ${where} dead-lettered after ${why}: ${result.detail}; an operator can retry it`,
+        { delivery_id: delivery.public_id, attempt },
+        job.outboxId
+      ]
+    )
     deps.log.warn({ deliveryId: delivery.public_id, attempt, detail: result.detail }, 'delivery dead-lettered')
     throw new UnrecoverableError(`delivery ${delivery.public_id} dead-lettered: ${result.detail}`)
   }

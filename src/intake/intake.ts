@@ -22,9 +22,10 @@ export interface IntakeResult {
  * round trip.
  */
 export async function intakeContact(db: Queryable, contact: InboundContact): Promise<IntakeResult> {
-  const { rows } = await db.query<{ case_id: number; reference: string; outbox_id: number | null; replayed: boolean; same_payload: boolean; opened: boolean }>(
-    'select * from switchboard_intake($1)',
-    [
+  const { rows } = await db.query<{ case_id: number; reference: string; outbox_id: number | null; replayed: boolean; same_payload: boolean; opened: boolean }>({
+    name: 'intake-contact',
+    text: 'select * from switchboard_intake($1)',
+    values: [
       {
         provider: contact.provider,
         provider_message_id: contact.providerMessageId,
@@ -46,7 +47,7 @@ export async function intakeContact(db: Queryable, contact: InboundContact): Pro
         thread_reference: contact.threadReference
       }
     ]
-  )
+  })
   const row = rows[0]
   if (!row) throw new Error('switchboard_intake returned no row')
   return { caseId: row.case_id, reference: row.reference, outboxId: row.outbox_id, replayed: row.replayed, samePayload: row.same_payload, opened: row.opened }

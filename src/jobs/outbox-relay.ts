@@ -18,45 +18,73 @@ export async function enqueue(queues: Queues, row: OutboxRow): Promise<void> {
   }
 }
 
+const waiting = new WeakMap<Queues, { rows: OutboxRow[]; log: Log }>()
+
 /**
- * Fast path after a commit: hand the job to Redis straight away. Failures are only logged:
- * the row is still pending in Postgres and the sweeper will enqueue it.
+ * Fast path after a commit: hand the job to Redis straight away. Rows committed in the same
+ * turn of the event loop go together (one round trip per queue instead of one per
+ * contact, which matters under a burst), without waiting any longer than that turn.
+ * Failures are only logged: the rows are still pending in Postgres and the sweeper will
+ * enqueue them.
  */
 export function relayNow(queues: Queues, row: OutboxRow, log: Log): void {
-  enqueue(queues, row).catch((err: Error) => {
-    log.warn({ outboxId: row.id, err: { message: err.message } }, 'enqueue after commit failed; the outbox sweeper will retry')
+  const batch = waiting.get(queues)
+  if (batch) {
+    batch.rows.push(row)
+    return
+  }
+  waiting.set(queues, { rows: [row], log })
+  setImmediate(() => {
+    const { rows, log: batchLog } = waiting.get(queues) ?? { rows: [], log }
+    waiting.delete(queues)
+    const sent = rows.length === 1 ? enqueue(queues, rows[0] as OutboxRow) : enqueueMany(queues, rows)
+    sent.catch((err: Error) => {
+      batchLog.warn({ outboxIds: rows.map((r) => r.id), err: { message: err.message } }, 'enqueue after commit failed; the outbox sweeper will retry')
+    })
   })
+}
+
+/** Adds many outbox rows' jobs in one round trip per queue; already-queued ids are no-ops. */
+export async function enqueueMany(queues: Queues, rows: OutboxRow[]): Promise<void> {
+  const route = rows.filter((r) => r.topic === 'case:route')
+  const deliver = rows.filter((r) => r.topic === 'case:deliver')
+  await Promise.all([
+    route.length
+      ? queues['case:route'].addBulk(
+          route.map((r) => ({ name: 'route', data: { v: 1 as const, outboxId: r.id, caseId: Number(r.payload.case_id) }, opts: { jobId: outboxJobId(r.id) } }))
+        )
+      : null,
+    deliver.length
+      ? queues['case:deliver'].addBulk(
+          deliver.map((r) => ({ name: 'deliver', data: { v: 1 as const, outboxId: r.id, deliveryId: Number(r.payload.delivery_id) }, opts: { jobId: outboxJobId(r.id) } }))
+        )
+      : null
+  ])
 }
 
 /**
  * Re-enqueues outbox rows whose work has not been done: never relayed (Redis was down, the
  * process died after the commit) or relayed longer than `leaseMs` ago and still pending
  * (the job was lost, e.g. Redis was flushed). A row whose job is still queued costs a no-op
- * add. SKIP LOCKED lets several worker processes sweep side by side.
+ * add. The rows are claimed (relayed_at stamped) in one short statement and enqueued after
+ * it, so no row lock is held while Redis is talked to, and several worker processes sweep
+ * side by side (SKIP LOCKED). If enqueueing fails the claim is given back for the next sweep.
  */
 export async function sweepOutbox(db: Db, queues: Queues, leaseMs: number, limit = 500): Promise<number> {
-  const client = await db.connect()
-  let rows: OutboxRow[] = []
+  const { rows } = await db.query<OutboxRow>(
+    `update outbox set relayed_at = clock_timestamp()
+      where id in (select id from outbox
+                    where done_at is null and coalesce(relayed_at, created_at) <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)
+                    order by id limit $2 for update skip locked)
+      returning id, topic, payload`,
+    [leaseMs, limit]
+  )
+  if (!rows.length) return 0
   try {
-    await client.query('begin')
-    rows = (
-      await client.query<OutboxRow>(
-        `select id, topic, payload from outbox
-          where done_at is null and coalesce(relayed_at, created_at) <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)
-          order by id limit $2 for update skip locked`,
-        [leaseMs, limit]
-      )
-    ).rows
-    for (const row of rows) await enqueue(queues, row)
-    if (rows.length) {
-      await client.query('update outbox set relayed_at = clock_timestamp() where id = any($1::bigint[])', [rows.map((r) => r.id)])
-    }
-    await client.query('commit')
+    await enqueueMany(queues, rows)
   } catch (err) {
-    await client.query('rollback').catch(() => {})
+    await db.query('update outbox set relayed_at = null where id = any($1::bigint[]) and done_at is null', [rows.map((r) => r.id)]).catch(() => {})
     throw err
-  } finally {
-    client.release()
   }
   return rows.length
 }

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/pool.js'
 import type { Catalogue, Council, Destination, Service } from './catalogue.js'
 import { classifyService } from './classify-service.js'
-import { locate } from './locate.js'
+import { locate, type CoverageRow } from './locate.js'
 
 /** What routing knows about a case when it places it. */
 export interface CaseFacts {
@@ -13,6 +13,8 @@ export interface CaseFacts {
   postcode: string | null
   lat: number | null
   lng: number | null
+  /** coverage rows for the postcode, when the caller has read them already */
+  coverage?: CoverageRow[]
 }
 
 export type Placement =

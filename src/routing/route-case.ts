@@ -1,8 +1,9 @@
 import type { Log } from '../logger.js'
-import { withTransaction, type Db } from '../db/pool.js'
-import { markOutboxDone, relayNow, type OutboxRow } from '../jobs/outbox-relay.js'
+import type { Db } from '../db/pool.js'
+import { markOutboxDone, relayNow } from '../jobs/outbox-relay.js'
 import type { Queues } from '../jobs/queues.js'
 import type { Catalogue } from './catalogue.js'
+import type { CoverageRow } from './locate.js'
 import { placeCase } from './place-case.js'
 
 export type RouteOutcome = 'routed' | 'triaged' | 'already_placed' | 'missing'
@@ -19,92 +20,112 @@ interface CaseRow {
   lng: number | null
   created_at: Date
   recipient: string | null
+  coverage: CoverageRow[]
 }
 
 /**
- * Places one case and records why, in one transaction: the case row, its events, the
- * delivery and its outbox row, and this job's outbox row marked done. A case that is no
- * longer 'received' has been placed already; routing it again changes nothing.
+ * Places one case and records why. The case is read, placed (in memory, plus a coverage
+ * lookup), and the placement written in ONE statement, which Postgres runs atomically: the
+ * case row, its two events, the delivery and its outbox row, and this job's outbox row
+ * marked done. The write only takes effect while the case is still 'received' (the row
+ * lock of the UPDATE orders two routings of the same case; the second finds it placed and
+ * writes nothing), so routing a placed case again changes nothing.
  */
 export async function routeCase(
   deps: { db: Db; catalogue: Catalogue; queues: Queues; log: Log },
   job: { caseId: number; outboxId: number }
 ): Promise<RouteOutcome> {
-  let deliverRow: OutboxRow | null = null
-  const outcome = await withTransaction(deps.db, async (tx): Promise<RouteOutcome> => {
-    const found = await tx.query<CaseRow>(
-      `select c.id, c.status, c.channel, c.requested_council_gss, c.requested_service_code, c.description,
-              c.postcode, c.lat, c.lng, c.created_at,
-              (select m.recipient from messages m where m.case_id = c.id order by m.id limit 1) as recipient
-         from cases c where c.id = $1 for update`,
-      [job.caseId]
-    )
-    const row = found.rows[0]
-    if (!row || row.status !== 'received') {
-      await markOutboxDone(tx, job.outboxId)
-      return row ? 'already_placed' : 'missing'
-    }
-    const placement = await placeCase(tx, deps.catalogue, {
-      channel: row.channel,
-      recipient: row.recipient,
-      requestedCouncilGss: row.requested_council_gss,
-      requestedServiceCode: row.requested_service_code,
-      description: row.description,
-      postcode: row.postcode,
-      lat: row.lat,
-      lng: row.lng
-    })
-
-    if (placement.kind === 'triage') {
-      await tx.query(
-        `update cases set status = 'triage', service_code = $2, partnership_id = $3, triage_candidates = $4,
-                          updated_at = clock_timestamp()
-          where id = $1`,
-        [row.id, placement.service.code, placement.partnershipId, placement.candidates]
-      )
-    } else {
-      await tx.query(
-        `update cases set status = 'routed', service_code = $2, partnership_id = $3, council_gss = $4,
-                          team = $5, destination_id = $6,
-                          sla_due_at = created_at + make_interval(hours => $7),
-                          routed_at = clock_timestamp(), updated_at = clock_timestamp()
-          where id = $1`,
-        [row.id, placement.service.code, placement.partnershipId, placement.councilGss, placement.destination?.team ?? null, placement.destination?.id ?? null, placement.slaHours]
-      )
-    }
-    const routedData =
-      placement.kind === 'routed'
-        ? { council_gss: placement.councilGss, team: placement.destination?.team ?? null, destination_id: placement.destination?.id ?? null, sla_hours: placement.slaHours }
-        : { candidates: placement.candidates, partnership_id: placement.partnershipId }
-    await tx.query(
-      `insert into case_events (case_id, type, actor, reason, data) values
-         ($1, 'case.service_chosen', 'worker:route', $2, $3),
-         ($1, $4, 'worker:route', $5, $6)`,
-      [
-        row.id,
-        placement.serviceReason,
-        { service_code: placement.service.code },
-        placement.kind === 'routed' ? 'case.routed' : 'case.triaged',
-        placement.reason,
-        routedData
-      ]
-    )
-    if (placement.kind === 'routed' && placement.destination) {
-      const created = await tx.query<{ id: number; topic: 'case:deliver'; payload: Record<string, number> }>(
-        `with d as (
-           insert into deliveries (case_id, destination_id, kind) values ($1, $2, $3)
-           on conflict (case_id, destination_id) do nothing
-           returning id
-         )
-         insert into outbox (topic, payload) select 'case:deliver', jsonb_build_object('delivery_id', d.id) from d
-         returning id, topic, payload`,
-        [row.id, placement.destination.id, placement.destination.kind]
-      )
-      deliverRow = created.rows[0] ?? null
-    }
-    await markOutboxDone(tx, job.outboxId)
-    return placement.kind === 'routed' ? 'routed' : 'triaged'
+  // The case, the address it came to, and the coverage rows for its postcode (unit, sector
+  // and outcode, derived from the stored 'LE10 0FR' or 'LE10' form) in one round trip.
+  const found = await deps.db.query<CaseRow>({
+    name: 'route-read-case',
+    text: `select c.id, c.status, c.channel, c.requested_council_gss, c.requested_service_code, c.description,
+                  c.postcode, c.lat, c.lng, c.created_at,
+                  (select m.recipient from messages m where m.case_id = c.id order by m.id limit 1) as recipient,
+                  (select coalesce(json_agg(json_build_object('kind', cv.kind, 'council_gss', cv.council_gss) order by cv.council_gss), '[]')
+                     from coverage cv
+                    where (cv.kind = 'unit' and strpos(c.postcode, ' ') > 0 and cv.area = c.postcode)
+                       or (cv.kind = 'sector' and strpos(c.postcode, ' ') > 0 and cv.area = left(c.postcode, strpos(c.postcode, ' ') + 1))
+                       or (cv.kind = 'outcode' and cv.area = split_part(c.postcode, ' ', 1))) as coverage
+             from cases c where c.id = $1`,
+    values: [job.caseId]
   })
-  if (deliverRow) relayNow(deps.queues, deliverRow, deps.log)
-  return outcome
+  const row = found.rows[0]
+  if (!row || row.status !== 'received') {
+    await markOutboxDone(deps.db, job.outboxId)
+    return row ? 'already_placed' : 'missing'
+  }
+  const placement = await placeCase(deps.db, deps.catalogue, {
+    channel: row.channel,
+    recipient: row.recipient,
+    requestedCouncilGss: row.requested_council_gss,
+    requestedServiceCode: row.requested_service_code,
+    description: row.description,
+    postcode: row.postcode,
+    lat: row.lat,
+    lng: row.lng,
+    coverage: row.coverage
+  })
+
+  const isRouted = placement.kind === 'routed'
+  const destination = placement.kind === 'routed' ? placement.destination : null
+  const eventData =
+    placement.kind === 'routed'
+      ? { council_gss: placement.councilGss, team: destination?.team ?? null, destination_id: destination?.id ?? null, sla_hours: placement.slaHours }
+      : { candidates: placement.candidates, partnership_id: placement.partnershipId }
+  const written = await deps.db.query<{ placed: number; outbox_id: number | null; payload: Record<string, number> | null }>({
+    name: 'route-write-placement',
+    text: `with placed as (
+       update cases
+          set status = $2, service_code = $3, partnership_id = $4, council_gss = $5, team = $6,
+              destination_id = $7::bigint, triage_candidates = $8::text[],
+              sla_due_at = case when $2 = 'routed' then created_at + make_interval(hours => $9::int) end,
+              routed_at = case when $2 = 'routed' then clock_timestamp() end,
+              updated_at = clock_timestamp()
+        where id = $1 and status = 'received'
+        returning id
+     ), events as (
+       insert into case_events (case_id, type, actor, reason, data)
+       select placed.id, e.type, 'worker:route', e.reason, e.data
+         from placed,
+              (values (1, 'case.service_chosen', $10::text, $11::jsonb), (2, $12::text, $13::text, $14::jsonb)) as e (n, type, reason, data)
+        order by e.n
+     ), delivery as (
+       insert into deliveries (case_id, destination_id, kind)
+       select placed.id, $7::bigint, $15::text from placed where $15::text is not null
+       on conflict (case_id, destination_id) do nothing
+       returning id
+     ), deliver_outbox as (
+       insert into outbox (topic, payload)
+       select 'case:deliver', jsonb_build_object('delivery_id', delivery.id) from delivery
+       returning id, payload
+     ), job_done as (
+       update outbox set done_at = clock_timestamp() where id = $16 and done_at is null
+     )
+     select (select count(*) from placed)::int as placed,
+            (select id from deliver_outbox) as outbox_id,
+            (select payload from deliver_outbox) as payload`,
+    values: [
+      row.id,
+      isRouted ? 'routed' : 'triage',
+      placement.service.code,
+      placement.partnershipId,
+      placement.kind === 'routed' ? placement.councilGss : null,
+      destination?.team ?? null,
+      destination?.id ?? null,
+      placement.kind === 'triage' ? placement.candidates : [],
+      placement.kind === 'routed' ? placement.slaHours : null,
+      placement.serviceReason,
+      { service_code: placement.service.code },
+      isRouted ? 'case.routed' : 'case.triaged',
+      placement.reason,
+      eventData,
+      destination?.kind ?? null,
+      job.outboxId
+    ]
+  })
+  const result = written.rows[0]
+  if (!result?.placed) return 'already_placed'
+  if (result.outbox_id !== null && result.payload) relayNow(deps.queues, { id: result.outbox_id, topic: 'case:deliver', payload: result.payload }, deps.log)
+  return isRouted ? 'routed' : 'triaged'
 }

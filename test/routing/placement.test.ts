@@ -140,4 +140,33 @@ describe('placing a case with the right council', () => {
     expect(await eventsOf(ctx, reference)).toHaveLength(before.length)
     expect(await ctx.query('select 1 from deliveries d join cases c on c.id = d.case_id where c.reference = $1', [reference])).toHaveLength(1)
   })
+  it('places a case once when several workers route it at the same moment', async () => {
+    // a duplicate job (after a Redis flush, or a sweep racing the fast path) meeting the first
+    const result = await intakeContact(ctx.infra.db, {
+      channel: 'web',
+      provider: 'web',
+      providerMessageId: `auto:race-${Date.now()}`,
+      rawPayload: {},
+      payloadHash: null,
+      sender: { name: null, email: `race.${Date.now()}@example.com`, phone: null, raw: null },
+      recipient: null,
+      text: 'My bin was missed',
+      location: { postcode: 'LE10 0FR', lat: null, lng: null },
+      serviceCode: null,
+      councilGss: null,
+      threadReference: null
+    })
+    const deps = { db: ctx.infra.db, catalogue: ctx.infra.catalogue, queues: ctx.infra.queues, log: ctx.infra.log }
+    const job = { caseId: result.caseId, outboxId: result.outboxId! }
+    const outcomes = await Promise.all([routeCase(deps, job), routeCase(deps, job), routeCase(deps, job)])
+    // the outbox row was not relayed, so only a sweep a second from now could join in
+    expect(outcomes.filter((o) => o === 'routed')).toHaveLength(1)
+    expect(outcomes.filter((o) => o === 'already_placed')).toHaveLength(2)
+    const events = await eventsOf(ctx, result.reference)
+    expect(events.filter((e) => e.type === 'case.routed')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'case.service_chosen')).toHaveLength(1)
+    expect(await ctx.query('select 1 from deliveries where case_id = $1', [result.caseId])).toHaveLength(1)
+    expect(await ctx.query(`select 1 from outbox where topic = 'case:deliver' and payload->>'delivery_id' in (select id::text from deliveries where case_id = $1)`, [result.caseId])).toHaveLength(1)
+    expect(await ctx.query('select 1 from outbox where id = $1 and done_at is not null', [job.outboxId])).toHaveLength(1)
+  })
 })

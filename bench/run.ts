@@ -1,0 +1,574 @@
+/**
+ * `npm run bench`: how fast Switchboard takes in web contacts and how soon they are routed,
+ * measured against the real app on this machine.
+ *
+ * How: creates a throw-away database (switchboard_bench) and Redis prefix (sbbench), starts
+ * the real app as a child process (`node dist/src/main.js all`, API and workers in one
+ * process, NODE_ENV=production, LOG_LEVEL=warn) and a tiny baseline server
+ * (bench/baseline-server.ts: Fastify + one INSERT + one BullMQ add per request), then drives
+ * both with autocannon over 127.0.0.1 only:
+ *   a. baseline max throughput: POST /baseline, 20 connections, 8 s
+ *   b. intake max throughput:   POST /v1/contacts, 20 connections, 8 s, distinct valid bodies
+ *   c. ratio b ÷ a: how much of the stack's raw capacity intake keeps
+ *   d. intake-to-routed latency: POST /v1/contacts at a fixed 500/s for 8 s, then, once those
+ *      cases have left 'received', p50/p99 of routed_at - created_at computed in SQL
+ * Each target gets a 2 s warm-up that is not measured. The figures are printed as a table
+ * with the targets and PASS/FAIL, then as one JSON line (prefix BENCH_RESULT). Also printed:
+ * the CPU each process used during each phase (is the load generator, Postgres or the app
+ * the limit?). Exit code 0 whatever the figures; 1 if the app (or baseline) cannot start.
+ * Everything is removed afterwards (children stopped, sbbench:* keys deleted, database
+ * dropped), on errors and Ctrl-C too.
+ *
+ * Knobs (env, optional): BENCH_DURATION_S (8), BENCH_CONNECTIONS (20), BENCH_RATE (500),
+ * BENCH_KEEP_DB=1 (keep switchboard_bench for inspection), BENCH_APP_NODE_ARGS (extra node
+ * flags for the app, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_APP_ENV
+ * (settings for the app to try, e.g. "ROUTE_CONCURRENCY=4 DATABASE_POOL_SIZE=10"),
+ * BENCH_APP_MODE (all, the default, or api: intake alone, with no workers competing).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { bodySource } from './bodies.js'
+import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
+
+// ---------------------------------------------------------------- settings
+
+const HOST = '127.0.0.1'
+const APP_PORT = 3310
+const BASELINE_PORT = 3311
+const DB_NAME = 'switchboard_bench'
+const ADMIN_URL = `postgres://postgres@${HOST}:5432/postgres`
+const DATABASE_URL = `postgres://postgres@${HOST}:5432/${DB_NAME}`
+const REDIS_URL = `redis://${HOST}:6379`
+const QUEUE_PREFIX = 'sbbench'
+const OPERATOR_API_KEY = 'bench-operator-key-0123456789'
+
+const intEnv = (name: string, def: number, min: number, max: number) => {
+  const v = Number(process.env[name] ?? def)
+  return Number.isInteger(v) && v >= min && v <= max ? v : def
+}
+const DURATION_S = intEnv('BENCH_DURATION_S', 8, 1, 20)
+const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 20, 1, 500)
+const RATE = intEnv('BENCH_RATE', 500, 1, 5000)
+const WARMUP_S = 2
+const RATE_CONNECTIONS = 50 // enough that 500/s never waits for a free connection (10/s each)
+const READY_TIMEOUT_MS = 60_000
+const DRAIN_TIMEOUT_MS = 30_000 // backlog of phase b, before phase d
+const ROUTED_WAIT_MS = 20_000 // phase d cases leaving 'received'
+const CHILD_EXIT_TIMEOUT_MS = 20_000
+const IDLE_BUSY_PCT = 25 // machine CPU (% of one core) above which it does not count as idle
+const IDLE_WAIT_MS = 15_000
+const OTHER_CPU_WARN_PCT = 25 // CPU used by processes outside the bench during a phase
+
+const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, routedP99Ms: 1000 }
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..') // dist/bench → project root
+const APP_MAIN = join(root, 'dist', 'src', 'main.js')
+const BASELINE_MAIN = join(root, 'dist', 'bench', 'baseline-server.js')
+
+// ---------------------------------------------------------------- child processes
+
+interface Child {
+  name: string
+  proc: ChildProcess
+  tail: string[]
+  lines: number
+  exited: Promise<number | null>
+  exitCode: number | null | undefined
+}
+
+function startChild(name: string, script: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Child {
+  const proc = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    cwd: root,
+    // a clean environment: nothing from the caller's shell (a REDIS_URL, a pool size) leaks in
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const child: Child = { name, proc, tail: [], lines: 0, exited: Promise.resolve(null), exitCode: undefined }
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.trim()) continue
+      child.lines++
+      child.tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line)
+      if (child.tail.length > 20) child.tail.shift()
+    }
+  }
+  proc.stdout?.on('data', collect)
+  proc.stderr?.on('data', collect)
+  child.exited = new Promise((resolve) => {
+    proc.once('exit', (code, signal) => {
+      child.exitCode = code ?? (signal ? -1 : null)
+      resolve(child.exitCode)
+    })
+    proc.once('error', () => {
+      child.exitCode = -1
+      resolve(-1)
+    })
+  })
+  return child
+}
+
+async function waitReady(child: Child, url: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS
+  while (Date.now() < deadline) {
+    if (child.exitCode !== undefined) throw new StartError(child, `exited with code ${child.exitCode} before it was ready`)
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+      await res.arrayBuffer()
+      if (res.status === 200) return
+    } catch {
+      // not listening yet
+    }
+    await sleep(200)
+  }
+  throw new StartError(child, `did not answer 200 on ${url} within ${READY_TIMEOUT_MS / 1000} s`)
+}
+
+class StartError extends Error {
+  constructor(readonly child: Child, message: string) {
+    super(`${child.name} ${message}`)
+  }
+}
+
+async function stopChild(child: Child | undefined): Promise<void> {
+  if (!child || child.exitCode !== undefined) return
+  child.proc.kill('SIGTERM')
+  const timedOut = await Promise.race([child.exited.then(() => false), sleep(CHILD_EXIT_TIMEOUT_MS).then(() => true)])
+  if (timedOut && child.exitCode === undefined) {
+    console.error(`${child.name} did not exit ${CHILD_EXIT_TIMEOUT_MS / 1000} s after SIGTERM; sending SIGKILL`)
+    child.proc.kill('SIGKILL')
+    await child.exited
+  }
+}
+
+// ---------------------------------------------------------------- Postgres and Redis
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3_000 })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+async function recreateDatabase(): Promise<void> {
+  await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
+  await adminQuery(`create database ${DB_NAME}`)
+  const db = new pg.Client({ connectionString: DATABASE_URL })
+  await db.connect()
+  try {
+    await db.query('create table bench_baseline (id bigserial primary key, payload jsonb, created_at timestamptz default now())')
+  } finally {
+    await db.end().catch(() => {})
+  }
+}
+
+/** SCAN + DEL, never FLUSHALL: other things share this Redis. */
+async function deleteKeys(pattern: string): Promise<number> {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true, connectTimeout: 3_000 })
+  redis.on('error', () => {})
+  await redis.connect()
+  let deleted = 0
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+      cursor = next
+      if (keys.length) deleted += await redis.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    await redis.quit().catch(() => redis.disconnect())
+  }
+  return deleted
+}
+
+// ---------------------------------------------------------------- load
+
+interface LoadFigures {
+  rps: number // autocannon's mean of per-second samples
+  total: number
+  p50: number
+  p99: number
+  non2xx: number
+  errors: number
+  timeouts: number
+  status: Record<string, number>
+}
+
+let running: autocannon.Instance | null = null
+
+async function load(opts: {
+  title: string
+  url: string
+  body: { next(): string }
+  seconds: number
+  connections: number
+  overallRate?: number
+}): Promise<LoadFigures> {
+  let finished!: (r: { err: unknown; result: autocannon.Result }) => void
+  const done = new Promise<{ err: unknown; result: autocannon.Result }>((resolve) => (finished = resolve))
+  const instance = autocannon({
+    title: opts.title,
+    url: opts.url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    connections: opts.connections,
+    duration: opts.seconds,
+    timeout: 10,
+    ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
+    requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, body: opts.body.next() }) }]
+  }, (err, result) => finished({ err, result }))
+  running = instance
+  const statuses: Record<string, number> = {}
+  instance.on('response', (_client, statusCode) => {
+    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1
+  })
+  try {
+    const { err, result: r } = await done
+    if (err) throw err
+    return {
+      rps: round1(r.requests.mean),
+      total: r.requests.total,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      status: statuses
+    }
+  } finally {
+    running = null
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+const round1 = (n: number) => Math.round(n * 10) / 10
+const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? 'n/a' : n.toLocaleString('en-GB', { maximumFractionDigits: digits, minimumFractionDigits: 0 }))
+const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`)
+
+async function scalar<T>(db: pg.Pool, sql: string, params: unknown[] = []): Promise<T> {
+  const { rows } = await db.query(sql, params)
+  return (rows[0] as Record<string, unknown> | undefined)?.v as T
+}
+
+/** Polls until `done()` is true or the time is up; returns the ms it took, or null on timeout. */
+async function waitUntil(done: () => Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<number | null> {
+  const start = performance.now()
+  while (performance.now() - start < timeoutMs) {
+    if (await done()) return Math.round(performance.now() - start)
+    await sleep(everyMs)
+  }
+  return (await done()) ? Math.round(performance.now() - start) : null
+}
+
+// ---------------------------------------------------------------- the run
+
+let app: Child | undefined
+let baseline: Child | undefined
+let cleaning: Promise<void> | null = null
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    running?.stop()
+    await Promise.all([stopChild(app), stopChild(baseline)])
+    try {
+      const n = await deleteKeys(`${QUEUE_PREFIX}:*`)
+      log(`deleted ${n} Redis keys ${QUEUE_PREFIX}:*`)
+    } catch (err) {
+      console.error(`could not delete Redis keys ${QUEUE_PREFIX}:*: ${(err as Error).message}`)
+    }
+    if (process.env.BENCH_KEEP_DB === '1') {
+      log(`kept database ${DB_NAME} (BENCH_KEEP_DB=1)`)
+      return
+    }
+    try {
+      await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
+      log(`dropped database ${DB_NAME}`)
+    } catch (err) {
+      console.error(`could not drop database ${DB_NAME}: ${(err as Error).message}`)
+    }
+  })()
+  return cleaning
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping and cleaning up…`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+interface Results {
+  machine: { cpus: number; cpuModel: string; node: string; durationS: number; connections: number; rate: number; busyBeforePct: number }
+  baseline: LoadFigures
+  intake: LoadFigures
+  ratioPct: number
+  rate: LoadFigures & {
+    cases: number
+    routed: number
+    triaged: number
+    unrouted: number
+    routedP50Ms: number | null
+    routedP99Ms: number | null
+    routedMaxMs: number | null
+    waitedMs: number | null
+  }
+  drain: { cases: number; ms: number | null; routedPerS: number | null }
+  cpu: Record<string, Record<string, number>>
+  appLogLines: number
+}
+
+/**
+ * The figures only mean something on an otherwise idle machine: wait (bounded) for it to be
+ * quiet, and say so when it is not. Returns the busy percent last seen.
+ */
+async function waitForIdle(): Promise<number> {
+  const deadline = performance.now() + IDLE_WAIT_MS
+  let busy = await machineBusyPct(1_000)
+  if (busy <= IDLE_BUSY_PCT) return busy
+  log(`the machine is busy (${fmt(busy, 0)} % of one core used by other processes); waiting up to ${IDLE_WAIT_MS / 1000} s for it to be idle`)
+  while (busy > IDLE_BUSY_PCT && performance.now() < deadline) busy = await machineBusyPct(1_000)
+  if (busy > IDLE_BUSY_PCT) console.warn(`WARNING: the machine is still busy (${fmt(busy, 0)} % of one core); the figures below will be low. See the "other" CPU column.`)
+  return busy
+}
+
+/** BENCH_APP_ENV="ROUTE_CONCURRENCY=4 DATABASE_POOL_SIZE=10": settings to try on the app. */
+function appEnv(): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const pair of (process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean)) {
+    const eq = pair.indexOf('=')
+    if (eq > 0) out[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  return out
+}
+
+async function run(): Promise<number> {
+  const busyBefore = await waitForIdle()
+  const started = performance.now()
+  log(`setup: database ${DB_NAME}, Redis prefix ${QUEUE_PREFIX}`)
+  await recreateDatabase()
+  await deleteKeys(`${QUEUE_PREFIX}:*`)
+
+  const appNodeArgs = (process.env.BENCH_APP_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+  app = startChild(
+    'app',
+    APP_MAIN,
+    [process.env.BENCH_APP_MODE ?? 'all'],
+    {
+      DATABASE_URL,
+      REDIS_URL,
+      QUEUE_PREFIX,
+      PORT: String(APP_PORT),
+      HOST,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      OPERATOR_API_KEY,
+      ...appEnv()
+    },
+    appNodeArgs
+  )
+  baseline = startChild('baseline', BASELINE_MAIN, [], { DATABASE_URL, REDIS_URL, QUEUE_PREFIX, PORT: String(BASELINE_PORT), HOST, NODE_ENV: 'production' })
+  try {
+    await Promise.all([waitReady(app, `http://${HOST}:${APP_PORT}/ready`), waitReady(baseline, `http://${HOST}:${BASELINE_PORT}/ready`)])
+  } catch (err) {
+    if (err instanceof StartError) {
+      console.error(`\nFAILED TO START: ${err.message}`)
+      if (err.child.tail.length) console.error(`last output of ${err.child.name}:\n  ${err.child.tail.join('\n  ')}`)
+      return 1
+    }
+    throw err
+  }
+  log(`app and baseline ready in ${fmt((performance.now() - started) / 1000)} s`)
+
+  const db = new pg.Pool({ connectionString: DATABASE_URL, max: 2 })
+  db.on('error', () => {})
+  const cpu = new CpuMeter({ app: app.proc.pid, baseline: baseline.proc.pid })
+  const cpuByPhase: Record<string, Record<string, number>> = {}
+  const measured = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+    const a: CpuSnapshot = cpu.snapshot()
+    const out = await fn()
+    cpuByPhase[phase] = cpu.between(a, cpu.snapshot())
+    return out
+  }
+  const appUrl = `http://${HOST}:${APP_PORT}/v1/contacts`
+  const baselineUrl = `http://${HOST}:${BASELINE_PORT}/baseline`
+
+  try {
+    // a. baseline
+    log(`a. baseline: warm-up ${WARMUP_S} s, then ${DURATION_S} s at ${CONNECTIONS} connections`)
+    await load({ title: 'baseline warm-up', url: baselineUrl, body: bodySource('bwarm'), seconds: WARMUP_S, connections: CONNECTIONS })
+    const baselineFig = await measured('a_baseline', () =>
+      load({ title: 'baseline', url: baselineUrl, body: bodySource('base'), seconds: DURATION_S, connections: CONNECTIONS })
+    )
+    log(`   ${fmt(baselineFig.rps)} req/s, p50 ${baselineFig.p50} ms, p99 ${baselineFig.p99} ms, non-2xx ${baselineFig.non2xx}`)
+
+    // b. intake at full speed
+    log(`b. intake: warm-up ${WARMUP_S} s, then ${DURATION_S} s at ${CONNECTIONS} connections`)
+    await load({ title: 'intake warm-up', url: appUrl, body: bodySource('warm', 'warm.example.com'), seconds: WARMUP_S, connections: CONNECTIONS })
+    const intakeFig = await measured('b_intake', () =>
+      load({ title: 'intake', url: appUrl, body: bodySource('max', 'example.com'), seconds: DURATION_S, connections: CONNECTIONS })
+    )
+    log(`   ${fmt(intakeFig.rps)} req/s, p50 ${intakeFig.p50} ms, p99 ${intakeFig.p99} ms, non-2xx ${intakeFig.non2xx}`)
+    if (intakeFig.non2xx || intakeFig.errors) {
+      console.warn(`WARNING: intake answered ${intakeFig.non2xx} non-2xx and had ${intakeFig.errors} errors (statuses ${JSON.stringify(intakeFig.status)}); every request should be accepted`)
+    }
+
+    // the backlog of b must be routed and delivered before d, or d measures b's queue
+    const backlog = await scalar<number>(db, `select count(*)::int as v from cases`)
+    log(`   waiting for the ${backlog} cases so far to be routed and delivered (at most ${DRAIN_TIMEOUT_MS / 1000} s)`)
+    const drainStart = performance.now()
+    const pendingAtEnd = await scalar<number>(db, `select count(*)::int as v from cases where status = 'received'`)
+    const drainMs = await measured('drain', () =>
+      waitUntil(
+        async () =>
+          (await scalar<number>(
+            db,
+            `select ((select count(*) from cases where status = 'received') + (select count(*) from outbox where done_at is null))::int as v`
+          )) === 0,
+        DRAIN_TIMEOUT_MS
+      )
+    )
+    const drainElapsed = drainMs ?? Math.round(performance.now() - drainStart)
+    log(drainMs === null ? `   backlog NOT drained after ${DRAIN_TIMEOUT_MS / 1000} s; phase d will include it` : `   drained in ${fmt(drainMs / 1000)} s (${pendingAtEnd} cases were still 'received' when b ended)`)
+
+    // d. intake-to-routed latency at a fixed rate
+    log(`d. ${RATE}/s for ${DURATION_S} s (${RATE_CONNECTIONS} connections), then routed latency from SQL`)
+    const domain = 'rate.example.com'
+    const rateFig = await measured('d_rate', () =>
+      load({ title: 'intake at fixed rate', url: appUrl, body: bodySource('rate', domain), seconds: DURATION_S, connections: RATE_CONNECTIONS, overallRate: RATE })
+    )
+    if (rateFig.non2xx || rateFig.errors) console.warn(`WARNING: at ${RATE}/s intake answered ${rateFig.non2xx} non-2xx and had ${rateFig.errors} errors`)
+    const phaseCases = `select c.* from cases c join contact_points cp on cp.resident_id = c.resident_id and cp.kind = 'email' where cp.value like $1`
+    const like = `%@${domain}`
+    const waitedMs = await waitUntil(async () => (await scalar<number>(db, `select count(*)::int as v from (${phaseCases}) c where status = 'received'`, [like])) === 0, ROUTED_WAIT_MS)
+    const { rows } = await db.query<{
+      cases: number
+      routed: number
+      triaged: number
+      unrouted: number
+      p50: number | null
+      p99: number | null
+      max: number | null
+    }>(
+      `select count(*)::int as cases,
+              count(*) filter (where routed_at is not null)::int as routed,
+              count(*) filter (where status = 'triage')::int as triaged,
+              count(*) filter (where status = 'received')::int as unrouted,
+              percentile_cont(0.5) within group (order by extract(epoch from routed_at - created_at) * 1000) as p50,
+              percentile_cont(0.99) within group (order by extract(epoch from routed_at - created_at) * 1000) as p99,
+              max(extract(epoch from routed_at - created_at) * 1000)::float8 as max
+         from (${phaseCases}) c`,
+      [like]
+    )
+    const routedRow = rows[0]
+    const rate: Results['rate'] = {
+      ...rateFig,
+      cases: routedRow?.cases ?? 0,
+      routed: routedRow?.routed ?? 0,
+      triaged: routedRow?.triaged ?? 0,
+      unrouted: routedRow?.unrouted ?? 0,
+      routedP50Ms: routedRow?.p50 == null ? null : round1(Number(routedRow.p50)),
+      routedP99Ms: routedRow?.p99 == null ? null : round1(Number(routedRow.p99)),
+      routedMaxMs: routedRow?.max == null ? null : round1(Number(routedRow.max)),
+      waitedMs
+    }
+    log(`   ${rate.cases} cases: ${rate.routed} routed, ${rate.triaged} triaged, ${rate.unrouted} still 'received'${waitedMs === null ? ` after ${ROUTED_WAIT_MS / 1000} s` : ''}`)
+
+    const results: Results = {
+      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, durationS: DURATION_S, connections: CONNECTIONS, rate: RATE, busyBeforePct: busyBefore },
+      baseline: baselineFig,
+      intake: intakeFig,
+      ratioPct: baselineFig.rps > 0 ? round1((intakeFig.rps / baselineFig.rps) * 100) : 0,
+      rate,
+      drain: { cases: pendingAtEnd, ms: drainMs ?? null, routedPerS: drainMs ? round1((pendingAtEnd / Math.max(drainElapsed, 1)) * 1000) : null },
+      cpu: cpuByPhase,
+      appLogLines: app.lines
+    }
+    report(results)
+    return 0
+  } finally {
+    await db.end().catch(() => {})
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+function report(r: Results): void {
+  const pad = (s: string, n: number) => s.padEnd(n)
+  const lpad = (s: string, n: number) => s.padStart(n)
+  const row = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 ? pad(c, widths[i] ?? 0) : lpad(c, widths[i] ?? 0))).join('  ')
+  const w = [34, 10, 9, 9, 8, 7, 9]
+  const line = '-'.repeat(w.reduce((a, b) => a + b + 2, -2))
+  const fig = (label: string, f: LoadFigures) => row([label, fmt(f.rps), fmt(f.p50, 2), fmt(f.p99, 2), String(f.non2xx), String(f.errors), String(f.total)], w)
+
+  console.log('')
+  console.log(`Switchboard bench — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}, ${r.machine.durationS} s per phase`)
+  console.log(line)
+  console.log(row(['phase', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'requests'], w))
+  console.log(line)
+  console.log(fig(`a. baseline POST /baseline (${r.machine.connections}c)`, r.baseline))
+  console.log(fig(`b. intake POST /v1/contacts (${r.machine.connections}c)`, r.intake))
+  console.log(fig(`d. intake at ${r.machine.rate}/s (${RATE_CONNECTIONS}c)`, r.rate))
+  console.log(line)
+  console.log(`c. ratio intake ÷ baseline: ${fmt(r.ratioPct)} %`)
+  console.log(
+    `d. intake → routed (SQL, routed_at - created_at): p50 ${fmt(r.rate.routedP50Ms)} ms, p99 ${fmt(r.rate.routedP99Ms)} ms, max ${fmt(r.rate.routedMaxMs)} ms; ` +
+      `${r.rate.routed}/${r.rate.cases} routed, ${r.rate.unrouted} unrouted, ${r.rate.triaged} triaged`
+  )
+  console.log(
+    `   (between b and d: ${r.drain.cases} cases still 'received' when b ended, backlog drained in ${r.drain.ms === null ? `> ${DRAIN_TIMEOUT_MS / 1000} s` : `${fmt(r.drain.ms / 1000)} s`}` +
+      `${r.drain.routedPerS ? `, ≈ ${fmt(r.drain.routedPerS, 0)} cases/s through routing and delivery` : ''})`
+  )
+
+  const checks: [string, string, boolean][] = [
+    [`intake ≥ ${fmt(TARGETS.intakeRps, 0)} contacts/s`, `${fmt(r.intake.rps)}/s`, r.intake.rps >= TARGETS.intakeRps],
+    [`intake p99 < ${TARGETS.intakeP99Ms} ms (at max throughput)`, `${fmt(r.intake.p99, 2)} ms`, r.intake.p99 < TARGETS.intakeP99Ms],
+    [`intake all 2xx`, `${r.intake.non2xx} non-2xx, ${r.intake.errors} errors`, r.intake.non2xx === 0 && r.intake.errors === 0],
+    [`ratio ≥ ${TARGETS.ratioPct} %`, `${fmt(r.ratioPct)} %`, r.ratioPct >= TARGETS.ratioPct],
+    [
+      `routed p99 < ${fmt(TARGETS.routedP99Ms / 1000)} s at ${r.machine.rate}/s`,
+      `${fmt(r.rate.routedP99Ms)} ms${r.rate.unrouted ? ` (${r.rate.unrouted} unrouted)` : ''}`,
+      r.rate.routedP99Ms !== null && r.rate.routedP99Ms < TARGETS.routedP99Ms && r.rate.unrouted === 0 && r.rate.cases > 0
+    ]
+  ]
+  console.log('')
+  console.log(row(['target', 'measured', 'result'], [44, 28, 6]))
+  console.log('-'.repeat(82))
+  for (const [t, m, ok] of checks) console.log(row([t, m, ok ? 'PASS' : 'FAIL'], [44, 28, 6]))
+
+  const parts = ['app', 'baseline', 'bench', 'postgres', 'redis', 'other', 'machine']
+  const cw = [12, ...parts.map(() => 9)]
+  console.log('')
+  console.log(`CPU per phase, % of one core (${r.machine.cpus} cores = ${r.machine.cpus * 100} %; "bench" is this process, i.e. autocannon)`)
+  console.log(row(['phase', ...parts], cw))
+  for (const [phase, c] of Object.entries(r.cpu)) console.log(row([phase, ...parts.map((p) => fmt(c[p] ?? null, 0))], cw))
+  const disturbed = Object.entries(r.cpu).filter(([, c]) => (c.other ?? 0) > OTHER_CPU_WARN_PCT)
+  if (disturbed.length) {
+    console.warn(`WARNING: other processes used CPU during ${disturbed.map(([p, c]) => `${p} (${fmt(c.other ?? 0, 0)} %)`).join(', ')}: the machine was not idle, so these figures are understated`)
+  }
+  if (r.appLogLines) console.log(`\nthe app wrote ${r.appLogLines} log lines at warn level or above; last ones:\n  ${app?.tail.slice(-5).join('\n  ')}`)
+  console.log('')
+  console.log(`BENCH_RESULT ${JSON.stringify({ ...r, targets: TARGETS, pass: Object.fromEntries(checks.map(([t, , ok]) => [t, ok])) })}`)
+}
+
+// ---------------------------------------------------------------- main
+
+let code = 1
+try {
+  code = await run()
+} catch (err) {
+  console.error('bench failed:', err)
+  code = 1
+} finally {
+  await cleanup()
+}
+process.exit(code)
