@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { InboundContact } from '../../src/intake/inbound-contact.js'
 import { intakeContact } from '../../src/intake/intake.js'
 import { routeCase } from '../../src/routing/route-case.js'
 import { caseRow, createTestContext, eventsOf, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
@@ -14,6 +15,25 @@ afterAll(async () => {
 /** Routed, or already handed on to the back office by the delivery worker. */
 function expectRouted(row: { status: string } | undefined) {
   expect(['routed', 'with_back_office']).toContain(row?.status)
+}
+
+/** A contact as a channel adapter hands it to intake: a web contact unless told otherwise. */
+function inbound(over: Partial<InboundContact>): InboundContact {
+  return {
+    channel: 'web',
+    provider: 'web',
+    providerMessageId: `auto:${Math.random().toString(36).slice(2)}`,
+    rawPayload: {},
+    payloadHash: null,
+    sender: { name: null, email: null, phone: null, raw: null },
+    recipient: null,
+    text: '',
+    location: { postcode: null, lat: null, lng: null },
+    serviceCode: null,
+    councilGss: null,
+    threadReference: null,
+    ...over
+  }
 }
 
 async function report(body: Record<string, unknown>) {
@@ -105,20 +125,18 @@ describe('placing a case with the right council', () => {
   })
 
   it('routes a text to a number dedicated to one council to that council', async () => {
-    const result = await intakeContact(ctx.infra.db, {
-      channel: 'sms',
-      provider: 'twilio',
-      providerMessageId: `SM${Date.now()}`,
-      rawPayload: { Body: 'Council tax question' },
-      payloadHash: null,
-      sender: { name: null, email: null, phone: '+447700900999', raw: '+447700900999' },
-      recipient: '+447700900101',
-      text: 'When is my council tax due?',
-      location: { postcode: null, lat: null, lng: null },
-      serviceCode: null,
-      councilGss: null,
-      threadReference: null
-    })
+    const result = await intakeContact(
+      ctx.infra.db,
+      inbound({
+        channel: 'sms',
+        provider: 'twilio',
+        providerMessageId: `SM${Date.now()}`,
+        rawPayload: { Body: 'Council tax question' },
+        sender: { name: null, email: null, phone: '+447700900999', raw: '+447700900999' },
+        recipient: '+447700900101',
+        text: 'When is my council tax due?'
+      })
+    )
     const row = await waitPlaced(ctx, result.reference)
     expectRouted(row)
     expect(row).toMatchObject({ council_gss: 'E09000033', service_code: 'council_tax' })
@@ -142,20 +160,15 @@ describe('placing a case with the right council', () => {
   })
   it('places a case once when several workers route it at the same moment', async () => {
     // a duplicate job (after a Redis flush, or a sweep racing the fast path) meeting the first
-    const result = await intakeContact(ctx.infra.db, {
-      channel: 'web',
-      provider: 'web',
-      providerMessageId: `auto:race-${Date.now()}`,
-      rawPayload: {},
-      payloadHash: null,
-      sender: { name: null, email: `race.${Date.now()}@example.com`, phone: null, raw: null },
-      recipient: null,
-      text: 'My bin was missed',
-      location: { postcode: 'LE10 0FR', lat: null, lng: null },
-      serviceCode: null,
-      councilGss: null,
-      threadReference: null
-    })
+    const result = await intakeContact(
+      ctx.infra.db,
+      inbound({
+        providerMessageId: `auto:race-${Date.now()}`,
+        sender: { name: null, email: `race.${Date.now()}@example.com`, phone: null, raw: null },
+        text: 'My bin was missed',
+        location: { postcode: 'LE10 0FR', lat: null, lng: null }
+      })
+    )
     const deps = { db: ctx.infra.db, catalogue: ctx.infra.catalogue, queues: ctx.infra.queues, log: ctx.infra.log }
     const job = { caseId: result.caseId, outboxId: result.outboxId! }
     const outcomes = await Promise.all([routeCase(deps, job), routeCase(deps, job), routeCase(deps, job)])
