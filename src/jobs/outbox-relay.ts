@@ -8,13 +8,22 @@ export interface OutboxRow {
   payload: Record<string, number>
 }
 
+/** The queue job for an outbox row: ids only, with the row id as job id. */
+function routeJob(row: OutboxRow) {
+  return { name: 'route', data: { v: 1 as const, outboxId: row.id, caseId: Number(row.payload.case_id) }, opts: { jobId: outboxJobId(row.id) } }
+}
+function deliverJob(row: OutboxRow) {
+  return { name: 'deliver', data: { v: 1 as const, outboxId: row.id, deliveryId: Number(row.payload.delivery_id) }, opts: { jobId: outboxJobId(row.id) } }
+}
+
 /** Adds one outbox row's job to its queue; a second add of the same row is a no-op. */
 export async function enqueue(queues: Queues, row: OutboxRow): Promise<void> {
-  const jobId = outboxJobId(row.id)
   if (row.topic === 'case:route') {
-    await queues['case:route'].add('route', { v: 1, outboxId: row.id, caseId: Number(row.payload.case_id) }, { jobId })
+    const job = routeJob(row)
+    await queues['case:route'].add(job.name, job.data, job.opts)
   } else {
-    await queues['case:deliver'].add('deliver', { v: 1, outboxId: row.id, deliveryId: Number(row.payload.delivery_id) }, { jobId })
+    const job = deliverJob(row)
+    await queues['case:deliver'].add(job.name, job.data, job.opts)
   }
 }
 
@@ -46,20 +55,9 @@ export function relayNow(queues: Queues, row: OutboxRow, log: Log): void {
 
 /** Adds many outbox rows' jobs in one round trip per queue; already-queued ids are no-ops. */
 export async function enqueueMany(queues: Queues, rows: OutboxRow[]): Promise<void> {
-  const route = rows.filter((r) => r.topic === 'case:route')
-  const deliver = rows.filter((r) => r.topic === 'case:deliver')
-  await Promise.all([
-    route.length
-      ? queues['case:route'].addBulk(
-          route.map((r) => ({ name: 'route', data: { v: 1 as const, outboxId: r.id, caseId: Number(r.payload.case_id) }, opts: { jobId: outboxJobId(r.id) } }))
-        )
-      : null,
-    deliver.length
-      ? queues['case:deliver'].addBulk(
-          deliver.map((r) => ({ name: 'deliver', data: { v: 1 as const, outboxId: r.id, deliveryId: Number(r.payload.delivery_id) }, opts: { jobId: outboxJobId(r.id) } }))
-        )
-      : null
-  ])
+  const route = rows.filter((r) => r.topic === 'case:route').map(routeJob)
+  const deliver = rows.filter((r) => r.topic === 'case:deliver').map(deliverJob)
+  await Promise.all([route.length ? queues['case:route'].addBulk(route) : null, deliver.length ? queues['case:deliver'].addBulk(deliver) : null])
 }
 
 /**

@@ -18,29 +18,19 @@ const MAX_NEAREST_METRES = 2_000
 
 /**
  * Finds the council (district or single-tier) whose area holds the case: postcode unit,
- * then sector, then outcode; then the nearest unit postcode to the coordinates. The
- * postcode's coverage rows are read here unless the caller passes them in `where.coverage`.
+ * then sector, then outcode (from `where.coverage`, the coverage rows of the postcode, which
+ * the caller reads with the case); then the nearest unit postcode to the coordinates.
  * `describe` turns a GSS code into words for the reason.
  */
 export async function locate(
   db: Queryable,
-  where: { postcode: string | null; lat: number | null; lng: number | null; coverage?: CoverageRow[] },
+  where: { postcode: string | null; lat: number | null; lng: number | null; coverage: CoverageRow[] },
   describe: (gss: string) => string
 ): Promise<Location> {
   let ambiguous: Location | null = null
   const pc = where.postcode ? parsePostcode(where.postcode) : null
   if (pc) {
-    const rows =
-      where.coverage ??
-      (
-        await db.query<CoverageRow>({
-          name: 'locate-postcode',
-          text: `select kind, council_gss from coverage
-                  where (kind = 'unit' and area = $1) or (kind = 'sector' and area = $2) or (kind = 'outcode' and area = $3)
-                  order by council_gss`,
-          values: [pc.unit, pc.sector, pc.outcode]
-        })
-      ).rows
+    const rows = where.coverage
     const levels: [kind: 'unit' | 'sector' | 'outcode', label: string][] = [
       ['unit', `postcode ${pc.unit}`],
       ['sector', `postcode sector ${pc.sector}`],

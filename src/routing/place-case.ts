@@ -13,8 +13,8 @@ export interface CaseFacts {
   postcode: string | null
   lat: number | null
   lng: number | null
-  /** coverage rows for the postcode, when the caller has read them already */
-  coverage?: CoverageRow[]
+  /** the coverage rows of the postcode's unit, sector and outcode */
+  coverage: CoverageRow[]
 }
 
 export type Placement =

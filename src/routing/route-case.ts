@@ -18,7 +18,6 @@ interface CaseRow {
   postcode: string | null
   lat: number | null
   lng: number | null
-  created_at: Date
   recipient: string | null
   coverage: CoverageRow[]
 }
@@ -40,7 +39,7 @@ export async function routeCase(
   const found = await deps.db.query<CaseRow>({
     name: 'route-read-case',
     text: `select c.id, c.status, c.channel, c.requested_council_gss, c.requested_service_code, c.description,
-                  c.postcode, c.lat, c.lng, c.created_at,
+                  c.postcode, c.lat, c.lng,
                   (select m.recipient from messages m where m.case_id = c.id order by m.id limit 1) as recipient,
                   (select coalesce(json_agg(json_build_object('kind', cv.kind, 'council_gss', cv.council_gss) order by cv.council_gss), '[]')
                      from coverage cv
