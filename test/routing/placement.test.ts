@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { InboundContact } from '../../src/intake/inbound-contact.js'
 import { intakeContact } from '../../src/intake/intake.js'
 import { routeCase } from '../../src/routing/route-case.js'
-import { caseRow, createTestContext, eventsOf, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
+import { caseRow, createTestContext, eventsOf, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
 
 let ctx: TestContext
 beforeAll(async () => {
@@ -150,8 +150,13 @@ describe('placing a case with the right council', () => {
 
   it('does nothing when an already-routed case is routed again', async () => {
     const { reference } = await report({ postcode: 'LE10 0FR', service_code: 'pothole' })
+    // let the delivery worker finish first: its event lands after the case is placed
+    const row = await waitFor(async () => {
+      const r = await caseRow(ctx, reference)
+      return r?.status === 'with_back_office' ? r : null
+    }, 10_000, 'the routed case to be delivered')
     const before = await eventsOf(ctx, reference)
-    const row = await caseRow(ctx, reference)
+    expect(before.map((e) => e.type)).toContain('delivery.succeeded')
     const [outbox] = await ctx.query<{ id: number }>(`insert into outbox (topic, payload) values ('case:route', '{}') returning id`)
     const outcome = await routeCase({ db: ctx.infra.db, catalogue: ctx.infra.catalogue, queues: ctx.infra.queues, log: ctx.infra.log }, { caseId: row!.id, outboxId: outbox!.id })
     expect(outcome).toBe('already_placed')
