@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
   LOAD_DEMO_DATA: Type.Boolean({ default: true }),
   ROUTE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 16 }),
   DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 8 }),
+  INTAKE_PRIORITY: Type.Boolean({ default: true }),
+  INTAKE_PRIORITY_MAX_LAG_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 30_000 }),
   DELIVERY_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 8 }),
   DELIVERY_BACKOFF_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 10_000 }),
   DELIVERY_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),

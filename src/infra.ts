@@ -4,6 +4,7 @@ import type { Config } from './config.js'
 import { ConfigError } from './config.js'
 import { createPool, type Db } from './db/pool.js'
 import { createQueues, type Queues } from './jobs/queues.js'
+import { IntakePressure } from './lib/intake-pressure.js'
 import { Catalogue } from './routing/catalogue.js'
 
 /** What a process holds: one pg pool, one Redis client for adding jobs, the queues, reference data. */
@@ -13,6 +14,8 @@ export interface Infra {
   redis: Redis
   queues: Queues
   catalogue: Catalogue
+  /** contacts being accepted right now (the API counts, the workers read) */
+  intakePressure: IntakePressure
   log: Logger
   close(): Promise<void>
 }
@@ -64,6 +67,7 @@ export async function createInfra(config: Config, log: Logger): Promise<Infra> {
     redis,
     queues,
     catalogue,
+    intakePressure: new IntakePressure(),
     log,
     async close() {
       catalogue.stop()

@@ -42,7 +42,7 @@ async function main(mode: Mode): Promise<void> {
     log.info('shut down cleanly')
   })
 
-  if (mode !== 'api') workers = await startWorkers(infra)
+  if (mode !== 'api') workers = await startWorkers(infra, { giveWay: mode === 'all' && config.INTAKE_PRIORITY })
   if (mode !== 'workers') {
     app = await buildApp(infra)
     await app.listen({ host: config.HOST, port: config.PORT })

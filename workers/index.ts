@@ -4,6 +4,7 @@ import { createPool } from '../src/db/pool.js'
 import { createRedis, type Infra } from '../src/infra.js'
 import { startSweeper } from '../src/jobs/outbox-relay.js'
 import { createDeliverWorker } from './deliver.js'
+import { startGiveWay, type GiveWayOptions } from './give-way.js'
 import { createRouteWorker } from './route.js'
 
 export interface Workers {
@@ -11,8 +12,12 @@ export interface Workers {
   close(): Promise<void>
 }
 
-/** Starts every queue's worker and the outbox sweeper. */
-export async function startWorkers(infra: Infra): Promise<Workers> {
+/**
+ * Starts every queue's worker and the outbox sweeper. With `giveWay` (the all-in-one
+ * process, INTAKE_PRIORITY on) the workers slow down while the API is saturated with a
+ * burst of contacts, for at most INTAKE_PRIORITY_MAX_LAG_MS of routing delay.
+ */
+export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | GiveWayOptions } = {}): Promise<Workers> {
   // Workers block on Redis: they get their own connection that never gives up a command.
   const connection = createRedis(infra.config.REDIS_URL, true)
   connection.on('error', () => {})
@@ -25,7 +30,9 @@ export async function startWorkers(infra: Infra): Promise<Workers> {
   const db = createPool({ DATABASE_URL: infra.config.DATABASE_URL, DATABASE_POOL_SIZE: infra.config.WORKER_DATABASE_POOL_SIZE }, 'switchboard-workers')
   const jobs: Infra = { ...infra, db }
   const mail = createMailTransport(infra.config.SMTP_URL)
-  const workers: Worker[] = [createRouteWorker(jobs, connection), createDeliverWorker(jobs, connection, mail)]
+  const route = createRouteWorker(jobs, connection)
+  const deliver = createDeliverWorker(jobs, connection, mail)
+  const workers: Worker[] = [route, deliver]
   for (const w of workers) {
     w.on('failed', (job, err) => {
       // a delivery failure is already logged by the delivery worker with its detail
@@ -35,9 +42,16 @@ export async function startWorkers(infra: Infra): Promise<Workers> {
     w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
-  const sweeper = startSweeper(db, infra.queues, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
+  const giveWay = opts.giveWay
+    ? startGiveWay(infra.intakePressure, { route, others: [deliver] }, infra.log.child({ component: 'workers' }), {
+        maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS,
+        ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
+      })
+    : null
+  const sweeper = startSweeper(db, infra.queues, infra.redis, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
   return {
     async close() {
+      giveWay?.stop()
       await sweeper.stop()
       await Promise.all(workers.map((w) => w.close()))
       mail.close()

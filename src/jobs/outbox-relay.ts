@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis'
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
 import { outboxJobId, type Queues, type Topic } from './queues.js'
@@ -60,31 +61,74 @@ export async function enqueueMany(queues: Queues, rows: OutboxRow[]): Promise<vo
   await Promise.all([route.length ? queues['case:route'].addBulk(route) : null, deliver.length ? queues['case:deliver'].addBulk(deliver) : null])
 }
 
+export interface SweepResult {
+  /** pending rows looked at */
+  checked: number
+  /** rows whose job was missing from Redis and has been added again */
+  enqueued: number
+  /** where the next sweep should carry on (0: this pass reached the end) */
+  nextAfterId: number
+}
+
 /**
- * Re-enqueues outbox rows whose work has not been done: never relayed (Redis was down, the
- * process died after the commit) or relayed longer than `leaseMs` ago and still pending
- * (the job was lost, e.g. Redis was flushed). A row whose job is still queued costs a no-op
- * add. The rows are claimed (relayed_at stamped) in one short statement and enqueued after
- * it, so no row lock is held while Redis is talked to, and several worker processes sweep
- * side by side (SKIP LOCKED). If enqueueing fails the claim is given back for the next sweep.
+ * Finds outbox rows whose work is still pending `leaseMs` after they were written (or last
+ * re-enqueued) and whose job is not in Redis: the relay after commit failed (Redis down,
+ * the process died between commit and relay), or the job was lost (Redis flushed, failed
+ * over, or the job used up its attempts). Those are enqueued again under the same job id
+ * and stamped relayed_at. Rows whose job is still queued (a backlog) are only read, so a
+ * large backlog costs one EXISTS per row per sweep, not a write and a queue add.
+ *
+ * Rows are visited in id order, each once per pass (keyset paging from `afterId`); a pass
+ * stops after `maxRows` rows (or when `stopping` says so, at shutdown) and the next sweep
+ * carries on from `nextAfterId`. No locks are
+ * taken: two sweepers adding the same job collapse on its job id, and a job that runs twice
+ * finds its work done (routing and delivery are idempotent).
  */
-export async function sweepOutbox(db: Db, queues: Queues, leaseMs: number, limit = 500): Promise<number> {
-  const { rows } = await db.query<OutboxRow>(
-    `update outbox set relayed_at = clock_timestamp()
-      where id in (select id from outbox
-                    where done_at is null and coalesce(relayed_at, created_at) <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)
-                    order by id limit $2 for update skip locked)
-      returning id, topic, payload`,
-    [leaseMs, limit]
-  )
-  if (!rows.length) return 0
-  try {
-    await enqueueMany(queues, rows)
-  } catch (err) {
-    await db.query('update outbox set relayed_at = null where id = any($1::bigint[]) and done_at is null', [rows.map((r) => r.id)]).catch(() => {})
-    throw err
+export async function sweepOutbox(
+  db: Db,
+  queues: Queues,
+  redis: Redis,
+  leaseMs: number,
+  opts: { afterId?: number; maxRows?: number; pageSize?: number; stopping?: () => boolean } = {}
+): Promise<SweepResult> {
+  const pageSize = opts.pageSize ?? 500
+  const maxRows = opts.maxRows ?? Number.POSITIVE_INFINITY
+  let afterId = opts.afterId ?? 0
+  let checked = 0
+  let enqueued = 0
+  for (;;) {
+    const { rows } = await db.query<OutboxRow>(
+      `select id, topic, payload from outbox
+        where done_at is null and id > $1
+          and coalesce(relayed_at, created_at) <= clock_timestamp() - make_interval(secs => $2::float8 / 1000)
+        order by id limit $3`,
+      [afterId, leaseMs, pageSize]
+    )
+    if (!rows.length) return { checked, enqueued, nextAfterId: 0 }
+    const present = await jobsInRedis(queues, redis, rows)
+    const missing = rows.filter((_, i) => !present[i])
+    if (missing.length) {
+      await enqueueMany(queues, missing)
+      await db.query('update outbox set relayed_at = clock_timestamp() where id = any($1::bigint[]) and done_at is null', [missing.map((r) => r.id)])
+      enqueued += missing.length
+    }
+    checked += rows.length
+    afterId = Number(rows[rows.length - 1]!.id)
+    if (rows.length < pageSize) return { checked, enqueued, nextAfterId: 0 }
+    if (checked >= maxRows || opts.stopping?.()) return { checked, enqueued, nextAfterId: afterId }
   }
-  return rows.length
+}
+
+/** Whether each row's job is held by Redis (waiting, active, delayed or recently finished). */
+async function jobsInRedis(queues: Queues, redis: Redis, rows: OutboxRow[]): Promise<boolean[]> {
+  const pipe = redis.pipeline()
+  for (const r of rows) pipe.exists(queues[r.topic].toKey(outboxJobId(r.id)))
+  const replies = (await pipe.exec()) ?? []
+  return rows.map((_, i) => {
+    const [err, n] = replies[i] ?? [new Error('no reply'), 0]
+    if (err) throw err
+    return n === 1
+  })
 }
 
 /** Marks an outbox row's work done, normally in the same transaction as the work. */
@@ -102,19 +146,22 @@ export interface Sweeper {
   stop(): Promise<void>
 }
 
-/** Sweeps at once (catching up after a restart), then every `intervalMs`. */
-export function startSweeper(db: Db, queues: Queues, opts: { intervalMs: number; leaseMs: number; log: Log }): Sweeper {
+/**
+ * Sweeps at once (a whole pass, catching up after a restart), then every `intervalMs`,
+ * looking at no more than `maxRowsPerSweep` rows each time and carrying on where the last
+ * sweep stopped, so a large backlog is covered over a few sweeps at a bounded cost.
+ */
+export function startSweeper(db: Db, queues: Queues, redis: Redis, opts: { intervalMs: number; leaseMs: number; log: Log; maxRowsPerSweep?: number }): Sweeper {
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> = Promise.resolve()
   let stopped = false
   let lastPrune = 0
-  const tick = async (leaseMs: number) => {
+  let afterId = 0
+  const tick = async (leaseMs: number, maxRows: number) => {
     try {
-      let n: number
-      do {
-        n = await sweepOutbox(db, queues, leaseMs)
-        if (n) opts.log.info({ count: n }, 'outbox sweep re-enqueued pending work')
-      } while (n > 0 && !stopped && n >= 500)
+      const res = await sweepOutbox(db, queues, redis, leaseMs, { afterId, maxRows, stopping: () => stopped })
+      afterId = res.nextAfterId
+      if (res.enqueued) opts.log.info({ count: res.enqueued, checked: res.checked }, 'outbox sweep re-enqueued pending work')
       if (Date.now() - lastPrune > 3_600_000) {
         lastPrune = Date.now()
         await pruneOutbox(db)
@@ -126,11 +173,12 @@ export function startSweeper(db: Db, queues: Queues, opts: { intervalMs: number;
   const schedule = () => {
     if (stopped) return
     timer = setTimeout(() => {
-      running = tick(opts.leaseMs).finally(schedule)
+      running = tick(opts.leaseMs, opts.maxRowsPerSweep ?? 5_000).finally(schedule)
     }, opts.intervalMs)
     timer.unref()
   }
-  running = tick(0).finally(schedule)
+  // at start, one whole pass over everything pending: catching up after a crash or restart
+  running = tick(0, Number.POSITIVE_INFINITY).finally(schedule)
   return {
     async stop() {
       stopped = true

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/app.js'
+import { sweepOutbox } from '../../src/jobs/outbox-relay.js'
 import { createPool, type Db } from '../../src/db/pool.js'
 import type { Workers } from '../../workers/index.js'
 import { createTestContext, deleteQueueKeys, dropDatabase, postContact, waitFor, type TestContext } from '../helpers/context.js'
+import { contactBody, PLACES, tableCounts, uid } from '../helpers/pipeline.js'
 import { exitOf, freePort, killIfAlive, spawnTs, type Spawned } from '../helpers/processes.js'
 
 let ctx: TestContext
@@ -15,20 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await ctx?.close()
 })
-
-/** Three places that route without doubt, each to a different council. */
-const PLACES = [
-  { postcode: 'LE10 0FR', service_code: 'missed_bin', council: 'E07000132' },
-  { postcode: 'SW1A 1AA', service_code: 'council_tax', council: 'E09000033' },
-  { postcode: 'HA9 0FJ', service_code: 'missed_bin', council: 'E09000005' }
-] as const
-
-const uid = () => randomBytes(4).toString('hex')
-
-function contactBody(i: number, extra: Record<string, unknown> = {}) {
-  const place = PLACES[i % PLACES.length]!
-  return { name: `Resident ${i}`, email: `resident.${uid()}@example.com`, postcode: place.postcode, service_code: place.service_code, ...extra }
-}
 
 /** Posts `n` routable contacts; returns reference → the council it must end up with. */
 async function postMany(n: number, offset = 0): Promise<Map<string, string>> {
@@ -101,10 +88,16 @@ async function pendingOutbox(): Promise<number> {
   return row!.n
 }
 
-async function tableCounts(tables: string[]): Promise<Record<string, number>> {
-  const out: Record<string, number> = {}
-  for (const t of tables) out[t] = (await ctx.query<{ n: number }>(`select count(*)::int as n from ${t}`))[0]!.n
-  return out
+/** Runs the workers until each expected case is with its back office, routed and delivered once; then nothing is pending. */
+async function routeEachOnce(expected: Map<string, string>) {
+  let workers: Workers | undefined
+  try {
+    workers = await ctx.startWorkers()
+    expectEachOnce(await waitAllDelivered(expected), expected)
+  } finally {
+    await workers?.close()
+  }
+  expect(await pendingOutbox()).toBe(0)
 }
 
 describe('losing Redis loses no work', () => {
@@ -116,15 +109,7 @@ describe('losing Redis loses no work', () => {
     expect((await routeQueue().getJobCounts('waiting')).waiting).toBe(0)
     expect(await ctx.infra.redis.keys(`${ctx.config.QUEUE_PREFIX}:*`)).toEqual([])
     expect(await pendingOutbox()).toBe(30)
-
-    let workers: Workers | undefined
-    try {
-      workers = await ctx.startWorkers()
-      expectEachOnce(await waitAllDelivered(expected), expected)
-    } finally {
-      await workers?.close()
-    }
-    expect(await pendingOutbox()).toBe(0)
+    await routeEachOnce(expected)
   })
 
   it('routes the rest exactly once, and the done ones not again, when Redis is flushed after some were routed', async () => {
@@ -142,15 +127,7 @@ describe('losing Redis loses no work', () => {
     await waitQueued(10)
     await deleteQueueKeys(ctx.infra, ctx.config.QUEUE_PREFIX)
     expect((await routeQueue().getJobCounts('waiting')).waiting).toBe(0)
-
-    try {
-      workers = await ctx.startWorkers()
-      const all = new Map([...first, ...second])
-      expectEachOnce(await waitAllDelivered(all), all)
-    } finally {
-      await workers?.close()
-    }
-    expect(await pendingOutbox()).toBe(0)
+    await routeEachOnce(new Map([...first, ...second]))
   })
 
   it('routes jobs in hand exactly once when Redis is flushed under running workers, and keeps taking new work', async () => {
@@ -176,6 +153,36 @@ describe('losing Redis loses no work', () => {
       await workers?.close()
     }
     expect(await pendingOutbox()).toBe(0)
+  })
+})
+
+describe('the outbox sweeper', () => {
+  it('re-enqueues only the jobs Redis lost, visits each pending row once per pass, and leaves a queued backlog alone', async () => {
+    const expected = await postMany(12, 40)
+    await waitQueued(12)
+    const waiting = await routeQueue().getJobs(['waiting'])
+    const lost = waiting.slice(0, 3)
+    for (const job of lost) await job.remove()
+    expect((await routeQueue().getJobCounts('waiting')).waiting).toBe(9)
+    const adds = await ctx.query<{ n: number }>('select count(*)::int as n from outbox where relayed_at is not null')
+
+    // a restart's catch-up pass over everything pending, in small pages
+    const pass = await sweepOutbox(ctx.infra.db, ctx.infra.queues, ctx.infra.redis, 0, { pageSize: 5 })
+    expect(pass).toEqual({ checked: 12, enqueued: 3, nextAfterId: 0 })
+    expect((await routeQueue().getJobCounts('waiting')).waiting).toBe(12)
+    const restamped = await ctx.query<{ n: number }>('select count(*)::int as n from outbox where relayed_at is not null')
+    expect(restamped[0]!.n - adds[0]!.n).toBe(3)
+
+    // the backlog is queued: another pass only looks, and a bounded sweep stops part way
+    expect(await sweepOutbox(ctx.infra.db, ctx.infra.queues, ctx.infra.redis, 0, { pageSize: 5 })).toEqual({ checked: 12, enqueued: 0, nextAfterId: 0 })
+    const first = await sweepOutbox(ctx.infra.db, ctx.infra.queues, ctx.infra.redis, 0, { pageSize: 5, maxRows: 5 })
+    expect(first).toMatchObject({ checked: 5, enqueued: 0 })
+    expect(first.nextAfterId).toBeGreaterThan(0)
+    const rest = await sweepOutbox(ctx.infra.db, ctx.infra.queues, ctx.infra.redis, 0, { pageSize: 5, afterId: first.nextAfterId })
+    expect(rest).toEqual({ checked: 7, enqueued: 0, nextAfterId: 0 })
+    // rows younger than the lease are the fast path's business: not even looked at
+    expect(await sweepOutbox(ctx.infra.db, ctx.infra.queues, ctx.infra.redis, 60_000)).toEqual({ checked: 0, enqueued: 0, nextAfterId: 0 })
+    await routeEachOnce(expected)
   })
 })
 
@@ -295,11 +302,11 @@ describe('Idempotency-Key across the pipeline', () => {
       await workers?.close()
     }
 
-    const counts = await tableCounts(['cases', 'raw_inbound', 'messages', 'residents', 'case_events', 'outbox'])
+    const counts = await tableCounts(ctx, ['cases', 'raw_inbound', 'messages', 'residents', 'case_events', 'outbox'])
     const reused = await postContact(ctx, { ...body, description: 'Something else entirely' }, { 'idempotency-key': key })
     expect(reused.statusCode, reused.body).toBe(422)
     expect(reused.json()).toMatchObject({ code: 'idempotency_key_reused', field: 'idempotency-key' })
-    expect(await tableCounts(Object.keys(counts))).toEqual(counts)
+    expect(await tableCounts(ctx, Object.keys(counts))).toEqual(counts)
     expect(await stored()).toEqual({ cases: 1, raw: 1, messages: 1 })
   })
 
@@ -315,74 +322,5 @@ describe('Idempotency-Key across the pipeline', () => {
     expect(await ctx.query('select 1 from messages m join cases c on c.id = m.case_id where c.reference = $1', [reference])).toHaveLength(1)
     expect(await ctx.query('select 1 from cases c join contact_points cp on cp.resident_id = c.resident_id where cp.value = $1', [body.email])).toHaveLength(1)
     expect(await ctx.query(`select 1 from outbox where topic = 'case:route' and payload->>'case_id' = (select id::text from cases where reference = $1)`, [reference])).toHaveLength(1)
-  })
-})
-
-describe('when Postgres is down', () => {
-  it('answers 503 with Retry-After and stores nothing', async () => {
-    const downPool = createPool({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', DATABASE_POOL_SIZE: 2 })
-    const app = await buildApp({ ...ctx.infra, db: downPool })
-    try {
-      await app.ready()
-      const counts = await tableCounts(['cases', 'residents', 'raw_inbound', 'contact_points', 'outbox'])
-      const res = await app.inject({
-        method: 'POST',
-        url: '/v1/contacts',
-        headers: { 'content-type': 'application/json' },
-        payload: JSON.stringify(contactBody(1, { description: 'Council tax question' }))
-      })
-      expect(res.statusCode, res.body).toBe(503)
-      expect(res.headers['retry-after']).toMatch(/^\d+$/)
-      expect(res.json()).toMatchObject({ code: 'temporarily_unavailable' })
-      expect(await tableCounts(Object.keys(counts))).toEqual(counts)
-
-      // and a load balancer asking /ready is told why
-      const ready = await app.inject({ method: 'GET', url: '/ready' })
-      expect(ready.statusCode).toBe(503)
-      expect(ready.json()).toEqual({ status: 'unavailable', postgres: 'unreachable', redis: 'ok' })
-    } finally {
-      await app.close()
-      await downPool.end()
-    }
-  })
-})
-
-describe('a transaction that fails midway', () => {
-  it('leaves nothing half-written, and the same request succeeds once the fault is gone', async () => {
-    await ctx.query(`create or replace function sb_test_explode() returns trigger language plpgsql as $$
-      begin
-        if new.body = 'explode now' then raise exception 'exploded on purpose'; end if;
-        return new;
-      end $$`)
-    await ctx.query('create trigger sb_test_explode before insert on messages for each row execute function sb_test_explode()')
-    const tables = ['raw_inbound', 'residents', 'contact_points', 'cases', 'messages', 'case_events', 'outbox']
-    const key = `explode-${uid()}`
-    const body = contactBody(2, { description: 'explode now' })
-    try {
-      const counts = await tableCounts(tables)
-      const res = await postContact(ctx, body, { 'idempotency-key': key })
-      expect(res.statusCode, res.body).toBeGreaterThanOrEqual(500)
-      expect(res.json()).toMatchObject({ code: 'internal_error' })
-      expect(res.body).not.toContain('exploded on purpose')
-      expect(await tableCounts(tables)).toEqual(counts)
-      expect(await ctx.query('select 1 from contact_points where value = $1', [body.email])).toHaveLength(0)
-      expect(await ctx.query(`select 1 from cases where description = 'explode now'`)).toHaveLength(0)
-    } finally {
-      await ctx.query('drop trigger if exists sb_test_explode on messages')
-    }
-
-    // the failed attempt did not use up the key: the client's retry is accepted
-    const retry = await postContact(ctx, body, { 'idempotency-key': key })
-    expect(retry.statusCode, retry.body).toBe(202)
-    expect(retry.headers['idempotent-replayed']).toBeUndefined()
-    const reference = (retry.json() as { reference: string }).reference
-    const [row] = await ctx.query<{ description: string; messages: number; outbox: number }>(
-      `select c.description,
-              (select count(*) from messages m where m.case_id = c.id)::int as messages,
-              (select count(*) from outbox o where o.topic = 'case:route' and (o.payload->>'case_id')::bigint = c.id)::int as outbox
-         from cases c where c.reference = $1`,
-      [reference]
-    )
-    expect(row).toEqual({ description: 'explode now', messages: 1, outbox: 1 })
   })
 })

@@ -66,7 +66,7 @@ const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 10
 /** Supervisor and operator routes: the reasons behind routing, the triage queue, dead letters. */
 export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, queues, log, config } = opts.infra
+  const { db, queues, config } = opts.infra
   app.addHook('preHandler', requireOperatorKey(config.OPERATOR_API_KEY))
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody }

@@ -29,7 +29,7 @@ const Status = Type.Object({
 /** The web channel: residents (or a council's web form) report a problem and follow it. */
 export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, catalogue, queues, config } = opts.infra
+  const { db, catalogue, queues, config, intakePressure } = opts.infra
   // JSON only: Fastify's built-in text/plain parser would let a plain-text body through to
   // schema validation, where it would fail with a less helpful 400
   app.removeContentTypeParser('text/plain')
@@ -50,7 +50,8 @@ export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Inf
     },
     async (req, reply) => {
       const contact = toInboundContact(req.body, req.headers['idempotency-key'], catalogue)
-      const result = await intakeContact(db, contact)
+      const done = intakePressure.begin()
+      const result = await intakeContact(db, contact).finally(done)
       if (result.replayed && !result.samePayload) throw new AppError('idempotency_key_reused', { field: 'idempotency-key' })
       if (result.outboxId) relayNow(queues, { id: result.outboxId, topic: 'case:route', payload: { case_id: result.caseId } }, req.log)
       if (result.replayed) reply.header('idempotent-replayed', 'true')
