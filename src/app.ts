@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { Infra } from './infra.js'
+import { IntakeBatcher } from './intake/intake-batcher.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { adminRoutes } from './routes/admin/index.js'
 import { healthRoutes } from './routes/health.js'
@@ -45,7 +46,10 @@ export async function buildApp(infra: Infra) {
   await app.register(errorHandler)
 
   await app.register(healthRoutes, { infra })
-  await app.register(contactRoutes, { infra })
+  // one per process, shared by every channel that takes in contacts: at most half the pool
+  // stores contacts at once, leaving the rest for reads
+  const intake = new IntakeBatcher(infra.db, { maxInFlight: Math.max(1, Math.floor(infra.config.DATABASE_POOL_SIZE / 2)), maxBatch: 32 })
+  await app.register(contactRoutes, { infra, intake })
   await app.register(adminRoutes, { infra })
   return app
 }

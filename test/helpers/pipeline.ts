@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { InboundContact } from '../../src/intake/inbound-contact.js'
 import type { TestContext } from './context.js'
 
 /** Three places that route without doubt, each to a different council. */
@@ -21,4 +22,23 @@ export async function tableCounts(ctx: TestContext, tables: string[]): Promise<R
   const out: Record<string, number> = {}
   for (const t of tables) out[t] = (await ctx.query<{ n: number }>(`select count(*)::int as n from ${t}`))[0]!.n
   return out
+}
+
+/** A contact as a channel adapter hands it to intake: a web contact unless told otherwise. */
+export function inbound(over: Partial<InboundContact>): InboundContact {
+  return {
+    channel: 'web',
+    provider: 'web',
+    providerMessageId: `auto:${Math.random().toString(36).slice(2)}`,
+    rawPayload: {},
+    payloadHash: null,
+    sender: { name: null, email: null, phone: null, raw: null },
+    recipient: null,
+    text: '',
+    location: { postcode: null, lat: null, lng: null },
+    serviceCode: null,
+    councilGss: null,
+    threadReference: null,
+    ...over
+  }
 }

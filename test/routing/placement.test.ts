@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { InboundContact } from '../../src/intake/inbound-contact.js'
 import { intakeContact } from '../../src/intake/intake.js'
 import { routeCase } from '../../src/routing/route-case.js'
 import { caseRow, createTestContext, eventsOf, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
+import { inbound } from '../helpers/pipeline.js'
 
 let ctx: TestContext
 beforeAll(async () => {
@@ -15,25 +15,6 @@ afterAll(async () => {
 /** Routed, or already handed on to the back office by the delivery worker. */
 function expectRouted(row: { status: string } | undefined) {
   expect(['routed', 'with_back_office']).toContain(row?.status)
-}
-
-/** A contact as a channel adapter hands it to intake: a web contact unless told otherwise. */
-function inbound(over: Partial<InboundContact>): InboundContact {
-  return {
-    channel: 'web',
-    provider: 'web',
-    providerMessageId: `auto:${Math.random().toString(36).slice(2)}`,
-    rawPayload: {},
-    payloadHash: null,
-    sender: { name: null, email: null, phone: null, raw: null },
-    recipient: null,
-    text: '',
-    location: { postcode: null, lat: null, lng: null },
-    serviceCode: null,
-    councilGss: null,
-    threadReference: null,
-    ...over
-  }
 }
 
 async function report(body: Record<string, unknown>) {

@@ -5,7 +5,7 @@ import { findCaseStatus } from '../../cases/case-status.js'
 import { WebContactBody, toInboundContact } from '../../channels/web/web-contact.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
-import { intakeContact } from '../../intake/intake.js'
+import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { normaliseContactPoint } from '../../lib/contact-points.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
@@ -27,9 +27,10 @@ const Status = Type.Object({
 })
 
 /** The web channel: residents (or a council's web form) report a problem and follow it. */
-export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, catalogue, queues, config, intakePressure } = opts.infra
+  const { intake } = opts
   // JSON only: Fastify's built-in text/plain parser would let a plain-text body through to
   // schema validation, where it would fail with a less helpful 400
   app.removeContentTypeParser('text/plain')
@@ -51,7 +52,7 @@ export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Inf
     async (req, reply) => {
       const contact = toInboundContact(req.body, req.headers['idempotency-key'], catalogue)
       const done = intakePressure.begin()
-      const result = await intakeContact(db, contact).finally(done)
+      const result = await intake.submit(contact).finally(done)
       if (result.replayed && !result.samePayload) throw new AppError('idempotency_key_reused', { field: 'idempotency-key' })
       if (result.outboxId) relayNow(queues, { id: result.outboxId, topic: 'case:route', payload: { case_id: result.caseId } }, req.log)
       if (result.replayed) reply.header('idempotent-replayed', 'true')
