@@ -76,10 +76,7 @@ export class IntakeBatcher {
     // the same residents take their row locks in the same order and cannot deadlock.
     batch.sort((a, b) => compare(lockKey(a.contact), lockKey(b.contact)))
     try {
-      const results = await intakeContacts(
-        this.db,
-        batch.map((w) => w.contact)
-      )
+      const results = await intakeContacts(this.db, batch.map((w) => w.contact))
       batch.forEach((w, i) => w.resolve(results[i]!))
     } catch (err) {
       if (!isStatementError(err)) {

@@ -33,10 +33,10 @@ export async function intakeContact(db: Queryable, contact: InboundContact): Pro
  * results come back in the order given. Used by IntakeBatcher under load.
  */
 export async function intakeContacts(db: Queryable, contacts: readonly InboundContact[]): Promise<IntakeResult[]> {
-  const { rows } = await db.query<IntakeRow & { i: number }>({
+  const { rows } = await db.query<IntakeRow>({
     name: 'intake-contacts',
     // one after another, in array order: the lateral call runs once per element
-    text: `select b.i::int as i, r.* from jsonb_array_elements($1::jsonb) with ordinality as b(p, i)
+    text: `select r.* from jsonb_array_elements($1::jsonb) with ordinality as b(p, i)
            cross join lateral switchboard_intake(b.p) as r order by b.i`,
     values: [JSON.stringify(contacts.map(intakeParams))]
   })
