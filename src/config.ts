@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import Type, { type Static } from 'typebox'
 import { StringEnum } from './lib/schema.js'
@@ -27,7 +28,16 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }),
   OPERATOR_API_KEY: Type.Optional(Type.String({ minLength: 16 })),
-  LOAD_DEMO_DATA: Type.Boolean({ default: true }),
+  // unset: on outside production, off in production (resolved in loadConfig)
+  LOAD_DEMO_DATA: Type.Optional(Type.Boolean()),
+  TRUST_PROXY: Type.String({ default: 'false', pattern: '^(true|false|[0-9]{1,2}|[0-9A-Fa-f:./, ]+)$' }),
+  RATE_LIMIT_INTAKE_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 60 }),
+  RATE_LIMIT_LOOKUP_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 30 }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 4_000 }),
+  DATABASE_LOCK_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 2_000 }),
+  INTAKE_MAX_WAIT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 3_000 }),
+  INTAKE_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 10_000 }),
   ROUTE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 16 }),
   DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 8 }),
   INTAKE_PRIORITY: Type.Boolean({ default: true }),
@@ -42,7 +52,7 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 
-export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string }
+export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean }
 
 /** A development key so the demo's admin routes work out of the box; refused in production. */
 export const DEMO_OPERATOR_KEY = 'switchboard-demo-operator-key'
@@ -57,9 +67,9 @@ const hints: Record<string, string> = {
   REDIS_URL: 'set it to a URL such as redis://127.0.0.1:6379',
   PORT: 'set it to a port number between 0 and 65535',
   PUBLIC_BASE_URL: 'set it to the URL residents and providers reach this service at, e.g. https://contact.example.gov.uk',
-  OPERATOR_API_KEY: 'set it to a random secret of at least 16 characters (openssl rand -hex 24)',
+  OPERATOR_API_KEY: 'set it to a random secret of at least 32 characters (openssl rand -hex 24), not the published demo key',
   LOG_LEVEL: 'use one of fatal, error, warn, info, debug, trace, silent',
-  SMTP_URL: 'set it to smtp://user:pass@host:587 (or leave it unset for the demo transport)'
+  SMTP_URL: 'set it to smtp://user:pass@host:587 (outside production it may be left unset: the demo transport then keeps mails and sends none)'
 }
 
 /**
@@ -79,11 +89,20 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
   } catch (err) {
     throw new ConfigError(describeSchemaError(err as Error))
   }
-  if (!raw.OPERATOR_API_KEY && raw.NODE_ENV === 'production') {
-    throw new ConfigError(`OPERATOR_API_KEY is required in production: ${hints.OPERATOR_API_KEY}`)
+  if (raw.NODE_ENV === 'production') {
+    // fail closed: the demo key is published in the README, and a short key can be guessed
+    const key = raw.OPERATOR_API_KEY
+    const problem = !key ? 'is required' : key === DEMO_OPERATOR_KEY ? 'must not be the published demo key' : key.length < 32 ? 'must be at least 32 characters' : null
+    if (problem) throw new ConfigError(`OPERATOR_API_KEY ${problem} in production: ${hints.OPERATOR_API_KEY}`)
   }
+  parseTrustProxy(raw.TRUST_PROXY) // a bad address fails here, naming TRUST_PROXY, not later inside Fastify
   const publicBase = (raw.PUBLIC_BASE_URL ?? `http://${raw.HOST}:${raw.PORT}`).replace(/\/+$/, '')
-  return { ...raw, PUBLIC_BASE_URL: publicBase, OPERATOR_API_KEY: raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY }
+  return {
+    ...raw,
+    PUBLIC_BASE_URL: publicBase,
+    OPERATOR_API_KEY: raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY,
+    LOAD_DEMO_DATA: raw.LOAD_DEMO_DATA ?? raw.NODE_ENV !== 'production'
+  }
 }
 
 function describeSchemaError(err: Error & { errors?: Array<{ instancePath?: string; message?: string }> }): string {
@@ -91,4 +110,34 @@ function describeSchemaError(err: Error & { errors?: Array<{ instancePath?: stri
   const key = first?.instancePath?.replace(/^\//, '') || /\/(\w+)/.exec(err.message)?.[1] || 'configuration'
   const hint = hints[key] ? `: ${hints[key]}` : ''
   return `${key} is invalid (${first?.message ?? err.message})${hint}`
+}
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy`: whose X-Forwarded-For to believe for the client's
+ * address. `false` (the default: anyone can send the header, and rate limits count by
+ * address), a comma-separated list of proxy addresses and CIDRs, or, only when nothing
+ * reaches this service except through your proxies, `true` (every hop) or a number of hops.
+ */
+export function parseTrustProxy(value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  if (/^[0-9]+$/.test(value)) {
+    // Fastify 5.12 takes a bare number to mean "trust nothing", so say what a hop count
+    // means (as in Express): believe the nearest n hops, whatever their address
+    const hops = Number(value)
+    return hops > 0 && ((_address: string, hop: number) => hop < hops)
+  }
+  const entries = value.split(',').map((s) => s.trim()).filter(Boolean)
+  const bad = entries.length ? entries.find((entry) => !isAddressOrCidr(entry)) : value
+  if (bad !== undefined) {
+    throw new ConfigError(`TRUST_PROXY is invalid ("${bad}" is not an address or CIDR): use true, false, a number of hops, or proxy addresses such as 10.0.0.0/8,192.0.2.7`)
+  }
+  return entries
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (!family || rest.length) return false
+  return bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
 }

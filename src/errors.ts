@@ -19,6 +19,7 @@ export const errorCatalogue = {
   idempotency_key_reused: { status: 422, message: 'This Idempotency-Key was already used for a different request' },
   unauthorized: { status: 401, message: 'A valid API key is required' },
   not_found: { status: 404, message: 'Not found' },
+  rate_limited: { status: 429, message: 'Too many requests; wait before trying again' },
   delivery_not_retryable: { status: 409, message: 'Only a dead-lettered or failed delivery can be retried' },
   temporarily_unavailable: { status: 503, message: 'The service is temporarily unavailable; retry shortly' },
   internal_error: { status: 500, message: 'Something went wrong on our side' }
@@ -40,7 +41,9 @@ export class AppError extends Error {
   }
 }
 
-const TRANSIENT_PG_CODES = new Set(['57P01', '57P02', '57P03', '53300', '53400', '08000', '08003', '08006', '08001', '08004', '40001', '40P01'])
+// connection loss, shutdown, resources, serialization, and waiting cut short by
+// lock_timeout (55P03) or statement_timeout (57014): all worth a retry shortly
+const TRANSIENT_PG_CODES = new Set(['57P01', '57P02', '57P03', '57014', '55P03', '53300', '53400', '08000', '08003', '08006', '08001', '08004', '40001', '40P01'])
 const TRANSIENT_NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])
 
 /**

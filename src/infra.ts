@@ -33,7 +33,7 @@ export function createRedis(url: string, forWorkers: boolean): Redis {
 
 /** Opens Postgres and Redis and checks both answer; a failure names the setting to fix. */
 export async function createInfra(config: Config, log: Logger): Promise<Infra> {
-  const db = createPool(config)
+  const db = createPool(config, 'switchboard', { statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS, lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT_MS })
   try {
     await db.query('select 1')
   } catch (err) {

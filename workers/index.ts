@@ -27,7 +27,13 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   // routing catches up afterwards; and a backlog of jobs can never take the connections
   // the API needs to answer residents. Each job holds a connection for one statement at a
   // time, so a few connections serve many concurrent jobs.
-  const db = createPool({ DATABASE_URL: infra.config.DATABASE_URL, DATABASE_POOL_SIZE: infra.config.WORKER_DATABASE_POOL_SIZE }, 'switchboard-workers')
+  // Their statements get more time than the API's (nobody is waiting on an answer, and the
+  // sweeper's and pruner's statements grow with a backlog), but are still bounded, so a
+  // stalled Postgres turns into failed jobs that retry, never into jobs hung for good.
+  const db = createPool({ DATABASE_URL: infra.config.DATABASE_URL, DATABASE_POOL_SIZE: infra.config.WORKER_DATABASE_POOL_SIZE }, 'switchboard-workers', {
+    statementTimeoutMs: Math.max(60_000, infra.config.DATABASE_STATEMENT_TIMEOUT_MS),
+    lockTimeoutMs: Math.max(10_000, infra.config.DATABASE_LOCK_TIMEOUT_MS)
+  })
   const jobs: Infra = { ...infra, db }
   const mail = createMailTransport(infra.config.SMTP_URL)
   const route = createRouteWorker(jobs, connection)

@@ -1,8 +1,10 @@
 import { Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { isTransientInfraError } from '../src/errors.js'
 import type { Infra } from '../src/infra.js'
 import { queueName, type RouteJob } from '../src/jobs/queues.js'
 import { routeCase } from '../src/routing/route-case.js'
+import { triageAfterFailure } from '../src/routing/triage-after-failure.js'
 
 /** case:route — places each new case with a council and team (src/routing). */
 export function createRouteWorker(infra: Infra, connection: Redis): Worker<RouteJob> {
@@ -10,9 +12,21 @@ export function createRouteWorker(infra: Infra, connection: Redis): Worker<Route
   return new Worker<RouteJob>(
     queueName('case:route'),
     async (job) => {
-      const outcome = await routeCase({ db: infra.db, catalogue: infra.catalogue, queues: infra.queues, log }, job.data)
-      log.debug({ caseId: job.data.caseId, outcome }, 'case placed')
-      return outcome
+      try {
+        const outcome = await routeCase({ db: infra.db, catalogue: infra.catalogue, queues: infra.queues, log }, job.data)
+        log.debug({ caseId: job.data.caseId, outcome }, 'case placed')
+        return outcome
+      } catch (err) {
+        const attempts = job.opts.attempts ?? 1
+        // Postgres or Redis away is no reason to hand a case to a person: the job fails, and
+        // the outbox sweeper brings it back once they are. Anything else, on the last
+        // attempt, sends the case to triage with the error, never round again.
+        if (job.attemptsMade + 1 < attempts || isTransientInfraError(err)) throw err
+        const message = (err as Error).message ?? String(err)
+        const moved = await triageAfterFailure(infra.db, job.data, attempts, message)
+        log.error({ caseId: job.data.caseId, attempts, err: { message } }, moved ? 'routing failed on every attempt; case sent to triage' : 'routing failed on every attempt; case already placed')
+        return 'triaged'
+      }
     },
     { connection: connection as unknown as ConnectionOptions, prefix: infra.config.QUEUE_PREFIX, concurrency: infra.config.ROUTE_CONCURRENCY }
   )

@@ -48,3 +48,20 @@ export async function listDeliveries(db: Queryable, state: string, limit: number
   )
   return rows
 }
+
+/**
+ * Routed cases that no back office will receive: their council has no destination for the
+ * service, nor a default one. Nothing will deliver them until an operator configures one
+ * or a person hands them on; oldest first.
+ */
+export async function listCasesWithoutDestination(db: Queryable, limit: number) {
+  const { rows } = await db.query(
+    `select c.reference, c.partnership_id, c.council_gss, co.name as council_name, c.service_code, c.routed_at, c.sla_due_at
+       from cases c left join councils co on co.gss = c.council_gss
+      where c.status = 'routed' and c.destination_id is null
+      order by c.routed_at
+      limit $1`,
+    [limit]
+  )
+  return rows
+}

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
+import { ConfigError } from '../config.js'
 import { projectRoot } from '../lib/paths.js'
 import type { Db } from './pool.js'
 
@@ -39,26 +41,55 @@ export async function ensureDatabase(url: string): Promise<boolean> {
 }
 
 /**
- * Applies numbered SQL files from migrations/ that have not run yet, each in its own
- * transaction, under an advisory lock so that concurrent starts apply each once.
+ * Applies numbered SQL files from `dir` (migrations/ by default) that have not run yet, each
+ * in its own transaction, under an advisory lock so that concurrent starts apply each once.
  * Returns the names applied.
+ *
+ * Each applied file's sha256 is kept in schema_migrations, and a start whose copy of an
+ * applied file differs refuses to run: the database was built from the old text, so the edit
+ * would never reach it (nor reach it the same way everywhere). Why not a ready-made runner
+ * such as postgrator: it keeps its own table layout, so every existing deployment's records
+ * would have to be migrated across, and this runner already serialises concurrent starts.
  */
-export async function migrate(pool: Db): Promise<string[]> {
-  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f)).sort()
+export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR): Promise<string[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f)).sort()
+  const sources = new Map<string, { sql: string; checksum: string }>()
+  for (const file of files) {
+    const sql = await readFile(join(dir, file), 'utf8')
+    sources.set(file, { sql, checksum: checksumOf(sql) })
+  }
   const client = await pool.connect()
   const applied: string[] = []
   try {
+    // The pool's statement and lock timeouts are for serving requests; a migration may
+    // rewrite a large table and wait for the lock of a busy one, and must be let finish.
+    await client.query('set statement_timeout = 0; set lock_timeout = 0')
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK])
     await client.query(`create table if not exists schema_migrations (
       name text primary key, applied_at timestamptz not null default now())`)
-    const done = new Set((await client.query<{ name: string }>('select name from schema_migrations')).rows.map((r) => r.name))
-    for (const file of files) {
+    // added after the first deployments: their rows have none until backfilled below
+    await client.query('alter table schema_migrations add column if not exists checksum text')
+    const done = new Map((await client.query<{ name: string; checksum: string | null }>('select name, checksum from schema_migrations')).rows.map((r) => [r.name, r.checksum]))
+    for (const [file, recorded] of done) {
+      // A row without a file is left alone: an older release may start against a database
+      // that a newer one has migrated further (a rollback, or a rolling deploy).
+      const source = sources.get(file)
+      if (!source || recorded === source.checksum) continue
+      if (recorded === null) {
+        // migrated before checksums were kept, from these same shipped files
+        await client.query('update schema_migrations set checksum = $2 where name = $1 and checksum is null', [file, source.checksum])
+        continue
+      }
+      throw new ConfigError(
+        `migration ${file} was edited after it was applied (its checksum no longer matches the database's record): a shipped migration must not be edited; restore it and put the change in a new migration`
+      )
+    }
+    for (const [file, { sql, checksum }] of sources) {
       if (done.has(file)) continue
-      const sql = await readFile(join(MIGRATIONS_DIR, file), 'utf8')
       await client.query('begin')
       try {
         await client.query(sql)
-        await client.query('insert into schema_migrations (name) values ($1)', [file])
+        await client.query('insert into schema_migrations (name, checksum) values ($1, $2)', [file, checksum])
         await client.query('commit')
       } catch (err) {
         await client.query('rollback')
@@ -68,7 +99,14 @@ export async function migrate(pool: Db): Promise<string[]> {
     }
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {})
-    client.release()
+    // back to the connection's own settings before it returns to the pool
+    const reset = await client.query('reset statement_timeout; reset lock_timeout').then(() => true, () => false)
+    client.release(!reset)
   }
   return applied
+}
+
+/** sha256 of a migration's text, with CRLF read as LF so a Windows checkout is not an edit. */
+export function checksumOf(sql: string): string {
+  return createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex')
 }

@@ -13,14 +13,30 @@ export type Queryable = Pick<pg.Pool, 'query'>
 // bigint ids come back as strings by default; ours stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10))
 
-export function createPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE'>, applicationName = 'switchboard'): Db {
+/** How long Postgres lets one statement run, or wait for a lock, on this pool's connections. */
+export interface PoolTimeouts {
+  statementTimeoutMs: number
+  lockTimeoutMs: number
+}
+
+export function createPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE'>, applicationName = 'switchboard', timeouts?: PoolTimeouts): Db {
   const pool = new pg.Pool({
     connectionString: config.DATABASE_URL,
     max: config.DATABASE_POOL_SIZE,
     // fail fast when Postgres is away, so callers can answer 503 rather than hang
     connectionTimeoutMillis: 2_000,
     idleTimeoutMillis: 30_000,
-    application_name: applicationName
+    application_name: applicationName,
+    // Set per connection at start-up, so Postgres itself cuts short a statement stuck
+    // behind a lock or a stalled disk and the caller can answer 503 within a bounded time;
+    // a transaction left idle by a crashed handler cannot hold its locks for long either.
+    ...(timeouts
+      ? {
+          statement_timeout: timeouts.statementTimeoutMs,
+          lock_timeout: timeouts.lockTimeoutMs,
+          idle_in_transaction_session_timeout: Math.max(10_000, timeouts.statementTimeoutMs * 2)
+        }
+      : {})
   })
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {})

@@ -3,6 +3,7 @@ import type { Transporter } from 'nodemailer'
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
 import { markOutboxDone } from '../jobs/outbox-relay.js'
+import { webhookUrlRefusal } from './destination-policy.js'
 import { sendTeamMail } from './email.js'
 import type { AttemptResult } from './outcome.js'
 import { buildCasePayload, renderCaseEmail, type DeliveryRow } from './payload.js'
@@ -12,10 +13,11 @@ export interface DeliveryDeps {
   db: Db
   mail: Transporter
   log: Log
-  settings: { maxAttempts: number; timeoutMs: number; mailFrom: string }
+  /** `production` refuses plain-http webhooks even to a loopback host */
+  settings: { maxAttempts: number; timeoutMs: number; mailFrom: string; production: boolean }
 }
 
-export type DeliveryOutcome = 'delivered' | 'already_settled' | 'missing'
+export type DeliveryOutcome = 'delivered' | 'kept' | 'already_settled' | 'missing'
 
 /**
  * One attempt to hand a routed case to its council's back office. Success is recorded only
@@ -37,13 +39,13 @@ export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number;
             dest.webhook_url, dest.webhook_secret, dest.email as team_email, dest.team,
             c.id as case_id, c.reference, c.status, c.priority, c.channel, c.service_code, s.name as service_name,
             c.council_gss, co.name as council_name, c.description, c.postcode, c.lat, c.lng,
-            c.created_at, c.sla_due_at, r.display_name,
-            (select value from contact_points where resident_id = r.id and kind = 'email' order by last_seen_at desc limit 1) as email,
-            (select value from contact_points where resident_id = r.id and kind = 'phone' order by last_seen_at desc limit 1) as phone
+            c.created_at, c.sla_due_at,
+            -- the details the case was reported with, never the linked resident's: a claim
+            -- on a form must not put a stranger's number on someone else's case, or theirs on his
+            c.reported_name as display_name, c.reported_email as email, c.reported_phone as phone
        from d
        join destinations dest on dest.id = d.destination_id
        join cases c on c.id = d.case_id
-       join residents r on r.id = c.resident_id
        left join services s on s.code = c.service_code
        left join councils co on co.gss = c.council_gss`,
     values: [job.deliveryId]
@@ -59,6 +61,22 @@ export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number;
   const attempt = delivery.attempts
   const result = await attemptDelivery(deps, delivery)
   const where = `${delivery.team} of ${delivery.council_name ?? delivery.council_gss} by ${delivery.kind}`
+  if (result.ok && result.kept) {
+    // Settled but not delivered: the case stays routed, so the resident is never told the
+    // council has a report that was sent nowhere. One statement, like a success.
+    await deps.db.query({
+      name: 'deliver-kept',
+      text: `with kept as (
+         update deliveries set state = 'kept', last_status = null, last_error = null, updated_at = now() where id = $1
+       ), event as (
+         insert into case_events (case_id, type, actor, reason, data) values ($2, 'delivery.kept', 'worker:deliver', $3, $4)
+       )
+       update outbox set done_at = clock_timestamp() where id = $5 and done_at is null`,
+      values: [delivery.id, delivery.case_id, `mail for ${where} ${result.detail}; the case stays routed`, { delivery_id: delivery.public_id, attempt }, job.outboxId]
+    })
+    deps.log.info({ deliveryId: delivery.public_id, attempt, kind: delivery.kind }, 'case kept by the demo mail transport, not sent')
+    return 'kept'
+  }
   if (result.ok) {
     // one statement, so atomic: the delivery, the case's stage, the audit event, the outbox row
     await deps.db.query({
@@ -109,6 +127,9 @@ export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number;
 async function attemptDelivery(deps: DeliveryDeps, d: DeliveryRow): Promise<AttemptResult> {
   if (d.kind === 'webhook') {
     if (!d.webhook_url || !d.webhook_secret) return { ok: false, permanent: true, status: null, detail: 'destination has no webhook URL or secret' }
+    // checked at start too; this catches a destination changed since, before anything is sent
+    const refusal = webhookUrlRefusal(d.webhook_url, { production: deps.settings.production })
+    if (refusal) return { ok: false, permanent: true, status: null, detail: `not sent: ${refusal}` }
     const body = JSON.stringify(buildCasePayload(d))
     return sendWebhook({ url: d.webhook_url, secret: d.webhook_secret }, d.public_id, body, deps.settings.timeoutMs)
   }

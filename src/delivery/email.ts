@@ -10,6 +10,14 @@ export function createMailTransport(smtpUrl: string | undefined): Transporter {
   return smtpUrl ? nodemailer.createTransport(smtpUrl) : nodemailer.createTransport({ jsonTransport: true })
 }
 
+/** What the audit trail says of a mail the demo transport built and sent nowhere. */
+export const KEPT_DETAIL = 'kept by the demo mail transport, not sent (SMTP_URL is unset)'
+
+/** True for the no-server transport createMailTransport makes when SMTP_URL is unset. */
+export function isDemoTransport(transport: Transporter): boolean {
+  return transport.transporter.name === 'JSONTransport'
+}
+
 export interface TeamMail {
   from: string
   to: string
@@ -32,6 +40,8 @@ export async function sendTeamMail(transport: Transporter, mail: TeamMail): Prom
         'Auto-Submitted': 'auto-generated'
       }
     })
+    // the JSON transport only builds the message: say so, never that a server accepted it
+    if (isDemoTransport(transport)) return { ok: true, kept: true, permanent: false, status: null, detail: KEPT_DETAIL }
     return { ok: true, permanent: false, status: null, detail: 'accepted by the mail server' }
   } catch (err) {
     const e = err as Error & { responseCode?: number; code?: string }

@@ -3,6 +3,11 @@ export interface AttemptResult {
   ok: boolean
   /** a failure that retrying will not fix (a 4xx other than 408/429, a refused mailbox) */
   permanent: boolean
+  /**
+   * with ok: nothing was sent, the demo mail transport (no SMTP_URL) kept the message. The
+   * delivery is settled without being counted as delivered, so nobody is told the council has it.
+   */
+  kept?: boolean
   status: number | null
   /** for the delivery record and the audit trail; never contains case content */
   detail: string

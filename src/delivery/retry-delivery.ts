@@ -5,7 +5,7 @@ import type { Queues } from '../jobs/queues.js'
 import type { Log } from '../logger.js'
 
 /**
- * An operator sends a dead-lettered delivery again: it gets a fresh set of attempts, keeps
+ * An operator sends a dead-lettered (or kept) delivery again: it gets a fresh set of attempts, keeps
  * its delivery id (so the receiver can still dedupe), and the audit trail says who did it.
  */
 export async function retryDelivery(deps: { db: Db; queues: Queues; log: Log }, publicId: string, actor: string): Promise<{ id: string; state: 'pending' }> {
@@ -16,14 +16,17 @@ export async function retryDelivery(deps: { db: Db; queues: Queues; log: Log }, 
     )
     const d = found.rows[0]
     if (!d) throw new AppError('not_found', { message: 'No delivery with this id' })
-    if (d.state !== 'dead') throw new AppError('delivery_not_retryable', { message: `The delivery is ${d.state}; only a dead-lettered delivery can be retried` })
+    // a kept one too: once SMTP_URL is set, an operator can send what the demo transport kept
+    if (d.state !== 'dead' && d.state !== 'kept') {
+      throw new AppError('delivery_not_retryable', { message: `The delivery is ${d.state}; only a dead-lettered or kept delivery can be retried` })
+    }
     await tx.query(`update deliveries set state = 'pending', attempts = 0, updated_at = now() where id = $1`, [d.id])
     await tx.query(
-      `insert into case_events (case_id, type, actor, reason, data) values ($1, 'delivery.retried', $2, 'an operator sent the dead-lettered delivery again', $3)`,
-      [d.case_id, actor, { delivery_id: publicId }]
+      `insert into case_events (case_id, type, actor, reason, data) values ($1, 'delivery.retried', $2, $3, $4)`,
+      [d.case_id, actor, `an operator sent the ${d.state === 'kept' ? 'kept' : 'dead-lettered'} delivery again`, { delivery_id: publicId }]
     )
     const outbox = await tx.query<OutboxRow>(
-      `insert into outbox (topic, payload) values ('case:deliver', jsonb_build_object('delivery_id', $1::bigint)) returning id, topic, payload`,
+      `insert into outbox (topic, payload) values ('case:deliver', jsonb_build_object('delivery_id', $1::bigint)) returning id, topic, payload, job_key`,
       [d.id]
     )
     return outbox.rows[0] as OutboxRow

@@ -16,6 +16,12 @@ export interface InboundContact {
     phone: string | null
     /** the raw sender address as the provider gave it */
     raw: string | null
+    /**
+     * Which of the points the channel proved (a Twilio-signed text from the number, a reply
+     * carrying our Message-ID): those may tie the contact to the resident who proved them
+     * before. Absent or false: a claim, which links at most and grants nothing.
+     */
+    verified?: { email?: boolean; phone?: boolean }
   }
   /** the address the resident contacted (our number or mailbox) */
   recipient: string | null

@@ -1,9 +1,12 @@
 import type { Queryable } from '../db/pool.js'
+import { AppError } from '../errors.js'
 import type { InboundContact } from './inbound-contact.js'
 import { intakeContact, intakeContacts, type IntakeResult } from './intake.js'
 
 interface Waiting {
   contact: InboundContact
+  /** performance.now() when it joined the line */
+  since: number
   resolve(result: IntakeResult): void
   reject(err: unknown): void
 }
@@ -13,6 +16,10 @@ export interface IntakeBatcherOptions {
   maxInFlight: number
   /** most contacts stored by one statement */
   maxBatch: number
+  /** most contacts waiting for a statement; one more is refused at once (503) */
+  maxWaiting?: number
+  /** longest a contact waits for its statement to start before it is refused (503), ms */
+  maxWaitMs?: number
 }
 
 /**
@@ -23,6 +30,14 @@ export interface IntakeBatcherOptions {
  * costs Postgres and the process. Nobody is answered before their statement has committed,
  * so the guarantee is unchanged; a quiet service adds no wait at all.
  *
+ * The line is bounded in length and in time: when Postgres is slow or stalled (a lock held,
+ * a disk gone slow), a contact that cannot start its statement within `maxWaitMs`, or that
+ * finds `maxWaiting` ahead of it, is refused with a temporary error (503 and Retry-After,
+ * so the sender retries) instead of waiting without end while memory grows. A contact
+ * refused this way was never sent to Postgres, so nothing of it is stored; one whose
+ * statement has started is answered by that statement, whose own time Postgres bounds
+ * (statement_timeout, lock_timeout).
+ *
  * Written here rather than taken from a library: the DataLoader-style batchers on npm
  * collect for a fixed tick and have no notion of "only while the database is busy", nor
  * of retrying the members of a failed batch one by one.
@@ -31,17 +46,41 @@ export class IntakeBatcher {
   private waiting: Waiting[] = []
   private inFlight = 0
   private scheduled = false
+  private expiry: NodeJS.Timeout | undefined
 
   constructor(
     private readonly db: Queryable,
     private readonly opts: IntakeBatcherOptions
   ) {}
 
+  /** Contacts waiting for a statement right now. */
+  get queued(): number {
+    return this.waiting.length
+  }
+
+  /**
+   * True while a contact arriving now would most likely be refused after waiting: the line
+   * is full, or the contact at its head has already waited half of `maxWaitMs` (the line
+   * moves in order, so a newcomer waits about as long as the head has). The web channel
+   * then answers 503 before even reading the body: under a flood, a cheap early refusal
+   * leaves the process's time for the contacts it can still store, instead of every
+   * resident waiting seconds to be refused.
+   */
+  saturated(): boolean {
+    if (this.opts.maxWaiting !== undefined && this.waiting.length >= this.opts.maxWaiting) return true
+    const head = this.waiting[0]
+    return head !== undefined && this.opts.maxWaitMs !== undefined && performance.now() - head.since >= this.opts.maxWaitMs / 2
+  }
+
   /** Stores one contact; resolves once it is committed (see intakeContact). */
   submit(contact: InboundContact): Promise<IntakeResult> {
+    if (this.opts.maxWaiting !== undefined && this.waiting.length >= this.opts.maxWaiting) {
+      return Promise.reject(busy('Too many contacts are waiting to be stored; retry shortly'))
+    }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ contact, resolve, reject })
+      this.waiting.push({ contact, since: performance.now(), resolve, reject })
       this.schedule()
+      this.armExpiry()
     })
   }
 
@@ -64,6 +103,31 @@ export class IntakeBatcher {
         this.schedule()
       })
     }
+    this.armExpiry()
+  }
+
+  /** A timer for the oldest waiting contact's deadline (the line is in arrival order). */
+  private armExpiry() {
+    const maxWait = this.opts.maxWaitMs
+    if (maxWait === undefined || this.expiry || this.waiting.length === 0) return
+    const oldest = this.waiting[0]!
+    const due = Math.max(0, oldest.since + maxWait - performance.now())
+    this.expiry = setTimeout(() => {
+      this.expiry = undefined
+      const now = performance.now()
+      while (this.waiting.length && now - this.waiting[0]!.since >= maxWait) {
+        this.remove(this.waiting[0]!, busy('The database is not keeping up; retry shortly'))
+      }
+      this.armExpiry()
+    }, due + 1)
+    this.expiry.unref()
+  }
+
+  private remove(entry: Waiting, err: AppError) {
+    const i = this.waiting.indexOf(entry)
+    if (i < 0) return
+    this.waiting.splice(i, 1)
+    entry.reject(err)
   }
 
   private async store(batch: Waiting[]): Promise<void> {
@@ -102,9 +166,15 @@ function compare(a: string, b: string): number {
 /**
  * An error Postgres raised while running the statement (a SQLSTATE outside the classes
  * for connection loss, resources and shutdown), as opposed to not reaching it at all. A
- * deadlock or serialization failure counts: one by one, it will not recur.
+ * deadlock or serialization failure counts: one by one, it will not recur. A lock or
+ * statement timeout does not: Postgres is stalled, not the contact at fault.
  */
 function isStatementError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57|58)/.test(code)
+  // 55P03: a lock not granted within lock_timeout; one by one would wait as long again
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57|58)/.test(code) && code !== '55P03'
+}
+
+function busy(message: string): AppError {
+  return new AppError('temporarily_unavailable', { message })
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.js'
+import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { newCaseReference } from './reference.js'
 import type { InboundContact } from './inbound-contact.js'
 
@@ -6,7 +7,7 @@ export interface IntakeResult {
   caseId: number
   reference: string
   /** the case:route outbox row to relay, when a case was opened */
-  outboxId: number | null
+  outbox: OutboxRow | null
   /** true when this provider message was seen before: nothing was written */
   replayed: boolean
   /** for a replay: whether it carried the same payload as the first time */
@@ -18,8 +19,9 @@ export interface IntakeResult {
  * Stores one contact in one transaction: the raw payload, the resident (upserted by
  * normalised email and phone), the case (opened, or threaded onto the resident's open one),
  * the message, a case event and the outbox row for routing. Nothing is acknowledged to the
- * sender before this returns. The work is a SQL function (migrations/003) so it costs one
- * round trip.
+ * sender before this returns. The work is a SQL function, switchboard_intake
+ * (migrations/006_identity_on_proof.sql), so it costs one round trip; it applies the
+ * identity rules (a claimed point links at most, a proven one ties to whoever proved it).
  */
 export async function intakeContact(db: Queryable, contact: InboundContact): Promise<IntakeResult> {
   const { rows } = await db.query<IntakeRow>({ name: 'intake-contact', text: 'select * from switchboard_intake($1)', values: [intakeParams(contact)] })
@@ -48,17 +50,46 @@ interface IntakeRow {
   case_id: number
   reference: string
   outbox_id: number | null
+  outbox_job_key: string | null
   replayed: boolean
   same_payload: boolean
   opened: boolean
 }
 
 function toResult(row: IntakeRow): IntakeResult {
-  return { caseId: row.case_id, reference: row.reference, outboxId: row.outbox_id, replayed: row.replayed, samePayload: row.same_payload, opened: row.opened }
+  const outbox: OutboxRow | null =
+    row.outbox_id !== null && row.outbox_job_key !== null
+      ? { id: row.outbox_id, topic: 'case:route', payload: { case_id: row.case_id }, job_key: row.outbox_job_key }
+      : null
+  return { caseId: row.case_id, reference: row.reference, outbox, replayed: row.replayed, samePayload: row.same_payload, opened: row.opened }
 }
 
-/** The input of switchboard_intake (migrations/003): one jsonb object per contact. */
-function intakeParams(contact: InboundContact) {
+/** The argument of switchboard_intake (migrations/006): one jsonb object per contact. */
+export interface IntakeParams {
+  provider: string
+  provider_message_id: string
+  channel: InboundContact['channel']
+  payload: unknown
+  payload_hash: string | null
+  /** a fresh reference, used only if a case is opened */
+  reference: string
+  name: string | null
+  email: string | null
+  phone: string | null
+  email_verified: boolean
+  phone_verified: boolean
+  sender: string | null
+  recipient: string | null
+  text: string
+  postcode: string | null
+  lat: number | null
+  lng: number | null
+  service_code: string | null
+  council_gss: string | null
+  thread_reference: string | null
+}
+
+function intakeParams(contact: InboundContact): IntakeParams {
   return {
     provider: contact.provider,
     provider_message_id: contact.providerMessageId,
@@ -69,6 +100,8 @@ function intakeParams(contact: InboundContact) {
     name: stripNul(contact.sender.name),
     email: contact.sender.email,
     phone: contact.sender.phone,
+    email_verified: contact.sender.verified?.email === true,
+    phone_verified: contact.sender.verified?.phone === true,
     sender: stripNul(contact.sender.raw),
     recipient: stripNul(contact.recipient),
     text: stripNul(contact.text),

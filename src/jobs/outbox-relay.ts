@@ -7,14 +7,16 @@ export interface OutboxRow {
   id: number
   topic: Topic
   payload: Record<string, number>
+  /** random per row: the job id (see outboxJobId) */
+  job_key: string
 }
 
 /** The queue job for an outbox row: ids only, with the row id as job id. */
 function routeJob(row: OutboxRow) {
-  return { name: 'route', data: { v: 1 as const, outboxId: row.id, caseId: Number(row.payload.case_id) }, opts: { jobId: outboxJobId(row.id) } }
+  return { name: 'route', data: { v: 1 as const, outboxId: row.id, caseId: Number(row.payload.case_id) }, opts: { jobId: outboxJobId(row) } }
 }
 function deliverJob(row: OutboxRow) {
-  return { name: 'deliver', data: { v: 1 as const, outboxId: row.id, deliveryId: Number(row.payload.delivery_id) }, opts: { jobId: outboxJobId(row.id) } }
+  return { name: 'deliver', data: { v: 1 as const, outboxId: row.id, deliveryId: Number(row.payload.delivery_id) }, opts: { jobId: outboxJobId(row) } }
 }
 
 /** Adds one outbox row's job to its queue; a second add of the same row is a no-op. */
@@ -72,11 +74,15 @@ export interface SweepResult {
 
 /**
  * Finds outbox rows whose work is still pending `leaseMs` after they were written (or last
- * re-enqueued) and whose job is not in Redis: the relay after commit failed (Redis down,
- * the process died between commit and relay), or the job was lost (Redis flushed, failed
- * over, or the job used up its attempts). Those are enqueued again under the same job id
- * and stamped relayed_at. Rows whose job is still queued (a backlog) are only read, so a
- * large backlog costs one EXISTS per row per sweep, not a write and a queue add.
+ * re-enqueued) and whose job is not live in Redis: the relay after commit failed (Redis
+ * down, the process died between commit and relay), the job was lost (Redis flushed or
+ * failed over), or Redis holds a *finished* job under the row's id. A job finishes only
+ * after its work is marked done in the same transaction as the work, so a finished job
+ * beside a pending row belongs to another life of the database (a restore from backup
+ * brings back rows whose jobs ran after the backup was taken): it is removed and the row
+ * enqueued again, or BullMQ would take the new add for a duplicate. Re-enqueued rows are
+ * stamped relayed_at. Rows whose job is still queued (a backlog) are only read, so a large
+ * backlog costs one look-up per row per sweep, not a write and a queue add.
  *
  * Rows are visited in id order, each once per pass (keyset paging from `afterId`); a pass
  * stops after `maxRows` rows (or when `stopping` says so, at shutdown) and the next sweep
@@ -98,15 +104,17 @@ export async function sweepOutbox(
   let enqueued = 0
   for (;;) {
     const { rows } = await db.query<OutboxRow>(
-      `select id, topic, payload from outbox
+      `select id, topic, payload, job_key from outbox
         where done_at is null and id > $1
           and coalesce(relayed_at, created_at) <= clock_timestamp() - make_interval(secs => $2::float8 / 1000)
         order by id limit $3`,
       [afterId, leaseMs, pageSize]
     )
     if (!rows.length) return { checked, enqueued, nextAfterId: 0 }
-    const present = await jobsInRedis(queues, redis, rows)
-    const missing = rows.filter((_, i) => !present[i])
+    const states = await jobStates(queues, redis, rows)
+    const missing = rows.filter((_, i) => states[i] !== 'live')
+    const stale = rows.filter((_, i) => states[i] === 'finished')
+    if (stale.length) await Promise.all(stale.map((r) => queues[r.topic].remove(outboxJobId(r))))
     if (missing.length) {
       await enqueueMany(queues, missing)
       await db.query('update outbox set relayed_at = clock_timestamp() where id = any($1::bigint[]) and done_at is null', [missing.map((r) => r.id)])
@@ -119,15 +127,25 @@ export async function sweepOutbox(
   }
 }
 
-/** Whether each row's job is held by Redis (waiting, active, delayed or recently finished). */
-async function jobsInRedis(queues: Queues, redis: Redis, rows: OutboxRow[]): Promise<boolean[]> {
+/**
+ * For each row's job: 'live' (waiting, active or delayed), 'finished' (completed or failed,
+ * still kept by Redis) or 'absent'. One pipelined round trip: the job hash and its
+ * finishedOn field, which BullMQ sets when a job completes or fails for good.
+ */
+async function jobStates(queues: Queues, redis: Redis, rows: OutboxRow[]): Promise<Array<'live' | 'finished' | 'absent'>> {
   const pipe = redis.pipeline()
-  for (const r of rows) pipe.exists(queues[r.topic].toKey(outboxJobId(r.id)))
+  for (const r of rows) {
+    const key = queues[r.topic].toKey(outboxJobId(r))
+    pipe.exists(key)
+    pipe.hexists(key, 'finishedOn')
+  }
   const replies = (await pipe.exec()) ?? []
   return rows.map((_, i) => {
-    const [err, n] = replies[i] ?? [new Error('no reply'), 0]
-    if (err) throw err
-    return n === 1
+    const [errA, exists] = replies[2 * i] ?? [new Error('no reply'), 0]
+    const [errB, finished] = replies[2 * i + 1] ?? [new Error('no reply'), 0]
+    if (errA) throw errA
+    if (errB) throw errB
+    return exists !== 1 ? 'absent' : finished === 1 ? 'finished' : 'live'
   })
 }
 

@@ -63,7 +63,12 @@ export function createQueues(connection: Redis, s: QueueSettings): Queues {
   }
 }
 
-/** The job id for an outbox row: BullMQ collapses adds with an id it already holds. */
-export function outboxJobId(outboxId: number): string {
-  return `outbox-${outboxId}`
+/**
+ * The job id for an outbox row: BullMQ collapses adds with an id it already holds, so the
+ * relay after commit and the sweeper never run one row's work twice. Built from the row's
+ * random job_key (migrations/005), never from its id alone, which a restored or re-created
+ * database hands out again.
+ */
+export function outboxJobId(row: { job_key: string }): string {
+  return `outbox-${row.job_key}`
 }

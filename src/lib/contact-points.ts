@@ -14,7 +14,8 @@ const EMAIL = /^[^\s@<>()[\],;:"]+@[^\s@<>()[\],;:"]+\.[^\s@<>()[\],;:".]{2,}$/
 /** Lower-cased, trimmed email, or null if it cannot be an address. */
 export function normaliseEmail(input: string): string | null {
   const email = input.trim().toLowerCase()
-  if (email.length > 254 || !EMAIL.test(email)) return null
+  // control characters (NUL above all, which Postgres refuses in text) make no address
+  if (email.length > 254 || !EMAIL.test(email) || /[\u0000-\u001f\u007f]/.test(email)) return null
   return email
 }
 

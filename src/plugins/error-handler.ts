@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../errors.js'
+import { describePattern } from '../lib/schema.js'
 
 export const ErrorBody = {
   type: 'object',
@@ -32,11 +33,13 @@ export const errorHandler = fp(async (app: FastifyInstance) => {
     if (err instanceof AppError) return send(reply, req, err.code, err.field, err.message)
     if (err.validation) {
       const first = err.validation[0]
-      const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined
+      const params = first?.params as { missingProperty?: string; additionalProperty?: string; pattern?: string } | undefined
       const missing = params?.missingProperty ?? params?.additionalProperty
       const path = first?.instancePath?.replace(/^\//, '').replaceAll('/', '.')
       const field = missing ? [path, missing].filter(Boolean).join('.') : path || err.validationContext || 'body'
-      return send(reply, req, 'validation_failed', field, `${field} ${first?.message ?? 'is not valid'}`)
+      // a failed pattern is told in words where the schema gave some, not as the regex
+      const problem = (first?.keyword === 'pattern' ? describePattern(params?.pattern) : undefined) ?? first?.message ?? 'is not valid'
+      return send(reply, req, 'validation_failed', field, `${field} ${problem}`)
     }
     switch (err.code) {
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

@@ -72,7 +72,7 @@ export async function routeCase(
     placement.kind === 'routed'
       ? { council_gss: placement.councilGss, team: destination?.team ?? null, destination_id: destination?.id ?? null, sla_hours: placement.slaHours }
       : { candidates: placement.candidates, partnership_id: placement.partnershipId }
-  const written = await deps.db.query<{ placed: number; outbox_id: number | null; payload: Record<string, number> | null }>({
+  const written = await deps.db.query<{ placed: number; outbox_id: number | null; payload: Record<string, number> | null; job_key: string | null }>({
     name: 'route-write-placement',
     text: `with placed as (
        update cases
@@ -97,13 +97,14 @@ export async function routeCase(
      ), deliver_outbox as (
        insert into outbox (topic, payload)
        select 'case:deliver', jsonb_build_object('delivery_id', delivery.id) from delivery
-       returning id, payload
+       returning id, payload, job_key
      ), job_done as (
        update outbox set done_at = clock_timestamp() where id = $16 and done_at is null
      )
      select (select count(*) from placed)::int as placed,
             (select id from deliver_outbox) as outbox_id,
-            (select payload from deliver_outbox) as payload`,
+            (select payload from deliver_outbox) as payload,
+            (select job_key from deliver_outbox) as job_key`,
     values: [
       row.id,
       isRouted ? 'routed' : 'triage',
@@ -125,6 +126,8 @@ export async function routeCase(
   })
   const result = written.rows[0]
   if (!result?.placed) return 'already_placed'
-  if (result.outbox_id !== null && result.payload) relayNow(deps.queues, { id: result.outbox_id, topic: 'case:deliver', payload: result.payload }, deps.log)
+  if (result.outbox_id !== null && result.payload && result.job_key) {
+    relayNow(deps.queues, { id: result.outbox_id, topic: 'case:deliver', payload: result.payload, job_key: result.job_key }, deps.log)
+  }
   return isRouted ? 'routed' : 'triaged'
 }

@@ -8,6 +8,7 @@ import { createInfra, type Infra } from '../../src/infra.js'
 import { createLogger } from '../../src/logger.js'
 import { loadDemoData } from '../../src/seed/demo-data.js'
 import { startWorkers, type Workers } from '../../workers/index.js'
+import { startMailSink } from './mail-sink.js'
 
 export const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
 export const OPERATOR_KEY = 'test-operator-key-0123456789'
@@ -26,10 +27,14 @@ export interface TestContext {
 
 /**
  * A fresh database (created, migrated, demo data loaded) and a fresh queue prefix for one
- * test file, with the app built on them. Nothing is shared with other files.
+ * test file, with the app built on them. Nothing is shared with other files. Team mails
+ * go to a real SMTP server of the file's own (so deliveries are really sent), unless the
+ * overrides name an SMTP_URL or `mail: 'demo'` asks for the demo transport, which only
+ * keeps them.
  */
-export async function createTestContext(overrides: Record<string, unknown> = {}, opts: { workers?: boolean } = {}): Promise<TestContext> {
+export async function createTestContext(overrides: Record<string, unknown> = {}, opts: { workers?: boolean; mail?: 'sink' | 'demo' } = {}): Promise<TestContext> {
   const id = randomBytes(5).toString('hex')
+  const mailSink = opts.mail !== 'demo' && overrides.SMTP_URL === undefined ? await startMailSink() : null
   const config = loadConfig(
     {
       NODE_ENV: 'test',
@@ -43,6 +48,10 @@ export async function createTestContext(overrides: Record<string, unknown> = {},
       DELIVERY_ATTEMPTS: 4,
       DELIVERY_TIMEOUT_MS: 2_000,
       DATABASE_POOL_SIZE: 5,
+      // tests of other things post and look up freely; test/channels/rate-limits.test.ts sets them
+      RATE_LIMIT_INTAKE_PER_MIN: 0,
+      RATE_LIMIT_LOOKUP_PER_MIN: 0,
+      ...(mailSink ? { SMTP_URL: mailSink.url } : {}),
       ...overrides
     },
     {}
@@ -54,12 +63,7 @@ export async function createTestContext(overrides: Record<string, unknown> = {},
       done()
     }
   })
-  const log = createLogger(config, sink)
-  await ensureDatabase(config.DATABASE_URL)
-  const infra = await createInfra(config, log)
-  await migrate(infra.db)
-  await loadDemoData(infra.db)
-  await infra.catalogue.load()
+  const infra = await bootInfra(config, createLogger(config, sink))
   const app = await buildApp(infra)
   await app.ready()
   const running: Workers[] = []
@@ -82,10 +86,21 @@ export async function createTestContext(overrides: Record<string, unknown> = {},
       await deleteQueueKeys(infra, config.QUEUE_PREFIX)
       await infra.close()
       await dropDatabase(config.DATABASE_URL)
+      await mailSink?.close()
     }
   }
   if (opts.workers) await ctx.startWorkers()
   return ctx
+}
+
+/** What `npm start` does before serving: the database created if missing, migrated, demo data loaded. */
+export async function bootInfra(config: Config, log: Infra['log']): Promise<Infra> {
+  await ensureDatabase(config.DATABASE_URL)
+  const infra = await createInfra(config, log)
+  await migrate(infra.db)
+  await loadDemoData(infra.db)
+  await infra.catalogue.load()
+  return infra
 }
 
 /** Deletes this prefix's BullMQ keys: the per-file stand-in for FLUSHALL on a shared Redis. */

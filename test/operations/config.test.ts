@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ConfigError, DEMO_OPERATOR_KEY, loadConfig } from '../../src/config.js'
-import { dropDatabase } from '../helpers/context.js'
-import { runSwitchboard } from '../helpers/processes.js'
+import { ensureDatabase, migrate } from '../../src/db/migrate.js'
+import { createPool } from '../../src/db/pool.js'
+import { loadDemoData } from '../../src/seed/demo-data.js'
+import { deleteQueueKeys, dropDatabase, waitFor } from '../helpers/context.js'
+import { exitOf, freePort, killIfAlive, runSwitchboard, spawnSwitchboard } from '../helpers/processes.js'
+
+const REDIS_URL = 'redis://127.0.0.1:6379'
+
+/** Long enough, and not the demo key: what production accepts. */
+const PRODUCTION_KEY = 'prod-operator-key-0123456789abcdef-0123'
 
 /** The ConfigError loadConfig throws for this environment (fails the test if none). */
 function configError(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> = {}): ConfigError {
@@ -53,27 +62,48 @@ describe('loadConfig', () => {
     const err = configError({ NODE_ENV: 'production' })
     expect(err.message).toContain('OPERATOR_API_KEY')
     expect(err.message).toContain('production')
-    const config = loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: 'a-long-enough-production-key' })
-    expect(config.OPERATOR_API_KEY).toBe('a-long-enough-production-key')
+    const config = loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY })
+    expect(config.OPERATOR_API_KEY).toBe(PRODUCTION_KEY)
+  })
+
+  it.each([
+    ['the published demo key', DEMO_OPERATOR_KEY, 'demo key'],
+    ['a 20-character key', 'k'.repeat(20), '32 characters'],
+    ['a 31-character key', 'k'.repeat(31), '32 characters']
+  ])('refuses %s in production, naming OPERATOR_API_KEY', (_what, key, why) => {
+    const err = configError({ NODE_ENV: 'production', OPERATOR_API_KEY: key })
+    expect(err.message.startsWith('OPERATOR_API_KEY'), err.message).toBe(true)
+    expect(err.message).toContain(why)
+    expect(err.message).not.toContain(key) // the line may be logged; it never echoes the key
+    // outside production the same key is fine: the demo must run out of the box
+    expect(loadConfig({}, { OPERATOR_API_KEY: key }).OPERATOR_API_KEY).toBe(key)
+  })
+
+  it('loads the demo data by default outside production only', () => {
+    expect(loadConfig({}, {}).LOAD_DEMO_DATA).toBe(true)
+    expect(loadConfig({}, { NODE_ENV: 'test' }).LOAD_DEMO_DATA).toBe(true)
+    expect(loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY }).LOAD_DEMO_DATA).toBe(false)
+    expect(loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY, LOAD_DEMO_DATA: 'true' }).LOAD_DEMO_DATA).toBe(true)
+    expect(loadConfig({}, { LOAD_DEMO_DATA: 'false' }).LOAD_DEMO_DATA).toBe(false)
   })
 })
+
+/** One line on stderr, starting 'switchboard:', naming the setting; exit code 1. */
+function expectOneLineNaming(result: Awaited<ReturnType<typeof runSwitchboard>>, name: string) {
+  expect(result.code, result.stderr).toBe(1)
+  const lines = result.stderr.split('\n').filter((l) => l.trim() !== '')
+  expect(lines, result.stderr).toHaveLength(1)
+  expect(lines[0]!.startsWith('switchboard:')).toBe(true)
+  expect(lines[0]).toContain(name)
+  expect(lines[0]).not.toMatch(/\bat .+:\d+:\d+/) // no stack trace
+  return lines[0]!
+}
 
 describe('starting with a configuration that cannot work', () => {
   const throwaway = `sb_test_${randomBytes(5).toString('hex')}`
   afterAll(async () => {
     await dropDatabase(`postgres://postgres@127.0.0.1:5432/${throwaway}`)
   })
-
-  /** One line on stderr, starting 'switchboard:', naming the setting; exit code 1. */
-  function expectOneLineNaming(result: Awaited<ReturnType<typeof runSwitchboard>>, name: string) {
-    expect(result.code, result.stderr).toBe(1)
-    const lines = result.stderr.split('\n').filter((l) => l.trim() !== '')
-    expect(lines, result.stderr).toHaveLength(1)
-    expect(lines[0]!.startsWith('switchboard:')).toBe(true)
-    expect(lines[0]).toContain(name)
-    expect(lines[0]).not.toMatch(/\bat .+:\d+:\d+/) // no stack trace
-    return lines[0]!
-  }
 
   it('exits 1 with one line naming PORT when PORT is not a number', async () => {
     // the other settings point nowhere, so if PORT were accepted the failure would name them instead
@@ -99,4 +129,102 @@ describe('starting with a configuration that cannot work', () => {
     expect(line).toContain('redis://127.0.0.1:1')
     expect(line).not.toContain('DATABASE_URL')
   })
+})
+
+describe('failing closed in production', () => {
+  const made: Array<{ url: string; prefix: string }> = []
+  /** A database and queue prefix of its own for one start, removed after the file. */
+  function fresh() {
+    const id = randomBytes(5).toString('hex')
+    const place = { url: `postgres://postgres@127.0.0.1:5432/sb_test_${id}`, prefix: `sbtest-${id}` }
+    made.push(place)
+    return place
+  }
+  afterAll(async () => {
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    await redis.connect()
+    for (const { url, prefix } of made) {
+      await deleteQueueKeys({ redis }, prefix)
+      await dropDatabase(url)
+    }
+    await redis.quit()
+  })
+
+  // a start through tsx takes 5 to 13 s on a busy 2-core machine
+  const SPAWN_TIMEOUT_MS = 60_000
+  const EXIT_TIMEOUT_MS = 45_000
+
+  /** What a production deployment sets besides the setting under test. */
+  const production = { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY, PUBLIC_BASE_URL: 'https://contact.example.gov.uk', REDIS_URL, PORT: '0', LOG_LEVEL: 'silent' }
+
+  it.each([
+    ['the published demo key', DEMO_OPERATOR_KEY],
+    ['a 20-character key', 'k'.repeat(20)]
+  ])('exits 1 with one line naming OPERATOR_API_KEY when it is %s', async (_what, key) => {
+    // Postgres and Redis point nowhere: had the key been accepted, the line would name them
+    const result = await runSwitchboard({ ...production, OPERATOR_API_KEY: key, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/switchboard', REDIS_URL: 'redis://127.0.0.1:1' }, EXIT_TIMEOUT_MS)
+    const line = expectOneLineNaming(result, 'OPERATOR_API_KEY')
+    expect(line).not.toContain('DATABASE_URL')
+    expect(line).not.toContain(key)
+  }, SPAWN_TIMEOUT_MS)
+
+  it('exits 1 with one line naming SMTP_URL when there are email destinations and no SMTP_URL', async () => {
+    const { url, prefix } = fresh()
+    // the demo data's back offices are all team mailboxes
+    const result = await runSwitchboard({ ...production, DATABASE_URL: url, QUEUE_PREFIX: prefix, LOAD_DEMO_DATA: 'true' }, EXIT_TIMEOUT_MS)
+    const line = expectOneLineNaming(result, 'SMTP_URL')
+    expect(line).toContain('email destination')
+    expect(line).not.toContain('OPERATOR_API_KEY')
+  }, SPAWN_TIMEOUT_MS)
+
+  it('exits 1 with one line naming the destination when a webhook is plain http, even to this machine', async () => {
+    const { url, prefix } = fresh()
+    await ensureDatabase(url)
+    const db = createPool({ DATABASE_URL: url, DATABASE_POOL_SIZE: 1 })
+    let destinationId: number
+    try {
+      await migrate(db)
+      await loadDemoData(db)
+      await db.query(`update destinations set active = false where council_gss = 'E09000033' and service_code = 'pothole' and active`)
+      const { rows } = await db.query<{ id: number }>(
+        `insert into destinations (council_gss, service_code, team, kind, webhook_url, webhook_secret)
+         values ('E09000033', 'pothole', 'Highways', 'webhook', 'http://127.0.0.1:9/hooks', 'whsec_0123456789abcdef') returning id`
+      )
+      destinationId = rows[0]!.id
+    } finally {
+      await db.end()
+    }
+    const result = await runSwitchboard({ ...production, DATABASE_URL: url, QUEUE_PREFIX: prefix, SMTP_URL: 'smtp://127.0.0.1:1', LOAD_DEMO_DATA: 'false' }, EXIT_TIMEOUT_MS)
+    const line = expectOneLineNaming(result, `destination ${destinationId}`)
+    expect(line).toContain('E09000033')
+    expect(line).toContain('Highways')
+    expect(line).toContain('webhook_url must be https')
+    expect(line).not.toContain('127.0.0.1:9') // the URL may carry a token: not printed
+  }, SPAWN_TIMEOUT_MS)
+
+  it('starts with a strong key and SMTP_URL set, takes that key and not the demo one, and stops cleanly', async () => {
+    const { url, prefix } = fresh()
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const child = spawnSwitchboard({ ...production, DATABASE_URL: url, QUEUE_PREFIX: prefix, LOAD_DEMO_DATA: 'true', SMTP_URL: 'smtp://127.0.0.1:1', HOST: '127.0.0.1', PORT: String(port) })
+    try {
+      await waitFor(
+        async () => {
+          if (!child.alive()) throw new Error(`switchboard exited: ${child.output()}`)
+          const res = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1_000) }).catch(() => null)
+          return res?.status === 200
+        },
+        25_000,
+        'switchboard to be ready'
+      )
+      const admin = (key: string) => fetch(`${base}/v1/admin/deliveries`, { headers: { authorization: `Bearer ${key}` } })
+      expect((await admin(PRODUCTION_KEY)).status).toBe(200)
+      expect((await admin(DEMO_OPERATOR_KEY)).status).toBe(401)
+      child.proc.kill('SIGTERM')
+      expect(await exitOf(child), child.output()).toEqual({ code: 0, signal: null })
+      expect(child.stderr()).toBe('')
+    } finally {
+      await killIfAlive(child)
+    }
+  }, SPAWN_TIMEOUT_MS)
 })

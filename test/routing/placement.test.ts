@@ -156,7 +156,7 @@ describe('placing a case with the right council', () => {
       })
     )
     const deps = { db: ctx.infra.db, catalogue: ctx.infra.catalogue, queues: ctx.infra.queues, log: ctx.infra.log }
-    const job = { caseId: result.caseId, outboxId: result.outboxId! }
+    const job = { caseId: result.caseId, outboxId: result.outbox!.id }
     const outcomes = await Promise.all([routeCase(deps, job), routeCase(deps, job), routeCase(deps, job)])
     // the outbox row was not relayed, so only a sweep a second from now could join in
     expect(outcomes.filter((o) => o === 'routed')).toHaveLength(1)

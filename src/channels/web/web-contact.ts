@@ -2,22 +2,25 @@ import { createHash, randomUUID } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 import { AppError } from '../../errors.js'
 import type { InboundContact } from '../../intake/inbound-contact.js'
+import { CaseReference } from '../../intake/reference.js'
 import { normaliseEmail, normalisePhone } from '../../lib/contact-points.js'
 import { formatPostcode, parsePostcode } from '../../lib/postcode.js'
+import { MultiLine, SingleLine, describedPattern } from '../../lib/schema.js'
 import type { Catalogue } from '../../routing/catalogue.js'
 
 export const WebContactBody = Type.Object(
   {
-    name: Type.Optional(Type.String({ maxLength: 200, description: "The resident's name" })),
-    email: Type.Optional(Type.String({ maxLength: 254, description: 'Email address to reply to' })),
-    phone: Type.Optional(Type.String({ maxLength: 40, description: 'UK or international phone number' })),
-    postcode: Type.Optional(Type.String({ maxLength: 16, description: 'Full postcode, or an outcode such as LE10' })),
+    name: Type.Optional(SingleLine({ maxLength: 200, description: "The resident's name" })),
+    email: Type.Optional(SingleLine({ maxLength: 254, description: 'Email address to reply to' })),
+    phone: Type.Optional(SingleLine({ maxLength: 40, description: 'UK or international phone number' })),
+    postcode: Type.Optional(SingleLine({ maxLength: 16, description: 'Full postcode, or an outcode such as LE10' })),
     lat: Type.Optional(Type.Number({ minimum: -90, maximum: 90 })),
     long: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
-    service_code: Type.Optional(Type.String({ maxLength: 64, description: 'A code from the service catalogue; omit to classify the description' })),
-    description: Type.Optional(Type.String({ maxLength: 4000, description: "The resident's own words" })),
-    council: Type.Optional(Type.String({ pattern: '^[EWSN][0-9]{8}$', description: 'ONS GSS code of the council the resident chose' })),
-    reference: Type.Optional(Type.String({ maxLength: 32, description: "Add this message to the resident's own open case" }))
+    service_code: Type.Optional(SingleLine({ maxLength: 64, description: 'A code from the service catalogue; omit to classify the description' })),
+    description: Type.Optional(MultiLine({ maxLength: 4000, description: "The resident's own words; tabs and line breaks are kept" })),
+    // the GSS pattern admits no control character either
+    council: Type.Optional(Type.String({ pattern: describedPattern('^[EWSN][0-9]{8}$', 'must be an ONS GSS code such as E09000033'), description: 'ONS GSS code of the council the resident chose' })),
+    reference: Type.Optional(CaseReference({ description: "Add this message to the resident's own open case" }))
   },
   { additionalProperties: false }
 )
@@ -38,7 +41,9 @@ export function toInboundContact(body: WebContactBody, idempotencyKey: string | 
   if (body.email?.trim() && !email) throw new AppError('invalid_email', { field: 'email' })
   if (body.phone?.trim() && !phone) throw new AppError('invalid_phone', { field: 'phone' })
 
-  const description = body.description?.trim() ?? ''
+  // one kind of line break in storage, whichever a browser or client sent (a textarea
+  // submits CRLF); the raw payload keeps what was sent
+  const description = body.description?.replace(/\r\n?/g, '\n').trim() ?? ''
   const serviceCode = body.service_code?.trim() || null
   if (!description && !serviceCode) throw new AppError('description_required', { field: 'description' })
   if (serviceCode && !cat.services.has(serviceCode)) throw new AppError('unknown_service_code', { field: 'service_code' })

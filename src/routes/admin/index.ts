@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { findCaseWithEvents, listDeliveries, listTriage } from '../../cases/case-admin.js'
+import { findCaseWithEvents, listCasesWithoutDestination, listDeliveries, listTriage } from '../../cases/case-admin.js'
 import { retryDelivery } from '../../delivery/retry-delivery.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 import { requireOperatorKey } from '../../plugins/operator-auth.js'
 import { StringEnum } from '../../lib/schema.js'
+import { CaseReference } from '../../intake/reference.js'
 
 const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
@@ -47,6 +48,15 @@ const TriageItem = Type.Object({
   created_at: Timestamp,
   reason: Nullable(Type.String())
 })
+const Undeliverable = Type.Object({
+  reference: Type.String(),
+  partnership_id: Nullable(Type.String()),
+  council_gss: Type.String(),
+  council_name: Nullable(Type.String()),
+  service_code: Nullable(Type.String()),
+  routed_at: Nullable(Timestamp),
+  sla_due_at: Nullable(Timestamp)
+})
 const Delivery = Type.Object({
   id: Type.String({ format: 'uuid' }),
   case_reference: Type.String(),
@@ -67,13 +77,14 @@ const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 10
 export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, queues, config } = opts.infra
-  app.addHook('preHandler', requireOperatorKey(config.OPERATOR_API_KEY))
+  // before validation, so a caller without the key learns nothing, not even what is malformed
+  app.addHook('onRequest', requireOperatorKey(config.OPERATOR_API_KEY))
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody }
 
   app.get(
     '/v1/admin/cases/:reference',
-    { schema: { tags: ['operations'], security, summary: 'A case with every routing and delivery decision and its reason', params: Type.Object({ reference: Type.String({ maxLength: 32 }) }), response: { 200: CaseDetail, ...errors } } },
+    { schema: { tags: ['operations'], security, summary: 'A case with every routing and delivery decision and its reason', params: Type.Object({ reference: CaseReference() }), response: { 200: CaseDetail, ...errors } } },
     async (req) => {
       const found = await findCaseWithEvents(db, req.params.reference.toUpperCase())
       if (!found) throw new AppError('not_found', { message: 'No case with this reference' })
@@ -88,13 +99,27 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
   )
 
   app.get(
+    '/v1/admin/cases-without-destination',
+    {
+      schema: {
+        tags: ['operations'],
+        security,
+        summary: 'Routed cases no back office will receive: the council has no destination for the service, nor a default one',
+        querystring: Type.Object({ limit: Limit }),
+        response: { 200: Type.Array(Undeliverable), ...errors }
+      }
+    },
+    async (req) => listCasesWithoutDestination(db, req.query.limit ?? 100)
+  )
+
+  app.get(
     '/v1/admin/deliveries',
     {
       schema: {
         tags: ['operations'],
         security,
         summary: 'Deliveries to council systems by state (dead-lettered by default)',
-        querystring: Type.Object({ state: Type.Optional(StringEnum(['dead', 'retrying', 'pending', 'delivered'] as const, { default: 'dead' })), limit: Limit }),
+        querystring: Type.Object({ state: Type.Optional(StringEnum(['dead', 'retrying', 'pending', 'delivered', 'kept'] as const, { default: 'dead' })), limit: Limit }),
         response: { 200: Type.Array(Delivery), ...errors }
       }
     },

@@ -9,7 +9,8 @@ import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { normaliseContactPoint } from '../../lib/contact-points.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
-import { StringEnum } from '../../lib/schema.js'
+import { SingleLine, StringEnum } from '../../lib/schema.js'
+import { CaseReference } from '../../intake/reference.js'
 
 const Accepted = Type.Object({
   reference: Type.String({ description: 'The case reference to quote' }),
@@ -39,6 +40,14 @@ export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Inf
   app.post(
     '/v1/contacts',
     {
+      // per client address, counted before the body is even read
+      onRequest: [
+        ...app.requestLimits.intake,
+        // a callback hook, not an async one: it runs on every contact and has nothing to await
+        (_req, _reply, done) => {
+          done(intake.saturated() ? new AppError('temporarily_unavailable', { message: 'Too many contacts are arriving at once; retry shortly' }) : undefined)
+        }
+      ],
       schema: {
         tags: ['web channel'],
         summary: 'Report a problem or ask a question',
@@ -46,7 +55,7 @@ export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Inf
           'Accepted (202) only once the contact is stored. Send an Idempotency-Key header to make retries safe: the same key and body return the same answer.',
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' })) }),
         body: WebContactBody,
-        response: { 202: Accepted, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, 503: ErrorBody }
+        response: { 202: Accepted, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody }
       }
     },
     async (req, reply) => {
@@ -54,7 +63,7 @@ export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Inf
       const done = intakePressure.begin()
       const result = await intake.submit(contact).finally(done)
       if (result.replayed && !result.samePayload) throw new AppError('idempotency_key_reused', { field: 'idempotency-key' })
-      if (result.outboxId) relayNow(queues, { id: result.outboxId, topic: 'case:route', payload: { case_id: result.caseId } }, req.log)
+      if (result.outbox) relayNow(queues, result.outbox, req.log)
       if (result.replayed) reply.header('idempotent-replayed', 'true')
       req.log.info({ caseReference: result.reference, replayed: result.replayed, opened: result.opened }, 'contact accepted')
       return reply.code(202).header('location', statusUrl(result.reference)).send({ reference: result.reference, status_url: statusUrl(result.reference) })
@@ -64,13 +73,16 @@ export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Inf
   app.get(
     '/v1/contacts/:reference',
     {
+      // per client address and per case reference, once the reference is validated and
+      // before the database is asked: guesses at one case's contact are limited from any address
+      preHandler: app.requestLimits.lookup,
       schema: {
         tags: ['web channel'],
         summary: "Follow a case: its stage, the council handling it and the service",
         description: 'Shown only to someone who gives the email address or phone number the case was reported with; anyone else gets 404.',
-        params: Type.Object({ reference: Type.String({ maxLength: 32 }) }),
-        querystring: Type.Object({ contact: Type.String({ minLength: 3, maxLength: 254, description: 'The email or phone number used to report it' }) }),
-        response: { 200: Status, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+        params: Type.Object({ reference: CaseReference() }),
+        querystring: Type.Object({ contact: SingleLine({ minLength: 3, maxLength: 254, description: 'The email or phone number used to report it' }) }),
+        response: { 200: Status, 400: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
       }
     },
     async (req) => {

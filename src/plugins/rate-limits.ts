@@ -1,0 +1,122 @@
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { AppError } from '../errors.js'
+import type { Infra } from '../infra.js'
+
+/** A route hook that counts one request against one limit and answers 429 over it. */
+export type LimitHook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+/** The limits the contact routes attach; a list is empty when its setting is 0. */
+export interface RequestLimits {
+  /** POST /v1/contacts, as `onRequest`: per client address, before the body is read */
+  intake: LimitHook[]
+  /** GET /v1/contacts/:reference, as `preHandler`: per client address, then per case reference */
+  lookup: LimitHook[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    requestLimits: RequestLimits
+  }
+}
+
+const WINDOW_MS = 60_000
+/** How long a count may wait for Redis before the request goes through uncounted. */
+const STORE_DEADLINE_MS = 500
+/** While Redis is down every request would warn; one line per this interval is enough. */
+const WARN_EVERY_MS = 10_000
+
+type Check = ReturnType<FastifyInstance['createRateLimit']>
+type KeyOf = (req: FastifyRequest) => string
+
+/** The client's address (IPv6 by its /64, as one host usually holds the whole block). */
+const byAddress: KeyOf = (req) => normalizeIP(req.ip)
+/** The case reference as looked up; references are case-insensitive, so the count is too. */
+const byReference: KeyOf = (req) => (req.params as { reference: string }).reference.toUpperCase()
+
+/**
+ * Rate limits counted in Redis, so every API process shares one count per client address
+ * (and, for status lookups, per case reference: guesses at one case's contact from many
+ * addresses are limited too). Over a limit: 429 `rate_limited` with Retry-After (seconds).
+ */
+export const rateLimits = fp(
+  async (app: FastifyInstance, opts: { infra: Infra }) => {
+    const { config } = opts.infra
+    const warnFailOpen = throttledWarning()
+    const count = (name: string, max: number, keyOf: KeyOf) => counter(app, opts.infra, name, max, keyOf, warnFailOpen)
+    const intakeMax = config.RATE_LIMIT_INTAKE_PER_MIN
+    const lookupMax = config.RATE_LIMIT_LOOKUP_PER_MIN
+    app.decorate('requestLimits', {
+      intake: intakeMax > 0 ? [await count('intake-address', intakeMax, byAddress)] : [],
+      // the address first: a client already over its own limit does not use up the case's
+      lookup: lookupMax > 0 ? [await count('lookup-address', lookupMax, byAddress), await count('lookup-reference', lookupMax, byReference)] : []
+    } satisfies RequestLimits)
+  },
+  { name: 'rate-limits' }
+)
+
+/**
+ * One count: its own @fastify/rate-limit registration in its own scope, so it has its own
+ * Redis namespace (under QUEUE_PREFIX, so deployments and test files sharing a Redis keep
+ * apart) and its own maximum (createRateLimit(options) on one shared registration would
+ * put every count under the same Redis keys). We check through createRateLimit() and answer ourselves
+ * rather than attach fastify.rateLimit() hooks: those share one "already ran" flag per
+ * request, so a second count on the same route would silently never run, and with
+ * skipOnError they would swallow a Redis failure without a word.
+ */
+async function counter(app: FastifyInstance, infra: Infra, name: string, max: number, keyOf: KeyOf, warnFailOpen: FailOpenWarning): Promise<LimitHook> {
+  let check: Check | undefined
+  await app.register(async (scope) => {
+    await scope.register(rateLimit, {
+      global: false,
+      redis: infra.redis,
+      nameSpace: `${infra.config.QUEUE_PREFIX}:rate-limit:${name}:`,
+      max,
+      timeWindow: WINDOW_MS,
+      keyGenerator: keyOf,
+      skipOnError: false
+    })
+    check = scope.createRateLimit()
+  })
+  const limit = check!
+  return async (req, reply) => {
+    let result: Awaited<ReturnType<Check>>
+    try {
+      result = await withDeadline(limit(req), STORE_DEADLINE_MS)
+    } catch (err) {
+      // Fail open. Postgres is the system of record and Redis holds nothing that cannot be
+      // rebuilt: a resident's report must not be refused, or wait, because the counter
+      // store is down or slow. Abuse goes unchecked meanwhile; the warning says so.
+      warnFailOpen(req, name, err)
+      return
+    }
+    if (result.isAllowed || !result.isExceeded) return
+    reply.header('retry-after', String(Math.max(1, result.ttlInSeconds)))
+    throw new AppError('rate_limited')
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
+type FailOpenWarning = (req: FastifyRequest, limit: string, err: unknown) => void
+
+/** Warns at most once per WARN_EVERY_MS. Only the limit's name and the error's message: no address, no key. */
+function throttledWarning(): FailOpenWarning {
+  let lastAt = 0
+  let uncounted = 0
+  return (req, limit, err) => {
+    uncounted++
+    const now = Date.now()
+    if (now - lastAt < WARN_EVERY_MS) return
+    req.log.warn({ limit, uncounted, reason: (err as Error)?.message }, 'rate limit not applied: Redis did not answer; letting requests through')
+    lastAt = now
+    uncounted = 0
+  }
+}

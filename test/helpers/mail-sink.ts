@@ -1,0 +1,40 @@
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { SMTPServer } from 'smtp-server'
+
+export interface MailSink {
+  /** smtp://127.0.0.1:<port>, for SMTP_URL */
+  url: string
+  /** envelope recipients of every message accepted so far */
+  recipients: string[]
+  close(): Promise<void>
+}
+
+/**
+ * A real SMTP server on 127.0.0.1 that accepts every message: the team mailboxes of the
+ * demo councils, for tests that need deliveries to be really sent (the demo transport
+ * only keeps them).
+ */
+export async function startMailSink(): Promise<MailSink> {
+  const recipients: string[] = []
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      stream.on('data', () => {})
+      stream.on('end', () => {
+        recipients.push(...session.envelope.rcptTo.map((r) => r.address))
+        callback()
+      })
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server.server, 'listening')
+  const port = (server.server.address() as AddressInfo).port
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    recipients,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
