@@ -10,6 +10,7 @@ import { errorHandler } from './plugins/error-handler.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { adminRoutes } from './routes/admin/index.js'
 import { healthRoutes } from './routes/health.js'
+import { twilioRoutes } from './routes/channels/twilio.js'
 import { contactRoutes } from './routes/v1/contacts.js'
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
@@ -70,6 +71,7 @@ export async function buildApp(infra: Infra) {
     maxWaitMs: infra.config.INTAKE_MAX_WAIT_MS
   })
   await app.register(contactRoutes, { infra, intake })
+  await app.register(twilioRoutes, { infra, intake, prefix: '/channels/twilio' })
   await app.register(adminRoutes, { infra })
   return app
 }

@@ -48,6 +48,10 @@ export const ConfigSchema = Type.Object({
   OUTBOX_SWEEP_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   OUTBOX_LEASE_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  // the previous (or next) token while rotating: requests signed with either are accepted
+  TWILIO_AUTH_TOKEN_SECONDARY: Type.Optional(Type.String({ minLength: 16 })),
+  SMS_THREAD_WINDOW_HOURS: Type.Integer({ minimum: 0, maximum: 2_160, default: 72 }),
   MAIL_FROM: Type.String({ minLength: 3, default: 'Switchboard <switchboard@localhost>' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
@@ -69,6 +73,7 @@ const hints: Record<string, string> = {
   PUBLIC_BASE_URL: 'set it to the URL residents and providers reach this service at, e.g. https://contact.example.gov.uk',
   OPERATOR_API_KEY: 'set it to a random secret of at least 32 characters (openssl rand -hex 24), not the published demo key',
   LOG_LEVEL: 'use one of fatal, error, warn, info, debug, trace, silent',
+  TWILIO_AUTH_TOKEN: "set it to the Auth Token of the Twilio account that owns the numbers (Console → Account → API keys & tokens)",
   SMTP_URL: 'set it to smtp://user:pass@host:587 (outside production it may be left unset: the demo transport then keeps mails and sends none)'
 }
 

@@ -18,6 +18,7 @@ export const errorCatalogue = {
   description_required: { status: 422, message: 'Describe the problem, or give a service_code' },
   idempotency_key_reused: { status: 422, message: 'This Idempotency-Key was already used for a different request' },
   unauthorized: { status: 401, message: 'A valid API key is required' },
+  not_signed_by_twilio: { status: 403, message: 'The request does not carry a valid Twilio signature' },
   not_found: { status: 404, message: 'Not found' },
   rate_limited: { status: 429, message: 'Too many requests; wait before trying again' },
   delivery_not_retryable: { status: 409, message: 'Only a dead-lettered or failed delivery can be retried' },

@@ -3,6 +3,7 @@ import { startWorkers, type Workers } from '../workers/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { ensureDatabase, migrate } from './db/migrate.js'
+import { assertTwilioUsable } from './channels/twilio/readiness.js'
 import { assertDestinationsUsable } from './delivery/destination-policy.js'
 import { createInfra, redactUrl } from './infra.js'
 import { createLogger } from './logger.js'
@@ -33,6 +34,7 @@ async function main(mode: Mode): Promise<void> {
   await infra.catalogue.load()
   // fail closed: never serve with a destination that would be sent to unsafely or not at all
   await assertDestinationsUsable(infra.db, config)
+  await assertTwilioUsable(infra.db, config)
 
   let app: Awaited<ReturnType<typeof buildApp>> | null = null
   let workers: Workers | null = null

@@ -31,4 +31,11 @@ export interface InboundContact {
   councilGss: string | null
   /** a case reference the contact says it belongs to; honoured only for the same resident */
   threadReference: string | null
+  /**
+   * Join the sender's open case opened through the same address of ours (`recipient`) if
+   * it heard from them within this many seconds (SMS conversations); only for a proven phone.
+   */
+  threadWindowSecs?: number
+  /** media the provider lists with the message (MMS), fetched later */
+  media?: { url: string; contentType: string }[]
 }

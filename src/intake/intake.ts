@@ -20,7 +20,7 @@ export interface IntakeResult {
  * normalised email and phone), the case (opened, or threaded onto the resident's open one),
  * the message, a case event and the outbox row for routing. Nothing is acknowledged to the
  * sender before this returns. The work is a SQL function, switchboard_intake
- * (migrations/006_identity_on_proof.sql), so it costs one round trip; it applies the
+ * (migrations/008_sms_conversations.sql), so it costs one round trip; it applies the
  * identity rules (a claimed point links at most, a proven one ties to whoever proved it).
  */
 export async function intakeContact(db: Queryable, contact: InboundContact): Promise<IntakeResult> {
@@ -64,7 +64,7 @@ function toResult(row: IntakeRow): IntakeResult {
   return { caseId: row.case_id, reference: row.reference, outbox, replayed: row.replayed, samePayload: row.same_payload, opened: row.opened }
 }
 
-/** The argument of switchboard_intake (migrations/006): one jsonb object per contact. */
+/** The argument of switchboard_intake (migrations/008): one jsonb object per contact. */
 export interface IntakeParams {
   provider: string
   provider_message_id: string
@@ -87,6 +87,8 @@ export interface IntakeParams {
   service_code: string | null
   council_gss: string | null
   thread_reference: string | null
+  thread_window_secs: number | null
+  media: { url: string; content_type: string }[]
 }
 
 function intakeParams(contact: InboundContact): IntakeParams {
@@ -110,7 +112,9 @@ function intakeParams(contact: InboundContact): IntakeParams {
     lng: contact.location.lng,
     service_code: contact.serviceCode,
     council_gss: contact.councilGss,
-    thread_reference: contact.threadReference
+    thread_reference: contact.threadReference,
+    thread_window_secs: contact.threadWindowSecs ?? null,
+    media: (contact.media ?? []).map((m) => ({ url: stripNul(m.url), content_type: stripNul(m.contentType) }))
   }
 }
 
@@ -125,4 +129,30 @@ export function stripNul<T>(value: T): T {
     return out as T
   }
   return value
+}
+
+/**
+ * Whether this provider message is the one that opened its case: a replay of it gets the
+ * same answer as the first delivery (an acknowledgement), a replay of a follow-up does not.
+ */
+export async function openedByMessage(db: Queryable, caseId: number, provider: string, providerMessageId: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `select 1 from case_events e
+      where e.case_id = $1 and e.type = 'case.opened'
+        and e.data->>'raw_inbound_id' = (select r.id::text from raw_inbound r where r.provider = $2 and r.provider_message_id = $3)`,
+    [caseId, provider, providerMessageId]
+  )
+  return rows.length > 0
+}
+
+/**
+ * Keeps a provider payload that opens no case (an SMS STOP or HELP), so nothing received is
+ * lost; a replay changes nothing.
+ */
+export async function keepRawInbound(db: Queryable, contact: Pick<InboundContact, 'provider' | 'providerMessageId' | 'channel' | 'rawPayload' | 'payloadHash'>): Promise<void> {
+  await db.query(
+    `insert into raw_inbound (provider, provider_message_id, channel, payload, payload_hash) values ($1, $2, $3, $4, $5)
+     on conflict (provider, provider_message_id) do nothing`,
+    [contact.provider, contact.providerMessageId, contact.channel, stripNul(contact.rawPayload), contact.payloadHash]
+  )
 }

@@ -36,3 +36,18 @@ export function parsePostcode(input: string): Postcode | null {
 export function formatPostcode(p: Postcode): string {
   return p.unit ?? p.outcode
 }
+
+// A full postcode standing as a word of free text, with or without its space.
+const IN_TEXT = new RegExp(`(?:^|[^A-Za-z0-9])(${OUTWARD})\\s*(${INWARD})(?![A-Za-z0-9])`, 'gi')
+
+/**
+ * The first full postcode in a resident's own words ("Bin not collected at le10 0aa"), or
+ * null. Only full postcodes: a bare outcode in free text ("M1", "E1") is too easily a word.
+ */
+export function findPostcode(text: string): Postcode | null {
+  for (const m of text.toUpperCase().matchAll(IN_TEXT)) {
+    const found = parsePostcode(`${m[1]}${m[2]}`)
+    if (found?.unit) return found
+  }
+  return null
+}

@@ -1,4 +1,5 @@
 import type { Db } from '../db/pool.js'
+import { TEMPLATE_DEFAULTS, type TemplateKind } from '../messaging/templates.js'
 
 export type CouncilTier = 'london_borough' | 'metropolitan_borough' | 'unitary' | 'county' | 'district'
 
@@ -48,12 +49,14 @@ export class Catalogue {
   destinations = new Map<string, Destination>()
   /** key: `${channel}|${address}` */
   inboundAddresses = new Map<string, InboundAddress>()
+  /** key: `${kind}|${council ?? ''}|${partnership ?? ''}` */
+  templates = new Map<string, string>()
   private timer: NodeJS.Timeout | undefined
 
   constructor(private readonly db: Db, private readonly refreshMs = 30_000) {}
 
   async load(): Promise<void> {
-    const [councils, members, services, destinations, inbound] = await Promise.all([
+    const [councils, members, services, destinations, inbound, templates] = await Promise.all([
       this.db.query<{ gss: string; name: string; short_name: string; tier: CouncilTier; county_gss: string | null; default_sla_hours: number }>(
         'select gss, name, short_name, tier, county_gss, default_sla_hours from councils'
       ),
@@ -66,6 +69,9 @@ export class Catalogue {
       ),
       this.db.query<{ channel: string; address: string; council_gss: string | null; partnership_id: string | null }>(
         'select channel, address, council_gss, partnership_id from inbound_addresses'
+      ),
+      this.db.query<{ kind: TemplateKind; council_gss: string | null; partnership_id: string | null; body: string }>(
+        'select kind, council_gss, partnership_id, body from message_templates'
       )
     ])
     const partnershipsOf = new Map<string, string[]>()
@@ -88,6 +94,7 @@ export class Catalogue {
     this.inboundAddresses = new Map(
       inbound.rows.map((a) => [`${a.channel}|${a.address}`, { channel: a.channel, address: a.address, councilGss: a.council_gss, partnershipId: a.partnership_id }])
     )
+    this.templates = new Map(templates.rows.map((t) => [`${t.kind}|${t.council_gss ?? ''}|${t.partnership_id ?? ''}`, t.body]))
     if (!this.timer && this.refreshMs > 0) {
       this.timer = setInterval(() => void this.load().catch(() => {}), this.refreshMs)
       this.timer.unref()
@@ -107,6 +114,20 @@ export class Catalogue {
   inboundAddress(channel: string, address: string | null | undefined): InboundAddress | null {
     if (!address) return null
     return this.inboundAddresses.get(`${channel}|${address.toLowerCase()}`) ?? this.inboundAddresses.get(`${channel}|${address}`) ?? null
+  }
+
+  /**
+   * The wording of an automatic text sent through one of our addresses: the template of the
+   * council the address is dedicated to, else of its partnership, else the built-in one.
+   */
+  template(kind: TemplateKind, address: InboundAddress | null): string {
+    const council = address?.councilGss ?? null
+    const partnership = address?.partnershipId ?? (council ? this.councils.get(council)?.partnerships[0] : undefined) ?? null
+    return (
+      (council ? this.templates.get(`${kind}|${council}|`) : undefined) ??
+      (partnership ? this.templates.get(`${kind}||${partnership}`) : undefined) ??
+      TEMPLATE_DEFAULTS[kind]
+    )
   }
 
   /** "Hinckley and Bosworth Borough Council (E07000132, district)" */

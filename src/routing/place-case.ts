@@ -68,6 +68,11 @@ export async function placeCase(db: Queryable, cat: Catalogue, facts: CaseFacts)
     reason: [...reasons, why].join('; ')
   })
 
+  // A text or call to a number of ours that is not configured: kept, and a person decides.
+  if ((facts.channel === 'sms' || facts.channel === 'voice') && facts.recipient && !inbound) {
+    return triage([], `contacted ${facts.recipient}, a ${facts.channel} number this deployment does not know`)
+  }
+
   if (service.needsLocation && !hasLocation) {
     return triage(named ? [named.gss] : [], `${service.code} needs a location and the contact gave none`)
   }
@@ -127,7 +132,8 @@ function routed(cat: Catalogue, service: Service, serviceReason: string, council
   return { kind: 'routed', service, serviceReason, councilGss, partnershipId, destination, slaHours, reason: reasons.join('; ') }
 }
 
-function chooseService(cat: Catalogue, facts: CaseFacts): { service: Service; serviceReason: string } {
+/** The service a case is for, and why: the one the resident chose, else the catalogue's keywords, else a general enquiry. */
+export function chooseService(cat: Catalogue, facts: Pick<CaseFacts, 'requestedServiceCode' | 'description'>): { service: Service; serviceReason: string } {
   const requested = facts.requestedServiceCode ? cat.services.get(facts.requestedServiceCode) : undefined
   if (requested) return { service: requested, serviceReason: `service chosen by the resident → ${requested.code} (${requested.name})` }
   const general = cat.services.get(GENERAL)

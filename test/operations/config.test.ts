@@ -177,6 +177,14 @@ describe('failing closed in production', () => {
     expect(line).not.toContain('OPERATOR_API_KEY')
   }, SPAWN_TIMEOUT_MS)
 
+  it('exits 1 with one line naming TWILIO_AUTH_TOKEN when SMS numbers are configured and it is not set', async () => {
+    const { url, prefix } = fresh()
+    // the demo data gives each partnership SMS and voice numbers
+    const result = await runSwitchboard({ ...production, DATABASE_URL: url, QUEUE_PREFIX: prefix, LOAD_DEMO_DATA: 'true', SMTP_URL: 'smtp://127.0.0.1:1' }, EXIT_TIMEOUT_MS)
+    const line = expectOneLineNaming(result, 'TWILIO_AUTH_TOKEN')
+    expect(line).toContain('SMS or voice number')
+  }, SPAWN_TIMEOUT_MS)
+
   it('exits 1 with one line naming the destination when a webhook is plain http, even to this machine', async () => {
     const { url, prefix } = fresh()
     await ensureDatabase(url)
@@ -206,7 +214,16 @@ describe('failing closed in production', () => {
     const { url, prefix } = fresh()
     const port = await freePort()
     const base = `http://127.0.0.1:${port}`
-    const child = spawnSwitchboard({ ...production, DATABASE_URL: url, QUEUE_PREFIX: prefix, LOAD_DEMO_DATA: 'true', SMTP_URL: 'smtp://127.0.0.1:1', HOST: '127.0.0.1', PORT: String(port) })
+    const child = spawnSwitchboard({
+      ...production,
+      DATABASE_URL: url,
+      QUEUE_PREFIX: prefix,
+      LOAD_DEMO_DATA: 'true',
+      SMTP_URL: 'smtp://127.0.0.1:1',
+      TWILIO_AUTH_TOKEN: 'twilio-auth-token-0123456789abcdef',
+      HOST: '127.0.0.1',
+      PORT: String(port)
+    })
     try {
       await waitFor(
         async () => {

@@ -1,0 +1,18 @@
+import type { FastifyRequest } from 'fastify'
+import twilio from 'twilio'
+
+/**
+ * Whether a webhook request carries Twilio's signature (X-Twilio-Signature) for one of the
+ * account's tokens. The URL is the one Twilio called: our public base URL (as configured;
+ * behind a TLS-terminating proxy the URL this process sees is not the one Twilio signed)
+ * plus the raw path and query exactly as received. Every form parameter is signed,
+ * including ones this code does not know. Two tokens so the token can be rotated with no
+ * downtime: requests signed with either pass.
+ */
+export function isSignedByTwilio(req: FastifyRequest, publicBaseUrl: string, tokens: readonly string[]): boolean {
+  const signature = req.headers['x-twilio-signature']
+  if (typeof signature !== 'string' || signature === '' || tokens.length === 0) return false
+  const url = `${publicBaseUrl}${req.raw.url ?? req.url}`
+  const params = (req.body ?? {}) as Record<string, unknown>
+  return tokens.some((token) => twilio.validateRequest(token, signature, url, params))
+}

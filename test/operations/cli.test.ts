@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPool } from '../../src/db/pool.js'
+import { createTestContext, dropDatabase, type TestContext } from '../helpers/context.js'
+import { exitOf, freePort, killIfAlive, spawnTs } from '../helpers/processes.js'
+
+// a run through tsx takes several seconds on a busy 2-core machine
+const RUN_TIMEOUT_MS = 45_000
+const TEST_TIMEOUT_MS = 60_000
+
+/** Runs `npm run cli -- ...args` as a user would (from source, through tsx) until it exits. */
+async function cli(args: string[], settings: Record<string, string>) {
+  const child = spawnTs('src/cli/index.ts', args, settings)
+  try {
+    const { code } = await exitOf(child, RUN_TIMEOUT_MS)
+    return { code, stdout: child.stdout(), stderr: child.stderr() }
+  } finally {
+    await killIfAlive(child)
+  }
+}
+
+function linesOf(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '')
+}
+
+describe('npm run cli', () => {
+  let ctx: TestContext
+  beforeAll(async () => {
+    ctx = await createTestContext({}, { mail: 'demo' })
+  })
+  afterAll(async () => {
+    await ctx?.close()
+  })
+
+  it('channels list prints every inbound address as JSON, and nothing else on stdout', async () => {
+    const run = await cli(['channels', 'list'], { DATABASE_URL: ctx.config.DATABASE_URL })
+    expect(run.code, run.stderr).toBe(0)
+    const listed = JSON.parse(run.stdout) as Array<Record<string, unknown>>
+
+    const rows = await ctx.query<{ channel: string; address: string; partnership_id: string | null; council_gss: string | null }>(
+      'select channel, address, partnership_id, council_gss from inbound_addresses'
+    )
+    expect(rows.length).toBeGreaterThan(0)
+    for (const entry of listed) expect(Object.keys(entry).sort()).toEqual(['address', 'channel', 'council', 'partnership'])
+    const asRows = listed.map((e) => ({ channel: e.channel, address: e.address, partnership_id: e.partnership, council_gss: e.council }))
+    const key = (r: { channel: unknown; address: unknown }) => `${String(r.channel)} ${String(r.address)}`
+    expect([...asRows].sort((a, b) => key(a).localeCompare(key(b)))).toEqual([...rows].sort((a, b) => key(a).localeCompare(key(b))))
+
+    // ordered by channel, then address
+    const order = listed.map((e) => [String(e.channel), String(e.address)] as const)
+    const sorted = [...order].sort(([c1, a1], [c2, a2]) => (c1 === c2 ? (a1 < a2 ? -1 : 1) : c1 < c2 ? -1 : 1))
+    expect(order).toEqual(sorted)
+
+    // the tri-borough's shared number, and a number dedicated to one council
+    expect(listed).toContainEqual({ channel: 'sms', address: '+447700900100', partnership: 'tri-borough', council: null })
+    expect(listed).toContainEqual({ channel: 'sms', address: '+447700900101', partnership: null, council: 'E09000033' })
+  }, TEST_TIMEOUT_MS)
+
+  it('--help exits 0 and names the channels commands', async () => {
+    const run = await cli(['--help'], {})
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/^\s+channels\b/m)
+    const group = await cli(['channels', '--help'], {})
+    expect(group.code, group.stderr).toBe(0)
+    expect(group.stdout).toMatch(/^\s+list\b/m)
+  }, TEST_TIMEOUT_MS)
+
+  it('an unknown command exits 2 with a message on stderr and nothing on stdout', async () => {
+    // Postgres points nowhere: a usage error must be reported before anything connects
+    const run = await cli(['chanels', 'list'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/switchboard' })
+    expect(run.code, run.stderr).toBe(2)
+    expect(run.stdout).toBe('')
+    expect(linesOf(run.stderr)[0]).toMatch(/^switchboard: unknown command 'chanels'/)
+    expect(run.stderr).not.toContain('DATABASE_URL')
+  }, TEST_TIMEOUT_MS)
+
+  it('exits 1 with one line on stderr naming DATABASE_URL when no Postgres listens there', async () => {
+    const url = `postgres://postgres@127.0.0.1:${await freePort()}/switchboard`
+    const run = await cli(['channels', 'list'], { DATABASE_URL: url })
+    expect(run.code, run.stderr).toBe(1)
+    expect(run.stdout).toBe('')
+    const lines = linesOf(run.stderr)
+    expect(lines, run.stderr).toHaveLength(1)
+    expect(lines[0]!.startsWith('switchboard: ')).toBe(true)
+    expect(lines[0]).toContain('DATABASE_URL')
+    expect(lines[0]).toContain(new URL(url).host)
+  }, TEST_TIMEOUT_MS)
+})
+
+describe('npm run cli on a fresh machine', () => {
+  const url = `postgres://postgres@127.0.0.1:5432/sb_test_${randomBytes(5).toString('hex')}`
+  afterAll(async () => {
+    await dropDatabase(url)
+  })
+
+  it('creates and migrates the database, and loads no demo data', async () => {
+    const run = await cli(['channels', 'list'], { DATABASE_URL: url })
+    expect(run.code, run.stderr).toBe(0)
+    expect(JSON.parse(run.stdout)).toEqual([])
+    // LOAD_DEMO_DATA is on by default outside production, yet the CLI must not load it
+    const db = createPool({ DATABASE_URL: url, DATABASE_POOL_SIZE: 1 })
+    try {
+      const { rows } = await db.query<{ migrations: number; councils: number }>(
+        'select (select count(*)::int from schema_migrations) as migrations, (select count(*)::int from councils) as councils'
+      )
+      expect(rows[0]!.migrations).toBeGreaterThan(0)
+      expect(rows[0]!.councils).toBe(0)
+    } finally {
+      await db.end()
+    }
+  }, TEST_TIMEOUT_MS)
+})
+
