@@ -1,3 +1,5 @@
+import twilio from 'twilio'
+
 /**
  * Request bodies for the bench: valid, realistic and distinct web-channel contacts. Every
  * postcode here is placed by the demo coverage data without triage (a unit postcode or an
@@ -60,6 +62,47 @@ export function bodySource(tag: string, domain?: string): { next(): string; coun
   let n = 0
   return {
     next: () => JSON.stringify(contactBody(n++, tag, domain)),
+    count: () => n
+  }
+}
+
+/** Our partnership numbers the demo data routes by postcode (seeds/reference.json). */
+const SMS_NUMBERS = ['+447700900100', '+447700900200', '+447700900300'] as const
+
+/**
+ * Signed Twilio SMS webhooks, one distinct text from a distinct resident number per request,
+ * each signed exactly as Twilio signs it (HMAC-SHA1 over the URL and every parameter, with
+ * the twilio package's own function) for `url`, the public URL the app is told it has.
+ */
+export function smsSource(tag: string, authToken: string, url: string): { next(): { body: string; headers: Record<string, string> }; count(): number } {
+  let n = 0
+  const tagHex = Buffer.from(tag).toString('hex').slice(0, 8).padEnd(8, '0')
+  return {
+    next: () => {
+      const i = n++
+      const sid = `SM${tagHex}${i.toString(16).padStart(24, '0')}`
+      const c = contactBody(i, tag)
+      const params: Record<string, string> = {
+        ToCountry: 'GB',
+        SmsMessageSid: sid,
+        NumMedia: '0',
+        SmsSid: sid,
+        SmsStatus: 'received',
+        Body: `${c.description} ${c.postcode}`,
+        To: pick(SMS_NUMBERS, i),
+        FromCountry: 'GB',
+        NumSegments: '1',
+        MessageSid: sid,
+        AccountSid: `AC${'0'.repeat(32)}`,
+        // a valid UK mobile number per request (07911 000000 + i): every text is a resident of its own
+        From: `+447911${String(i % 1_000_000).padStart(6, '0')}`,
+        ApiVersion: '2010-04-01'
+      }
+      return {
+        body: new URLSearchParams(params).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(authToken, url, params) }
+      }
+    },
     count: () => n
   }
 }

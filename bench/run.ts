@@ -16,6 +16,9 @@
  *   d. intake-to-routed latency: POST /v1/contacts at a steady 500/s for 8 s (one request
  *      every 2 ms, open loop), then, once those cases have left 'received', p50/p99 of
  *      routed_at - created_at computed in SQL
+ *   s. signed SMS intake: POST /channels/twilio/sms, 20 connections, 8 s, each request a
+ *      distinct text from a distinct resident, signed as Twilio signs it; one round after each
+ *      b round, its backlog routed before the next phase; compared with b's rate
  *   e. overload: POST /v1/contacts at twice the intake rate of b, from 1,500 pre-opened
  *      connections; every answer must be 202, 429 or 503 within 10 s (no
  *      hang, no dropped connection), and every 202 must be stored (counted in SQL)
@@ -42,7 +45,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import pg from 'pg'
-import { bodySource } from './bodies.js'
+import { bodySource, smsSource } from './bodies.js'
 import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
 
 // ---------------------------------------------------------------- settings
@@ -56,6 +59,7 @@ const DATABASE_URL = `postgres://postgres@${HOST}:5432/${DB_NAME}`
 const REDIS_URL = `redis://${HOST}:6379`
 const QUEUE_PREFIX = 'sbbench'
 const OPERATOR_API_KEY = 'bench-operator-key-0123456789abcdef0123456789'
+const TWILIO_AUTH_TOKEN = 'bench-twilio-auth-token-0123456789ab'
 
 const intEnv = (name: string, def: number, min: number, max: number) => {
   const v = Number(process.env[name] ?? def)
@@ -78,7 +82,7 @@ const IDLE_BUSY_PCT = 25 // machine CPU (% of one core) above which it does not 
 const IDLE_WAIT_MS = 15_000
 const OTHER_CPU_WARN_PCT = 25 // CPU used by processes outside the bench during a phase
 
-const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, routedP99Ms: 1000 }
+const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, routedP99Ms: 1000, smsPctOfWeb: 70 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..') // dist/bench → project root
 const APP_MAIN = join(root, 'dist', 'src', 'main.js')
@@ -222,7 +226,8 @@ let running: autocannon.Instance | null = null
 async function load(opts: {
   title: string
   url: string
-  body: { next(): string }
+  /** JSON bodies, or whole requests (body and headers, e.g. signed Twilio forms) */
+  body: { next(): string } | { next(): { body: string; headers: Record<string, string> } }
   seconds: number
   connections: number
 }): Promise<LoadFigures> {
@@ -236,7 +241,15 @@ async function load(opts: {
     connections: opts.connections,
     duration: opts.seconds,
     timeout: 10,
-    requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, body: opts.body.next() }) }]
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          const next = opts.body.next()
+          return typeof next === 'string' ? { ...req, body: next } : { ...req, body: next.body, headers: { ...req.headers, ...next.headers } }
+        }
+      }
+    ]
   }, (err, result) => finished({ err, result }))
   running = instance
   const statuses: Record<string, number> = {}
@@ -407,6 +420,8 @@ interface Results {
     routedMaxMs: number | null
     waitedMs: number | null
   }
+  /** s: signed Twilio SMS webhooks at full speed, rounds 1 and 2 (after b1 and b2) */
+  sms: LoadFigures[]
   /** e: twice the intake rate; every answer 202, 429 or 503 within 10 s, every 202 stored */
   overload: LoadFigures & { rate: number; accepted: number; stored: number }
   drain: { cases: number; ms: number | null; routedPerS: number | null }[]
@@ -465,6 +480,9 @@ async function run(): Promise<number> {
       NODE_ENV: 'development',
       LOAD_DEMO_DATA: 'true',
       OPERATOR_API_KEY,
+      TWILIO_AUTH_TOKEN,
+      // what Twilio signs is the public URL: here, the address the bench calls
+      PUBLIC_BASE_URL: `http://${HOST}:${APP_PORT}`,
       // the bench posts from one address far faster than a resident would
       RATE_LIMIT_INTAKE_PER_MIN: '0',
       RATE_LIMIT_LOOKUP_PER_MIN: '0',
@@ -496,24 +514,23 @@ async function run(): Promise<number> {
     return out
   }
   const appUrl = `http://${HOST}:${APP_PORT}/v1/contacts`
+  const smsUrl = `http://${HOST}:${APP_PORT}/channels/twilio/sms`
   const baselineUrl = `http://${HOST}:${BASELINE_PORT}/baseline`
 
   // Two rounds of a (baseline) then b (intake), each followed by a drain: the machine's
   // speed drifts by 20 % and more within a minute on a shared host, and interleaving keeps
   // that drift from landing on one side of the ratio.
-  const maxThroughput = async (round: 1 | 2, what: 'baseline' | 'intake'): Promise<LoadFigures> => {
+  const maxThroughput = async (round: 1 | 2, what: 'baseline' | 'intake' | 'sms'): Promise<LoadFigures> => {
     // intake bodies carry an email domain per phase, so SQL can tell the phases' cases apart
-    const [label, url, warm, tag, warmDomain, domain] =
-      what === 'baseline'
-        ? [`a${round}. baseline`, baselineUrl, `bwarm${round}`, `base${round}`, undefined, undefined]
-        : [`b${round}. intake`, appUrl, `warm${round}`, `max${round}`, 'warm.example.com', 'example.com']
+    const phase = { baseline: 'a', intake: 'b', sms: 's' }[what]
+    const label = `${phase}${round}. ${what === 'sms' ? 'signed SMS intake' : what}`
+    const url = what === 'baseline' ? baselineUrl : what === 'intake' ? appUrl : smsUrl
+    const source = (tag: string, domain?: string) => (what === 'sms' ? smsSource(tag, TWILIO_AUTH_TOKEN, smsUrl) : bodySource(tag, domain))
     log(`${label}: warm-up ${WARMUP_S} s, then ${DURATION_S} s at ${CONNECTIONS} connections`)
-    await load({ title: `${what} warm-up`, url, body: bodySource(warm, warmDomain), seconds: WARMUP_S, connections: CONNECTIONS })
-    const f = await measured(`${what === 'baseline' ? 'a' : 'b'}${round}_${what}`, () =>
-      load({ title: what, url, body: bodySource(tag, domain), seconds: DURATION_S, connections: CONNECTIONS })
-    )
+    await load({ title: `${what} warm-up`, url, body: source(`${phase}warm${round}`, what === 'intake' ? 'warm.example.com' : undefined), seconds: WARMUP_S, connections: CONNECTIONS })
+    const f = await measured(`${phase}${round}_${what}`, () => load({ title: what, url, body: source(`${phase}max${round}`), seconds: DURATION_S, connections: CONNECTIONS }))
     log(`   ${fmt(f.rps)} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms, non-2xx ${f.non2xx}`)
-    if (what === 'intake' && (f.non2xx || f.errors)) {
+    if (what !== 'baseline' && (f.non2xx || f.errors)) {
       console.warn(`WARNING: intake answered ${f.non2xx} non-2xx and had ${f.errors} errors (statuses ${JSON.stringify(f.status)}); every request should be accepted`)
     }
     return f
@@ -540,14 +557,25 @@ async function run(): Promise<number> {
     return { cases: pendingAtEnd, ms: drainMs ?? null, routedPerS: drainMs ? round1((pendingAtEnd / Math.max(drainElapsed, 1)) * 1000) : null }
   }
 
+  // the backlog of a phase routed before the next one starts, unmeasured
+  const settle = () =>
+    waitUntil(
+      async () => (await scalar<number>(db, `select ((select count(*) from cases where status = 'received') + (select count(*) from outbox where done_at is null))::int as v`)) === 0,
+      DRAIN_TIMEOUT_MS
+    )
+
   try {
     const baselineFigs: LoadFigures[] = []
     const intakeFigs: LoadFigures[] = []
     const drains: Results['drain'] = []
+    const smsFigs: LoadFigures[] = []
     for (const round of [1, 2] as const) {
       baselineFigs.push(await maxThroughput(round, 'baseline'))
       intakeFigs.push(await maxThroughput(round, 'intake'))
       drains.push(await drain(round))
+      // signed Twilio texts through the same intake, right after the web round they are compared with
+      smsFigs.push(await maxThroughput(round, 'sms'))
+      await settle()
     }
 
     // d. intake-to-routed latency at a fixed rate
@@ -612,6 +640,7 @@ async function run(): Promise<number> {
       ratioPct: ratioOf(baselineFigs, intakeFigs),
       rate,
       overload,
+      sms: smsFigs,
       drain: drains,
       cpu: cpuByPhase,
       appLogLines: app.lines
@@ -658,12 +687,17 @@ function report(r: Results): void {
     console.log(fig(`a${i + 1}. baseline POST /baseline (${r.machine.connections}c)`, f))
     const b = r.intake[i]
     if (b) console.log(fig(`b${i + 1}. intake POST /v1/contacts (${r.machine.connections}c)`, b))
+    const t = r.sms[i]
+    if (t) console.log(fig(`s${i + 1}. signed SMS (${r.machine.connections}c)`, t))
   })
   console.log(fig(`d. intake at ${r.machine.rate}/s (${RATE_CONNECTIONS}c)`, r.rate))
   console.log(fig(`e. overload at ${r.overload.rate}/s (${OVERLOAD_CONNECTIONS}c)`, r.overload))
   console.log(line)
   const intake = combined(r.intake)
   console.log(`b. intake, both rounds: ${fmt(intake.rps)} req/s, p99 ${fmt(intake.p99, 2)} ms (the worse round)`)
+  const sms = combined(r.sms)
+  const smsPct = intake.rps > 0 ? round1((sms.rps / intake.rps) * 100) : 0
+  console.log(`s. signed SMS intake, both rounds: ${fmt(sms.rps)} req/s, p99 ${fmt(sms.p99, 2)} ms (the worse round); ${fmt(smsPct)} % of the web intake rate`)
   console.log(`c. ratio intake ÷ baseline, both rounds: ${fmt(r.ratioPct)} % (round 1: ${fmt(ratioOf(r.baseline.slice(0, 1), r.intake.slice(0, 1)))} %, round 2: ${fmt(ratioOf(r.baseline.slice(1), r.intake.slice(1)))} %)`)
   console.log(
     `d. intake → routed (SQL, routed_at - created_at): p50 ${fmt(r.rate.routedP50Ms)} ms, p99 ${fmt(r.rate.routedP99Ms)} ms, max ${fmt(r.rate.routedMaxMs)} ms; ` +
@@ -688,6 +722,9 @@ function report(r: Results): void {
     [`intake p99 < ${TARGETS.intakeP99Ms} ms (at max throughput)`, `${fmt(intake.p99, 2)} ms`, intake.p99 < TARGETS.intakeP99Ms],
     [`intake all 2xx`, `${intake.non2xx} non-2xx, ${intake.errors} errors`, intake.non2xx === 0 && intake.errors === 0],
     [`ratio ≥ ${TARGETS.ratioPct} %`, `${fmt(r.ratioPct)} %`, r.ratioPct >= TARGETS.ratioPct],
+    [`signed SMS ≥ ${TARGETS.smsPctOfWeb} % of web intake`, `${fmt(smsPct)} %`, smsPct >= TARGETS.smsPctOfWeb],
+    [`signed SMS p99 < ${TARGETS.intakeP99Ms} ms`, `${fmt(sms.p99, 2)} ms`, sms.p99 < TARGETS.intakeP99Ms],
+    [`signed SMS all 2xx`, `${sms.non2xx} non-2xx, ${sms.errors} errors`, sms.non2xx === 0 && sms.errors === 0],
     [
       `routed p99 < ${fmt(TARGETS.routedP99Ms / 1000)} s at ${r.machine.rate}/s`,
       `${fmt(r.rate.routedP99Ms)} ms${r.rate.unrouted ? ` (${r.rate.unrouted} unrouted)` : ''}`,

@@ -11,6 +11,7 @@ import { rateLimits } from './plugins/rate-limits.js'
 import { adminRoutes } from './routes/admin/index.js'
 import { healthRoutes } from './routes/health.js'
 import { twilioRoutes } from './routes/channels/twilio.js'
+import { twilioVoiceRoutes } from './routes/channels/twilio-voice.js'
 import { contactRoutes } from './routes/v1/contacts.js'
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
@@ -72,6 +73,7 @@ export async function buildApp(infra: Infra) {
   })
   await app.register(contactRoutes, { infra, intake })
   await app.register(twilioRoutes, { infra, intake, prefix: '/channels/twilio' })
+  await app.register(twilioVoiceRoutes, { infra, intake, prefix: '/channels/twilio/voice' })
   await app.register(adminRoutes, { infra })
   return app
 }

@@ -51,6 +51,10 @@ export const ConfigSchema = Type.Object({
   TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   // the previous (or next) token while rotating: requests signed with either are accepted
   TWILIO_AUTH_TOKEN_SECONDARY: Type.Optional(Type.String({ minLength: 16 })),
+  TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
+  // the Twilio REST API's base URL, for a proxy (and for tests, a local stand-in); unset: Twilio's own
+  TWILIO_API_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+/?$' })),
+  SEND_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 4 }),
   SMS_THREAD_WINDOW_HOURS: Type.Integer({ minimum: 0, maximum: 2_160, default: 72 }),
   MAIL_FROM: Type.String({ minLength: 3, default: 'Switchboard <switchboard@localhost>' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })

@@ -21,6 +21,7 @@ export const errorCatalogue = {
   not_signed_by_twilio: { status: 403, message: 'The request does not carry a valid Twilio signature' },
   not_found: { status: 404, message: 'Not found' },
   rate_limited: { status: 429, message: 'Too many requests; wait before trying again' },
+  reply_channel_unavailable: { status: 409, message: 'This case cannot be answered on its channel yet' },
   delivery_not_retryable: { status: 409, message: 'Only a dead-lettered or failed delivery can be retried' },
   temporarily_unavailable: { status: 503, message: 'The service is temporarily unavailable; retry shortly' },
   internal_error: { status: 500, message: 'Something went wrong on our side' }

@@ -6,6 +6,7 @@ import { startSweeper } from '../src/jobs/outbox-relay.js'
 import { createDeliverWorker } from './deliver.js'
 import { startGiveWay, type GiveWayOptions } from './give-way.js'
 import { createRouteWorker } from './route.js'
+import { createSendWorker } from './send.js'
 
 export interface Workers {
   /** Stops taking jobs, waits for the ones in hand to finish, and disconnects. */
@@ -38,18 +39,19 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const mail = createMailTransport(infra.config.SMTP_URL)
   const route = createRouteWorker(jobs, connection)
   const deliver = createDeliverWorker(jobs, connection, mail)
-  const workers: Worker[] = [route, deliver]
+  const send = createSendWorker(jobs, connection)
+  const workers: Worker[] = [route, deliver, send]
   for (const w of workers) {
     w.on('failed', (job, err) => {
-      // a delivery failure is already logged by the delivery worker with its detail
-      const level = w.name === 'case-deliver' ? 'debug' : 'warn'
+      // a delivery or send failure is already logged by its worker, with its detail
+      const level = w.name === 'case-deliver' || w.name === 'message-send' ? 'debug' : 'warn'
       infra.log[level]({ queue: w.name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'job failed')
     })
     w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
   const giveWay = opts.giveWay
-    ? startGiveWay(infra.intakePressure, { route, others: [deliver] }, infra.log.child({ component: 'workers' }), {
+    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send] }, infra.log.child({ component: 'workers' }), {
         maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS,
         ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
       })

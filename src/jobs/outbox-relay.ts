@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis'
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
-import { outboxJobId, type Queues, type Topic } from './queues.js'
+import type { Queue } from 'bullmq'
+import { outboxJobId, TOPICS, type Queues, type Topic } from './queues.js'
 
 export interface OutboxRow {
   id: number
@@ -11,22 +12,17 @@ export interface OutboxRow {
   job_key: string
 }
 
-/** The queue job for an outbox row: ids only, with the row id as job id. */
-function routeJob(row: OutboxRow) {
-  return { name: 'route', data: { v: 1 as const, outboxId: row.id, caseId: Number(row.payload.case_id) }, opts: { jobId: outboxJobId(row) } }
-}
-function deliverJob(row: OutboxRow) {
-  return { name: 'deliver', data: { v: 1 as const, outboxId: row.id, deliveryId: Number(row.payload.delivery_id) }, opts: { jobId: outboxJobId(row) } }
-}
-
-/** Adds one outbox row's job to its queue; a second add of the same row is a no-op. */
-export async function enqueue(queues: Queues, row: OutboxRow): Promise<void> {
-  if (row.topic === 'case:route') {
-    const job = routeJob(row)
-    await queues['case:route'].add(job.name, job.data, job.opts)
-  } else {
-    const job = deliverJob(row)
-    await queues['case:deliver'].add(job.name, job.data, job.opts)
+/** The queue job for an outbox row: ids only, with the row's job key as job id. */
+function jobOf(row: OutboxRow) {
+  const opts = { jobId: outboxJobId(row) }
+  const outboxId = row.id
+  switch (row.topic) {
+    case 'case:route':
+      return { topic: row.topic, name: 'route', data: { v: 1 as const, outboxId, caseId: Number(row.payload.case_id) }, opts }
+    case 'case:deliver':
+      return { topic: row.topic, name: 'deliver', data: { v: 1 as const, outboxId, deliveryId: Number(row.payload.delivery_id) }, opts }
+    case 'message:send':
+      return { topic: row.topic, name: 'send', data: { v: 1 as const, outboxId, messageId: Number(row.payload.message_id) }, opts }
   }
 }
 
@@ -49,7 +45,7 @@ export function relayNow(queues: Queues, row: OutboxRow, log: Log): void {
   setImmediate(() => {
     const { rows, log: batchLog } = waiting.get(queues) ?? { rows: [], log }
     waiting.delete(queues)
-    const sent = rows.length === 1 ? enqueue(queues, rows[0] as OutboxRow) : enqueueMany(queues, rows)
+    const sent = enqueueMany(queues, rows)
     sent.catch((err: Error) => {
       batchLog.warn({ outboxIds: rows.map((r) => r.id), err: { message: err.message } }, 'enqueue after commit failed; the outbox sweeper will retry')
     })
@@ -58,9 +54,14 @@ export function relayNow(queues: Queues, row: OutboxRow, log: Log): void {
 
 /** Adds many outbox rows' jobs in one round trip per queue; already-queued ids are no-ops. */
 export async function enqueueMany(queues: Queues, rows: OutboxRow[]): Promise<void> {
-  const route = rows.filter((r) => r.topic === 'case:route').map(routeJob)
-  const deliver = rows.filter((r) => r.topic === 'case:deliver').map(deliverJob)
-  await Promise.all([route.length ? queues['case:route'].addBulk(route) : null, deliver.length ? queues['case:deliver'].addBulk(deliver) : null])
+  const jobs = rows.map(jobOf)
+  await Promise.all(
+    TOPICS.map((topic) => {
+      const mine = jobs.filter((j) => j.topic === topic).map(({ name, data, opts }) => ({ name, data, opts }))
+      // the queue of each topic takes the data shape of its jobs (see jobOf)
+      return mine.length ? (queues[topic] as Queue).addBulk(mine) : null
+    })
+  )
 }
 
 export interface SweepResult {

@@ -2,7 +2,7 @@ import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 
 /** The queues, by the names the rest of the code (and the outbox) uses. */
-export const TOPICS = ['case:route', 'case:deliver'] as const
+export const TOPICS = ['case:route', 'case:deliver', 'message:send'] as const
 export type Topic = (typeof TOPICS)[number]
 
 /** Job payloads: ids only, never personal data or secrets. Versioned so old jobs stay readable. */
@@ -16,7 +16,13 @@ export interface DeliverJob {
   outboxId: number
   deliveryId: number
 }
-export type JobFor<T extends Topic> = T extends 'case:route' ? RouteJob : DeliverJob
+/** One message to a resident (SMS now; email joins the same queue), by its messages row. */
+export interface SendJob {
+  v: 1
+  outboxId: number
+  messageId: number
+}
+export type JobFor<T extends Topic> = T extends 'case:route' ? RouteJob : T extends 'case:deliver' ? DeliverJob : SendJob
 
 /**
  * BullMQ refuses ':' in queue names (it separates the parts of its Redis keys), so the
@@ -40,6 +46,7 @@ function jobOptions(topic: Topic, s: QueueSettings): DefaultJobOptions {
   if (topic === 'case:deliver') {
     return { ...common, attempts: s.deliveryAttempts, backoff: { type: 'exponential', delay: s.deliveryBackoffMs } }
   }
+  if (topic === 'message:send') return { ...common, attempts: 6, backoff: { type: 'exponential', delay: 2_000 } }
   return { ...common, attempts: 5, backoff: { type: 'exponential', delay: 500 } }
 }
 
@@ -54,11 +61,13 @@ export function createQueues(connection: Redis, s: QueueSettings): Queues {
     })
   const route = make('case:route')
   const deliver = make('case:deliver')
+  const send = make('message:send')
   return {
     'case:route': route,
     'case:deliver': deliver,
+    'message:send': send,
     async close() {
-      await Promise.all([route.close(), deliver.close()])
+      await Promise.all([route.close(), deliver.close(), send.close()])
     }
   }
 }

@@ -10,7 +10,9 @@ import { formBody, messageSid, postTwilio, smsParams, TWILIO_TOKEN } from '../he
 const PARTNERSHIP_NUMBER = '+447700900200' // leicestershire-districts
 const WESTMINSTER_NUMBER = '+447700900101' // dedicated to Westminster
 const RESIDENT = '+447911123450'
-const TABLES = ['raw_inbound', 'cases', 'messages', 'residents', 'contact_points', 'outbox']
+// (not outbox: the workers write delivery rows for earlier cases at any moment; an outbox row
+// from intake is only ever written with a case)
+const TABLES = ['raw_inbound', 'cases', 'messages', 'residents', 'contact_points']
 
 let ctx: TestContext
 beforeAll(async () => {

@@ -27,6 +27,26 @@ export function smsParams(over: Record<string, string | string[]>): Record<strin
   }
 }
 
+/** A fresh Twilio call sid (CA + 32 hex). */
+export const callSid = () => `CA${randomBytes(16).toString('hex')}`
+
+/** A fresh Twilio recording sid (RE + 32 hex). */
+export const recordingSid = () => `RE${randomBytes(16).toString('hex')}`
+
+/** The params Twilio posts to a voice webhook for an inbound call, with `over` added or replacing. */
+export function voiceParams(over: Record<string, string | string[]>): Record<string, string | string[]> {
+  return {
+    CallSid: callSid(),
+    AccountSid: ACCOUNT_SID,
+    From: '+447911123450',
+    To: '+447700900100',
+    CallStatus: 'in-progress',
+    Direction: 'inbound',
+    ApiVersion: '2010-04-01',
+    ...over
+  }
+}
+
 /** The form body, keys repeated for array values, as Twilio encodes it. */
 export function formBody(params: Record<string, string | string[]>): string {
   const form = new URLSearchParams()

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import twilio from 'twilio'
+import { AppError } from '../../errors.js'
 
 /**
  * Whether a webhook request carries Twilio's signature (X-Twilio-Signature) for one of the
@@ -15,4 +16,15 @@ export function isSignedByTwilio(req: FastifyRequest, publicBaseUrl: string, tok
   const url = `${publicBaseUrl}${req.raw.url ?? req.url}`
   const params = (req.body ?? {}) as Record<string, unknown>
   return tokens.some((token) => twilio.validateRequest(token, signature, url, params))
+}
+
+/**
+ * The preValidation hook that admits a Twilio webhook by its signature alone, before its
+ * parameters are validated: an unsigned request learns nothing. Nothing of the content is
+ * logged; a forged request is only refused (403 through the plugin's error handler).
+ */
+export function requireTwilioSignature(publicBaseUrl: string, tokens: readonly string[]) {
+  return async (req: FastifyRequest): Promise<void> => {
+    if (!isSignedByTwilio(req, publicBaseUrl, tokens)) throw new AppError('not_signed_by_twilio')
+  }
 }

@@ -24,6 +24,16 @@ export const TwilioSmsBody = Type.Object(
 )
 export type TwilioSmsBody = Static<typeof TwilioSmsBody> & Record<string, unknown>
 
+/** Twilio's status callback for a message we sent. */
+export const TwilioSmsStatusBody = Type.Object(
+  {
+    MessageSid: Type.Union([Sid('SM'), Sid('MM')]),
+    MessageStatus: Type.String({ pattern: '^[a-z_]{1,32}$' }),
+    ErrorCode: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' }))
+  },
+  { additionalProperties: true }
+)
+
 /** Twilio lists at most ten media per message. */
 const MAX_MEDIA = 10
 

@@ -7,7 +7,9 @@ import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 import { requireOperatorKey } from '../../plugins/operator-auth.js'
-import { StringEnum } from '../../lib/schema.js'
+import { MultiLine, StringEnum } from '../../lib/schema.js'
+import { relayNow } from '../../jobs/outbox-relay.js'
+import { queueReply } from '../../messaging/outbound.js'
 import { CaseReference } from '../../intake/reference.js'
 
 const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
@@ -89,6 +91,26 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
       const found = await findCaseWithEvents(db, req.params.reference.toUpperCase())
       if (!found) throw new AppError('not_found', { message: 'No case with this reference' })
       return found
+    }
+  )
+
+  app.post(
+    '/v1/admin/cases/:reference/replies',
+    {
+      schema: {
+        tags: ['operations'],
+        security,
+        summary: "Reply to the resident on the case's channel (for now: SMS to a case that came by SMS)",
+        description: 'Queued and sent by the message:send worker; nothing goes to a number that texted STOP (the message is recorded blocked).',
+        params: Type.Object({ reference: CaseReference() }),
+        body: Type.Object({ body: MultiLine({ minLength: 1, maxLength: 1600 }) }, { additionalProperties: false }),
+        response: { 202: Type.Object({ message_id: Type.Integer(), status: Type.Literal('pending') }), 409: ErrorBody, 422: ErrorBody, ...errors }
+      }
+    },
+    async (req, reply) => {
+      const queued = await queueReply(db, req.params.reference.toUpperCase(), req.body.body.trim(), 'operator')
+      relayNow(queues, queued.outbox, req.log)
+      return reply.code(202).send({ message_id: queued.messageId, status: 'pending' as const })
     }
   )
 

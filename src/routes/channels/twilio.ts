@@ -1,8 +1,8 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { isSignedByTwilio } from '../../channels/twilio/signature.js'
-import { smsToInboundContact, TwilioSmsBody } from '../../channels/twilio/sms.js'
+import { requireTwilioSignature } from '../../channels/twilio/signature.js'
+import { smsToInboundContact, TwilioSmsBody, TwilioSmsStatusBody } from '../../channels/twilio/sms.js'
 import { messagingTwiml } from '../../channels/twilio/twiml.js'
 import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../../errors.js'
 import type { Infra } from '../../infra.js'
@@ -10,6 +10,7 @@ import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { keepRawInbound, openedByMessage } from '../../intake/intake.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { isOptedOut, recordOptOut, smsKeyword } from '../../messaging/opt-outs.js'
+import { applyStatusReport } from '../../messaging/outbound.js'
 import { renderTemplate, SMS_HELP_TEXT } from '../../messaging/templates.js'
 import { addLocation, recordLocationAsked } from '../../routing/add-location.js'
 import { chooseService } from '../../routing/place-case.js'
@@ -56,10 +57,7 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infr
   })
   app.setNotFoundHandler((_req, reply) => refuse(reply, 'not_found'))
 
-  const signed = async (req: Parameters<typeof isSignedByTwilio>[0]) => {
-    // nothing of the content is logged: a forged request is only counted
-    if (!isSignedByTwilio(req, config.PUBLIC_BASE_URL, tokens)) throw new AppError('not_signed_by_twilio')
-  }
+  const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
 
   app.post(
     '/sms',
@@ -111,6 +109,25 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infr
         if (result.opened) await recordLocationAsked(db, result.caseId, 'intake:sms')
       }
       return twiml(reply, 200, messagingTwiml(text))
+    }
+  )
+
+  app.post(
+    '/sms/status',
+    {
+      preValidation: signed,
+      schema: {
+        tags: ['sms channel'],
+        summary: "Twilio's status callback for a text we sent",
+        description: 'Signed by Twilio. A status only ever moves a message forward: a late "sent" does not undo "delivered".',
+        body: TwilioSmsStatusBody
+      }
+    },
+    async (req, reply) => {
+      const detail = req.body.ErrorCode ? `Twilio error ${req.body.ErrorCode}` : null
+      const moved = await applyStatusReport(db, 'twilio', req.body.MessageSid, req.body.MessageStatus.toLowerCase(), detail)
+      req.log.debug({ status: req.body.MessageStatus, moved }, 'sms status report')
+      return twiml(reply, 200, messagingTwiml())
     }
   )
 }

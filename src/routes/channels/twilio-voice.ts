@@ -1,0 +1,242 @@
+import formbody from '@fastify/formbody'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { recordCallQueued, saveRecordingHalf } from '../../channels/twilio/call-recordings.js'
+import { requireTwilioSignature } from '../../channels/twilio/signature.js'
+import {
+  agentTwiml,
+  apologyTwiml,
+  CALL_QUEUED,
+  CallState,
+  callerPhone,
+  councilOptions,
+  emptyVoiceTwiml,
+  enqueueTwiml,
+  goodbyeTwiml,
+  hasRecording,
+  holdTwiml,
+  MAX_ATTEMPTS,
+  menuTwiml,
+  pickOption,
+  queueName,
+  serviceOptions,
+  TwilioVoiceBody,
+  voicemailTwiml,
+  VOICEMAIL_PENDING
+} from '../../channels/twilio/voice.js'
+import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../../errors.js'
+import type { Infra } from '../../infra.js'
+import type { InboundContact } from '../../intake/inbound-contact.js'
+import type { IntakeBatcher } from '../../intake/intake-batcher.js'
+import { relayNow } from '../../jobs/outbox-relay.js'
+
+const RETRY_AFTER_SECONDS = 5
+const PREFIX = '/channels/twilio/voice'
+// the routes where a caller is still on the line listening: a failure there offers voicemail
+const IVR_PATHS = new Set([PREFIX, `${PREFIX}/`, `${PREFIX}/menu`])
+
+/**
+ * Twilio's voice webhooks (registered under /channels/twilio/voice): the menu of a
+ * partnership's number, the voicemail and its transcription, the queue for a person. Every
+ * answer is TwiML (text/xml), errors included: an apology, then the voicemail while the
+ * caller can still leave one, else goodbye. Admitted by Twilio's signature alone, checked
+ * before anything is parsed further.
+ */
+export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { infra, intake } = opts
+  const { config, db, catalogue, queues } = infra
+  const tokens = [config.TWILIO_AUTH_TOKEN, config.TWILIO_AUTH_TOKEN_SECONDARY].filter((t): t is string => Boolean(t))
+  const base = `${config.PUBLIC_BASE_URL}${PREFIX}`
+
+  app.removeAllContentTypeParsers()
+  await app.register(formbody)
+
+  const twiml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/xml; charset=utf-8').send(body)
+  const refuse = (req: FastifyRequest, reply: FastifyReply, code: ErrorCode) => {
+    const status = errorCatalogue[code].status
+    if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+    // a caller still in the menu may leave a voicemail; a refused or forged request gets none
+    const path = (req.raw.url ?? req.url).split('?')[0] ?? ''
+    const offerVoicemail = status >= 500 && IVR_PATHS.has(path)
+    return twiml(reply, status, apologyTwiml(offerVoicemail ? base : null))
+  }
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof AppError) return refuse(req, reply, err.code)
+    if (err.validation) return refuse(req, reply, 'validation_failed')
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return refuse(req, reply, 'unsupported_media_type')
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return refuse(req, reply, 'payload_too_large')
+    if (isTransientInfraError(err)) {
+      req.log.warn({ err }, 'dependency unavailable; answered 503')
+      return refuse(req, reply, 'temporarily_unavailable')
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return twiml(reply, err.statusCode, apologyTwiml(null))
+    req.log.error({ err }, 'unhandled error in a Twilio voice webhook')
+    return refuse(req, reply, 'internal_error')
+  })
+  app.setNotFoundHandler((req, reply) => refuse(req, reply, 'not_found'))
+
+  const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
+  const tags = ['voice channel']
+
+  /** Opens the call's case (or finds it: the CallSid is its provider message id). */
+  const openCase = async (body: TwilioVoiceBody, state: CallState, text: string, recordingUrl: string | null) => {
+    const phone = callerPhone(body.From)
+    const contact: InboundContact = {
+      channel: 'voice',
+      provider: 'twilio',
+      providerMessageId: body.CallSid,
+      rawPayload: body,
+      // the CallSid is Twilio's own: one call, one case, whichever callback comes first
+      payloadHash: null,
+      // a number the network gave is proven (Twilio signed it); a withheld one is an unknown caller
+      sender: { name: null, email: null, phone, raw: body.From, ...(phone ? { verified: { phone: true } } : {}) },
+      recipient: body.To.trim(),
+      text,
+      location: { postcode: null, lat: null, lng: null },
+      serviceCode: state.service && catalogue.services.has(state.service) ? state.service : null,
+      councilGss: state.council && catalogue.councils.has(state.council) ? state.council : null,
+      threadReference: null,
+      media: recordingUrl ? [{ url: recordingUrl, contentType: 'audio/wav' }] : []
+    }
+    const result = await intake.submit(contact)
+    if (result.outbox) relayNow(queues, result.outbox, infra.log)
+    return result
+  }
+
+  app.post(
+    '/',
+    {
+      preValidation: signed,
+      schema: {
+        tags,
+        summary: "Twilio's incoming-call webhook",
+        description: 'Signed by Twilio (X-Twilio-Signature). Answers the first menu of the called number in TwiML.',
+        body: TwilioVoiceBody
+      }
+    },
+    async (req, reply) => {
+      const address = catalogue.inboundAddress('voice', req.body.To.trim())
+      const councils = councilOptions(catalogue, address)
+      const greeting = 'Hello, you have reached your council’s contact centre.'
+      req.log.info({ withheld: callerPhone(req.body.From) === null, known: Boolean(address) }, 'voice call received')
+      if (councils.length > 1) return twiml(reply, 200, menuTwiml(base, 'council', councils, { attempt: 1 }, { greeting }))
+      const council = councils[0]?.value
+      return twiml(reply, 200, menuTwiml(base, 'service', serviceOptions(catalogue), { attempt: 1, ...(council ? { council } : {}) }, { greeting }))
+    }
+  )
+
+  app.post(
+    '/menu',
+    {
+      preValidation: signed,
+      schema: { tags, summary: 'A menu answer (Gather action)', querystring: CallState, body: TwilioVoiceBody }
+    },
+    async (req, reply) => {
+      const state = req.query
+      const step = state.step ?? 'council'
+      const attempt = state.attempt ?? 1
+      const address = catalogue.inboundAddress('voice', req.body.To.trim())
+      const options = step === 'council' ? councilOptions(catalogue, address) : serviceOptions(catalogue)
+      const choice = pickOption(options, req.body.Digits, req.body.SpeechResult)
+      const choices = { ...(state.council ? { council: state.council } : {}), ...(state.service ? { service: state.service } : {}) }
+
+      if (choice === 'agent') {
+        const queue = queueName(address)
+        const result = await openCase(req.body, choices, CALL_QUEUED, null)
+        if (result.opened) await recordCallQueued(db, result.caseId, req.body.CallSid, queue)
+        req.log.info({ caseReference: result.reference, replayed: result.replayed }, 'voice call queued for an agent')
+        return twiml(reply, 200, enqueueTwiml(base, queue))
+      }
+      if (!choice) {
+        // silence, a key that means nothing (*#*) or words we did not understand
+        if (attempt >= MAX_ATTEMPTS) return twiml(reply, 200, voicemailTwiml(base, choices, 'Sorry, I still did not catch that.'))
+        return twiml(reply, 200, menuTwiml(base, step, options, { ...choices, attempt: attempt + 1 }, { reprompt: true }))
+      }
+      if (step === 'council') {
+        return twiml(reply, 200, menuTwiml(base, 'service', serviceOptions(catalogue), { council: choice.value, attempt: 1 }))
+      }
+      return twiml(reply, 200, voicemailTwiml(base, { ...choices, service: choice.value }))
+    }
+  )
+
+  /** The recording, from the Record action or the recording status callback: both store it. */
+  const storeRecording = async (body: TwilioVoiceBody, state: CallState) => {
+    if (!hasRecording(body)) return null
+    const url = body.RecordingUrl!
+    const result = await openCase(body, state, VOICEMAIL_PENDING, url)
+    await saveRecordingHalf(db, { recordingSid: body.RecordingSid!, callSid: body.CallSid, url, durationSecs: Number(body.RecordingDuration) })
+    return result
+  }
+
+  app.post(
+    '/recorded',
+    {
+      preValidation: signed,
+      schema: { tags, summary: 'The voicemail (Record action)', querystring: CallState, body: TwilioVoiceBody }
+    },
+    async (req, reply) => {
+      // Digits=hangup: the caller hung up while recording; the recording is kept all the same
+      const result = await storeRecording(req.body, req.query)
+      req.log.info({ caseReference: result?.reference ?? null, replayed: result?.replayed ?? false, hungUp: req.body.Digits === 'hangup' }, 'voicemail received')
+      return twiml(reply, 200, goodbyeTwiml(result?.reference ?? null))
+    }
+  )
+
+  app.post(
+    '/recording',
+    {
+      preValidation: signed,
+      schema: { tags, summary: 'The recording status callback', querystring: CallState, body: TwilioVoiceBody }
+    },
+    async (req, reply) => {
+      if (req.body.RecordingStatus === undefined || req.body.RecordingStatus === 'completed') await storeRecording(req.body, req.query)
+      return twiml(reply, 200, emptyVoiceTwiml())
+    }
+  )
+
+  app.post(
+    '/transcription',
+    {
+      preValidation: signed,
+      schema: { tags, summary: 'The transcription callback', body: TwilioVoiceBody }
+    },
+    async (req, reply) => {
+      const { RecordingSid, CallSid, TranscriptionStatus, TranscriptionText, RecordingUrl } = req.body
+      if (!RecordingSid) throw new AppError('validation_failed', { field: 'RecordingSid' })
+      const status = TranscriptionStatus === 'completed' ? 'completed' : 'failed'
+      const updated = await saveRecordingHalf(db, {
+        recordingSid: RecordingSid,
+        callSid: CallSid,
+        url: RecordingUrl || null,
+        transcription: { status, text: status === 'completed' ? (TranscriptionText ?? '') : null }
+      })
+      req.log.info({ transcriptionStatus: status, messageUpdated: updated }, 'voicemail transcription received')
+      return twiml(reply, 200, emptyVoiceTwiml())
+    }
+  )
+
+  app.post(
+    '/wait',
+    { preValidation: signed, schema: { tags, summary: 'Hold music for a queued caller (Enqueue waitUrl)' } },
+    async (_req, reply) => twiml(reply, 200, holdTwiml())
+  )
+
+  app.post(
+    '/agent',
+    {
+      preValidation: signed,
+      schema: {
+        tags,
+        summary: "An agent's phone takes the next caller of a partnership's queue",
+        querystring: Type.Object({ partnership: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }) })
+      }
+    },
+    async (req, reply) => {
+      const known = [...catalogue.inboundAddresses.values()].some((a) => a.channel === 'voice' && queueName(a) === req.query.partnership)
+      if (!known) throw new AppError('not_found')
+      return twiml(reply, 200, agentTwiml(req.query.partnership))
+    }
+  )
+}

@@ -1,0 +1,80 @@
+import { once } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface SentText {
+  path: string
+  headers: IncomingHttpHeaders
+  params: Record<string, string>
+  sid: string
+}
+
+/** What the stand-in answers the nth message request with: 201 and the message, or an error. */
+export type ApiAnswer = { status: 201 } | { status: number; code: number; message: string }
+
+export interface TwilioApiStandIn {
+  /** for TWILIO_API_URL */
+  url: string
+  texts: SentText[]
+  answer: (n: number) => ApiAnswer
+  close(): Promise<void>
+}
+
+/**
+ * A local HTTP server that plays the part of Twilio's REST API for messages
+ * (POST /2010-04-01/Accounts/{AccountSid}/Messages.json, a form body, Basic auth), answering
+ * as Twilio does: 201 with the message resource in JSON, or an error resource. Tests point
+ * TWILIO_API_URL at it; nothing calls Twilio.
+ */
+export async function startTwilioApi(): Promise<TwilioApiStandIn> {
+  const texts: SentText[] = []
+  let count = 0
+  const standIn: TwilioApiStandIn = { url: '', texts, answer: () => ({ status: 201 }), close: async () => {} }
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const match = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Messages\.json$/.exec(req.url ?? '')
+      if (req.method !== 'POST' || !match) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 20404, message: 'The requested resource was not found', status: 404 }))
+        return
+      }
+      const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')))
+      const answer = standIn.answer(count++)
+      if (answer.status !== 201) {
+        const error = answer as { status: number; code: number; message: string }
+        res.writeHead(error.status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: error.code, message: error.message, more_info: `https://www.twilio.com/docs/errors/${error.code}`, status: error.status }))
+        return
+      }
+      const sid = `SM${randomBytes(16).toString('hex')}`
+      texts.push({ path: req.url ?? '', headers: req.headers, params, sid })
+      const now = new Date().toUTCString()
+      res.writeHead(201, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          sid,
+          account_sid: match[1],
+          to: params.To,
+          from: params.From,
+          body: params.Body,
+          status: 'queued',
+          direction: 'outbound-api',
+          num_segments: '1',
+          num_media: '0',
+          api_version: '2010-04-01',
+          date_created: now,
+          date_updated: now,
+          uri: `/2010-04-01/Accounts/${match[1]}/Messages/${sid}.json`
+        })
+      )
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  standIn.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  standIn.close = () => {
+    server.closeAllConnections()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+  return standIn
+}
