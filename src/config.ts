@@ -55,6 +55,8 @@ export const ConfigSchema = Type.Object({
   // the Twilio REST API's base URL, for a proxy (and for tests, a local stand-in); unset: Twilio's own
   TWILIO_API_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+/?$' })),
   SEND_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 4 }),
+  // the largest MMS medium kept; larger ones are refused (recorded, not stored)
+  MEDIA_MAX_BYTES: Type.Integer({ minimum: 1_024, maximum: 104_857_600, default: 5_242_880 }),
   SMS_THREAD_WINDOW_HOURS: Type.Integer({ minimum: 0, maximum: 2_160, default: 72 }),
   MAIL_FROM: Type.String({ minLength: 3, default: 'Switchboard <switchboard@localhost>' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })

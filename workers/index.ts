@@ -6,6 +6,7 @@ import { startSweeper } from '../src/jobs/outbox-relay.js'
 import { createDeliverWorker } from './deliver.js'
 import { startGiveWay, type GiveWayOptions } from './give-way.js'
 import { createRouteWorker } from './route.js'
+import { createMediaWorker } from './media.js'
 import { createSendWorker } from './send.js'
 
 export interface Workers {
@@ -40,7 +41,8 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const route = createRouteWorker(jobs, connection)
   const deliver = createDeliverWorker(jobs, connection, mail)
   const send = createSendWorker(jobs, connection)
-  const workers: Worker[] = [route, deliver, send]
+  const media = createMediaWorker(jobs, connection)
+  const workers: Worker[] = [route, deliver, send, media]
   for (const w of workers) {
     w.on('failed', (job, err) => {
       // a delivery or send failure is already logged by its worker, with its detail
@@ -51,7 +53,7 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
   const giveWay = opts.giveWay
-    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send] }, infra.log.child({ component: 'workers' }), {
+    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send, media] }, infra.log.child({ component: 'workers' }), {
         maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS,
         ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
       })

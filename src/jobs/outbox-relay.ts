@@ -23,6 +23,8 @@ function jobOf(row: OutboxRow) {
       return { topic: row.topic, name: 'deliver', data: { v: 1 as const, outboxId, deliveryId: Number(row.payload.delivery_id) }, opts }
     case 'message:send':
       return { topic: row.topic, name: 'send', data: { v: 1 as const, outboxId, messageId: Number(row.payload.message_id) }, opts }
+    case 'media:fetch':
+      return { topic: row.topic, name: 'fetch', data: { v: 1 as const, outboxId, mediaId: Number(row.payload.media_id) }, opts }
   }
 }
 

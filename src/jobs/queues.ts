@@ -2,7 +2,7 @@ import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 
 /** The queues, by the names the rest of the code (and the outbox) uses. */
-export const TOPICS = ['case:route', 'case:deliver', 'message:send'] as const
+export const TOPICS = ['case:route', 'case:deliver', 'message:send', 'media:fetch'] as const
 export type Topic = (typeof TOPICS)[number]
 
 /** Job payloads: ids only, never personal data or secrets. Versioned so old jobs stay readable. */
@@ -22,7 +22,13 @@ export interface SendJob {
   outboxId: number
   messageId: number
 }
-export type JobFor<T extends Topic> = T extends 'case:route' ? RouteJob : T extends 'case:deliver' ? DeliverJob : SendJob
+/** One medium of an inbound MMS to fetch and keep, by its message_media row. */
+export interface MediaJob {
+  v: 1
+  outboxId: number
+  mediaId: number
+}
+export type JobFor<T extends Topic> = T extends 'case:route' ? RouteJob : T extends 'case:deliver' ? DeliverJob : T extends 'message:send' ? SendJob : MediaJob
 
 /**
  * BullMQ refuses ':' in queue names (it separates the parts of its Redis keys), so the
@@ -47,6 +53,7 @@ function jobOptions(topic: Topic, s: QueueSettings): DefaultJobOptions {
     return { ...common, attempts: s.deliveryAttempts, backoff: { type: 'exponential', delay: s.deliveryBackoffMs } }
   }
   if (topic === 'message:send') return { ...common, attempts: 6, backoff: { type: 'exponential', delay: 2_000 } }
+  if (topic === 'media:fetch') return { ...common, attempts: 5, backoff: { type: 'exponential', delay: 5_000 } }
   return { ...common, attempts: 5, backoff: { type: 'exponential', delay: 500 } }
 }
 
@@ -62,12 +69,14 @@ export function createQueues(connection: Redis, s: QueueSettings): Queues {
   const route = make('case:route')
   const deliver = make('case:deliver')
   const send = make('message:send')
+  const media = make('media:fetch')
   return {
     'case:route': route,
     'case:deliver': deliver,
     'message:send': send,
+    'media:fetch': media,
     async close() {
-      await Promise.all([route.close(), deliver.close(), send.close()])
+      await Promise.all([route.close(), deliver.close(), send.close(), media.close()])
     }
   }
 }

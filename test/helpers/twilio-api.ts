@@ -13,11 +13,21 @@ export interface SentText {
 /** What the stand-in answers the nth message request with: 201 and the message, or an error. */
 export type ApiAnswer = { status: 201 } | { status: number; code: number; message: string }
 
+/** A medium the stand-in serves at a media path: its type and bytes, or an endless body. */
+export interface StandInMedia {
+  contentType: string
+  body: Buffer | 'endless'
+}
+
 export interface TwilioApiStandIn {
   /** for TWILIO_API_URL */
   url: string
   texts: SentText[]
   answer: (n: number) => ApiAnswer
+  /** media by path (/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…) */
+  media: Map<string, StandInMedia>
+  /** Authorization headers of the media requests, in order */
+  mediaRequests: (string | undefined)[]
   close(): Promise<void>
 }
 
@@ -30,11 +40,33 @@ export interface TwilioApiStandIn {
 export async function startTwilioApi(): Promise<TwilioApiStandIn> {
   const texts: SentText[] = []
   let count = 0
-  const standIn: TwilioApiStandIn = { url: '', texts, answer: () => ({ status: 201 }), close: async () => {} }
+  const standIn: TwilioApiStandIn = { url: '', texts, answer: () => ({ status: 201 }), media: new Map(), mediaRequests: [], close: async () => {} }
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      if (req.method === 'GET') {
+        standIn.mediaRequests.push(req.headers.authorization)
+        const medium = standIn.media.get(req.url ?? '')
+        if (!medium) {
+          res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 20404, message: 'The requested resource was not found', status: 404 }))
+          return
+        }
+        if (medium.body === 'endless') {
+          // a body that never ends: the fetch must stop reading at its size limit
+          res.writeHead(200, { 'content-type': medium.contentType })
+          const chunk = Buffer.alloc(64 * 1024, 1)
+          const pump = () => {
+            while (res.write(chunk)) if (res.destroyed) return
+            res.once('drain', pump)
+          }
+          res.on('close', () => res.removeAllListeners('drain'))
+          pump()
+          return
+        }
+        res.writeHead(200, { 'content-type': medium.contentType, 'content-length': String(medium.body.length) }).end(medium.body)
+        return
+      }
       const match = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Messages\.json$/.exec(req.url ?? '')
       if (req.method !== 'POST' || !match) {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 20404, message: 'The requested resource was not found', status: 404 }))

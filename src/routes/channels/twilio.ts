@@ -10,6 +10,7 @@ import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { keepRawInbound, openedByMessage } from '../../intake/intake.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { isOptedOut, recordOptOut, smsKeyword } from '../../messaging/opt-outs.js'
+import { queueMediaFetches } from '../../messaging/message-media.js'
 import { applyStatusReport } from '../../messaging/outbound.js'
 import { renderTemplate, SMS_HELP_TEXT } from '../../messaging/templates.js'
 import { addLocation, recordLocationAsked } from '../../routing/add-location.js'
@@ -88,6 +89,10 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infr
       const [result, optedOut] = await Promise.all([intake.submit(contact), phone ? isOptedOut(db, phone) : Promise.resolve(true)])
       if (result.outbox) relayNow(queues, result.outbox, req.log)
       req.log.info({ caseReference: result.reference, replayed: result.replayed, opened: result.opened }, 'sms accepted')
+      if (contact.media?.length && !result.replayed) {
+        // the pictures themselves are fetched in the background; their URLs are stored already
+        for (const row of await queueMediaFetches(db, contact.provider, contact.providerMessageId)) relayNow(queues, row, req.log)
+      }
       const postcode = contact.location.postcode
       if (!result.opened && !result.replayed && postcode) {
         // a text on an open case with the postcode it lacked: placed again with it
