@@ -1,6 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import twilio from 'twilio'
 import { isSignedByTwilio } from '../../src/channels/twilio/signature.js'
+import { messagingTwiml } from '../../src/channels/twilio/twiml.js'
 import { createTestContext, eventsOf, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
 import { tableCounts } from '../helpers/pipeline.js'
 import { formBody, messageSid, postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
@@ -63,6 +65,19 @@ describe('X-Twilio-Signature', () => {
     expect(await tableCounts(ctx, TABLES)).toEqual(before)
     // the same request, untouched, is taken
     expectTwiml(await postTwilio(ctx, '/channels/twilio/sms', params), 200)
+  })
+})
+
+describe('the TwiML answer', () => {
+  it('is what the twilio package would build, escaping whatever the text holds', () => {
+    const library = (text?: string) => {
+      const r = new twilio.twiml.MessagingResponse()
+      if (text) r.message(text)
+      return r.toString()
+    }
+    for (const text of [undefined, 'Thank you, your reference is SB-7KQ2-M9XD-4TPA.', 'Tom & Jerry <b>"quoted"</b> \'apos\' 🗑️']) {
+      expect(messagingTwiml(text)).toBe(library(text))
+    }
   })
 })
 

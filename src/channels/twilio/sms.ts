@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 import type { InboundContact } from '../../intake/inbound-contact.js'
-import { normalisePhone } from '../../lib/contact-points.js'
+import { twilioSenderPhone } from './numbers.js'
 import { findPostcode, formatPostcode } from '../../lib/postcode.js'
 
 const Sid = (prefix: string) => Type.String({ pattern: `^${prefix}[0-9a-fA-F]{32}$` })
@@ -44,7 +43,7 @@ const MAX_MEDIA = 10
  * and never treated as anybody's phone. A full postcode in the text is used for routing.
  */
 export function smsToInboundContact(body: TwilioSmsBody, threadWindowHours: number): InboundContact {
-  const phone = normalisePhone(body.From)
+  const phone = twilioSenderPhone(body.From)
   const text = body.Body ?? ''
   const postcode = findPostcode(text)
   const media: { url: string; contentType: string }[] = []
@@ -59,7 +58,8 @@ export function smsToInboundContact(body: TwilioSmsBody, threadWindowHours: numb
     provider: 'twilio',
     providerMessageId: body.MessageSid,
     rawPayload: body,
-    payloadHash: createHash('sha256').update(JSON.stringify(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))).digest('hex'),
+    // Twilio never reuses a MessageSid for another text: no payload hash to compare replays by
+    payloadHash: null,
     sender: { name: null, email: null, phone, raw: body.From, ...(phone ? { verified: { phone: true } } : {}) },
     recipient: body.To.trim(),
     text,

@@ -1,6 +1,6 @@
 import twilio from 'twilio'
 import Type, { type Static } from 'typebox'
-import { normalisePhone } from '../../lib/contact-points.js'
+import { twilioSenderPhone } from './numbers.js'
 import type { Catalogue, InboundAddress } from '../../routing/catalogue.js'
 
 /*
@@ -53,14 +53,10 @@ export const VOICEMAIL_PENDING = '(voicemail, transcription pending)'
 export const VOICEMAIL_FAILED = '(voicemail, transcription failed)'
 export const CALL_QUEUED = '(phone call, queued for an agent)'
 
-// how carriers show a withheld number; +266696687 is not Lesotho but "no caller id"
-const WITHHELD = new Set(['', 'anonymous', 'restricted', 'unknown', 'private', 'unavailable', '+266696687', '266696687'])
 
 /** The caller's number when the network gave a real one; withheld or malformed: null. */
 export function callerPhone(from: string): string | null {
-  const raw = from.trim()
-  if (WITHHELD.has(raw.toLowerCase())) return null
-  return normalisePhone(raw)
+  return twilioSenderPhone(from)
 }
 
 export interface MenuOption {
