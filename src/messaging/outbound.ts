@@ -99,3 +99,25 @@ export async function applyStatusReport(db: Db, provider: string, providerMessag
   )
   return (rowCount ?? 0) > 0
 }
+
+/**
+ * Queues an automatic text to a resident on a case (an acknowledgement that cannot ride on
+ * a webhook's answer, such as a voicemail's), with its outbox row, in one statement. The
+ * send worker still checks the number's opt-out before anything goes.
+ */
+export async function queueText(db: Queryable, m: { caseId: number; to: string; from: string; body: string; author: string; why: string }): Promise<OutboxRow> {
+  const { rows } = await db.query<OutboxRow>(
+    `with m as (
+       insert into messages (case_id, direction, channel, body, sender, recipient, provider, status, status_rank, status_changed_at, author)
+       values ($1, 'outbound', 'sms', $2, $3, $4, 'twilio', 'pending', 0, clock_timestamp(), $5)
+       returning id, case_id
+     ), event as (
+       insert into case_events (case_id, type, actor, reason, data)
+       select case_id, 'message.queued', $5, $6, jsonb_build_object('message_id', id) from m
+     )
+     insert into outbox (topic, payload) select 'message:send', jsonb_build_object('message_id', id) from m
+     returning id, topic, payload, job_key`,
+    [m.caseId, m.body, m.from, m.to, m.author, m.why]
+  )
+  return rows[0]!
+}

@@ -30,6 +30,8 @@ import type { Infra } from '../../infra.js'
 import type { InboundContact } from '../../intake/inbound-contact.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
+import { queueText } from '../../messaging/outbound.js'
+import { renderTemplate } from '../../messaging/templates.js'
 
 const RETRY_AFTER_SECONDS = 5
 const PREFIX = '/channels/twilio/voice'
@@ -167,7 +169,22 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra:
     const url = body.RecordingUrl!
     const result = await openCase(body, state, VOICEMAIL_PENDING, url)
     await saveRecordingHalf(db, { recordingSid: body.RecordingSid!, callSid: body.CallSid, url, durationSecs: Number(body.RecordingDuration) })
+    if (result.opened) await acknowledgeByText(body, result)
     return result
+  }
+
+  /**
+   * A voicemail's acknowledgement cannot ride on a webhook's answer: it goes by text through
+   * the message:send queue, to a caller whose number the network gave, from the called number
+   * when it also takes texts (so a reply joins the case), with the same template as a text's.
+   */
+  const acknowledgeByText = async (body: TwilioVoiceBody, result: { caseId: number; reference: string }) => {
+    const phone = callerPhone(body.From)
+    const smsAddress = catalogue.inboundAddress('sms', body.To.trim())
+    if (!phone || !smsAddress) return
+    const text = renderTemplate(catalogue.template('sms_acknowledgement', smsAddress), { reference: result.reference })
+    const row = await queueText(db, { caseId: result.caseId, to: phone, from: smsAddress.address, body: text, author: 'intake:voice', why: 'The voicemail is acknowledged by text with its reference' })
+    relayNow(queues, row, infra.log)
   }
 
   app.post(
