@@ -7,7 +7,8 @@ import { ConfigError } from '../../src/config.js'
 import { ensureDatabase, migrate } from '../../src/db/migrate.js'
 import { createPool, type Db } from '../../src/db/pool.js'
 import { projectRoot } from '../../src/lib/paths.js'
-import { dropDatabase } from '../helpers/context.js'
+import { Redis } from 'ioredis'
+import { deleteQueueKeys, dropDatabase } from '../helpers/context.js'
 import { runSwitchboard } from '../helpers/processes.js'
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -114,6 +115,14 @@ describe('starting Switchboard against a database whose applied migration differ
   const dbUrl = `postgres://postgres@127.0.0.1:5432/${name}`
   afterAll(async () => {
     await dropDatabase(dbUrl)
+    // the start created its queues' keys before it stopped at the migration
+    const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true })
+    await redis.connect()
+    try {
+      await deleteQueueKeys({ redis }, `sbtest-${name}`)
+    } finally {
+      redis.disconnect()
+    }
   })
 
   it('exits 1 with one line naming the migration', async () => {
