@@ -46,10 +46,24 @@ create table resident_merges (
 -- listed for operators.
 create index cases_without_destination on cases (routed_at) where status = 'routed' and destination_id is null;
 
+-- The address of ours a case was opened through (a council's or partnership's number or
+-- mailbox): a later text from the same resident to the same number joins that case.
+alter table cases add column contacted_address text;
+update cases c
+   set contacted_address = (select m.recipient from messages m where m.case_id = c.id order by m.id limit 1);
+create index cases_open_by_phone on cases (reported_phone, contacted_address, updated_at desc)
+  where reported_phone is not null and status <> 'resolved';
+
+-- MMS: each message's media as Twilio listed it ([{url, content_type}]); fetching them is
+-- a background job of its own.
+alter table messages add column media jsonb not null default '[]';
+
 -- The intake transaction (src/intake/intake.ts calls it; its argument is IntakeParams
 -- there). One round trip: the raw payload (a replay changes nothing), the resident under
 -- the rules above, the case (threaded onto an open one or new), the message, the event
--- and the outbox row for routing. It runs inside the caller's transaction.
+-- and the outbox row for routing. It runs inside the caller's transaction. The case
+-- remembers the address of ours it was opened through, a text threads onto its sender's
+-- open case at the same number (thread_window_secs), and a message keeps its media list.
 drop function switchboard_intake(jsonb);
 create function switchboard_intake(p jsonb)
 returns table (case_id bigint, reference text, outbox_id bigint, outbox_job_key uuid,
@@ -165,12 +179,24 @@ begin
          or ((v_email_ok or v_phone_ok) and c.resident_id = v_resident));
   end if;
 
+  -- A text from a proven number joins its open case reached through the same number of
+  -- ours, if that case heard from it within the window: a conversation, not a new report.
+  if v_case is null and v_phone_ok and (p->>'thread_window_secs') is not null and p->>'recipient' is not null then
+    select c.id, c.reference into v_case, v_ref
+      from cases c
+     where c.reported_phone = v_phone and c.contacted_address = p->>'recipient' and c.status <> 'resolved'
+       and c.updated_at >= clock_timestamp() - make_interval(secs => (p->>'thread_window_secs')::float8)
+     order by c.updated_at desc
+     limit 1;
+  end if;
+
   if v_case is null then
     insert into cases (reference, resident_id, channel, requested_council_gss, requested_service_code,
-                       service_code, postcode, lat, lng, description, reported_name, reported_email, reported_phone)
+                       service_code, postcode, lat, lng, description, reported_name, reported_email, reported_phone,
+                       contacted_address)
     values (p->>'reference', v_resident, p->>'channel', p->>'council_gss', p->>'service_code',
             p->>'service_code', p->>'postcode', (p->>'lat')::double precision, (p->>'lng')::double precision,
-            coalesce(p->>'text', ''), nullif(p->>'name', ''), v_email, v_phone)
+            coalesce(p->>'text', ''), nullif(p->>'name', ''), v_email, v_phone, p->>'recipient')
     returning id, cases.reference into v_case, v_ref;
     v_opened := true;
   else
@@ -179,9 +205,9 @@ begin
 
   update raw_inbound set case_id = v_case where id = v_raw_id;
 
-  insert into messages (case_id, direction, channel, body, sender, recipient, provider, provider_message_id, raw_inbound_id)
+  insert into messages (case_id, direction, channel, body, sender, recipient, provider, provider_message_id, raw_inbound_id, media)
   values (v_case, 'inbound', p->>'channel', coalesce(p->>'text', ''), p->>'sender', p->>'recipient',
-          p->>'provider', p->>'provider_message_id', v_raw_id);
+          p->>'provider', p->>'provider_message_id', v_raw_id, coalesce(p->'media', '[]'::jsonb));
 
   insert into case_events (case_id, type, actor, reason, data)
   values (v_case,

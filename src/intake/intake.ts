@@ -20,7 +20,7 @@ export interface IntakeResult {
  * normalised email and phone), the case (opened, or threaded onto the resident's open one),
  * the message, a case event and the outbox row for routing. Nothing is acknowledged to the
  * sender before this returns. The work is a SQL function, switchboard_intake
- * (migrations/008_sms_conversations.sql), so it costs one round trip; it applies the
+ * (migrations/006_identity_on_proof.sql), so it costs one round trip; it applies the
  * identity rules (a claimed point links at most, a proven one ties to whoever proved it).
  */
 export async function intakeContact(db: Queryable, contact: InboundContact): Promise<IntakeResult> {
@@ -64,7 +64,7 @@ function toResult(row: IntakeRow): IntakeResult {
   return { caseId: row.case_id, reference: row.reference, outbox, replayed: row.replayed, samePayload: row.same_payload, opened: row.opened }
 }
 
-/** The argument of switchboard_intake (migrations/008): one jsonb object per contact. */
+/** The argument of switchboard_intake (migrations/006): one jsonb object per contact. */
 export interface IntakeParams {
   provider: string
   provider_message_id: string
