@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestContext, type TestContext } from '../helpers/context.js'
+import type { TestContext } from '../helpers/context.js'
 import { ACCOUNT_SID, postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
-import { startTwilioApi, type TwilioApiStandIn } from '../helpers/twilio-api.js'
+import { createTwilioContext, type TwilioApiStandIn } from '../helpers/twilio-api.js'
 
 // The pictures a resident sends by MMS are fetched from Twilio in the background, within a
 // size and type allow-list; the text is stored and answered first, whatever becomes of them.
@@ -11,16 +11,12 @@ const LIMIT = 64 * 1024
 
 let ctx: TestContext
 let api: TwilioApiStandIn
+let close: () => Promise<void>
 beforeAll(async () => {
-  api = await startTwilioApi()
-  ctx = await createTestContext(
-    { TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_API_URL: api.url, MEDIA_MAX_BYTES: LIMIT },
-    { workers: true }
-  )
+  ;({ ctx, api, close } = await createTwilioContext({ MEDIA_MAX_BYTES: LIMIT }))
 })
 afterAll(async () => {
-  await ctx?.close()
-  await api?.close()
+  await close?.()
 })
 
 const mediaPath = (n: number) => `/2010-04-01/Accounts/${ACCOUNT_SID}/Messages/MM${'a'.repeat(32)}/Media/ME${String(n).padStart(32, '0')}`

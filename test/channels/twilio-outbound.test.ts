@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createTestContext, eventsOf, postContact, type TestContext } from '../helpers/context.js'
+import { eventsOf, postContact, type TestContext } from '../helpers/context.js'
 import { adminRequest } from '../helpers/delivery.js'
 import { ACCOUNT_SID, postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
-import { startTwilioApi, type TwilioApiStandIn } from '../helpers/twilio-api.js'
+import { createTwilioContext, type TwilioApiStandIn } from '../helpers/twilio-api.js'
 
 // Replies by SMS go through the message:send queue to Twilio's REST API (here a local
 // stand-in that answers as Twilio does), and Twilio's status callbacks report on them.
@@ -11,13 +11,12 @@ const OUR_NUMBER = '+447700900101'
 
 let ctx: TestContext
 let api: TwilioApiStandIn
+let close: () => Promise<void>
 beforeAll(async () => {
-  api = await startTwilioApi()
-  ctx = await createTestContext({ TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_API_URL: api.url }, { workers: true })
+  ;({ ctx, api, close } = await createTwilioContext())
 })
 afterAll(async () => {
-  await ctx?.close()
-  await api?.close()
+  await close?.()
 })
 beforeEach(() => {
   api.answer = () => ({ status: 201 })

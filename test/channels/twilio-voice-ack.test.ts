@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestContext, type TestContext } from '../helpers/context.js'
-import { ACCOUNT_SID, postTwilio, recordingSid, TWILIO_TOKEN, voiceParams } from '../helpers/twilio.js'
-import { startTwilioApi, type TwilioApiStandIn } from '../helpers/twilio-api.js'
+import type { TestContext } from '../helpers/context.js'
+import { ACCOUNT_SID, postTwilio, recordingSid, voiceParams } from '../helpers/twilio.js'
+import { createTwilioContext, type TwilioApiStandIn } from '../helpers/twilio-api.js'
 
 // A voicemail cannot be acknowledged in the call's TwiML once the caller has hung up: the
 // acknowledgement goes by text, through the message:send queue.
@@ -10,13 +10,12 @@ const NUMBER = '+447700900100' // tri-borough: takes calls and texts
 
 let ctx: TestContext
 let api: TwilioApiStandIn
+let close: () => Promise<void>
 beforeAll(async () => {
-  api = await startTwilioApi()
-  ctx = await createTestContext({ TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_API_URL: api.url }, { workers: true })
+  ;({ ctx, api, close } = await createTwilioContext())
 })
 afterAll(async () => {
-  await ctx?.close()
-  await api?.close()
+  await close?.()
 })
 
 /** The caller leaves a voicemail about a pothole in Westminster (the Record action, as Twilio posts it). */

@@ -2,6 +2,8 @@ import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { createTestContext, type TestContext } from './context.js'
+import { ACCOUNT_SID, TWILIO_TOKEN } from './twilio.js'
 
 export interface SentText {
   path: string
@@ -109,4 +111,21 @@ export async function startTwilioApi(): Promise<TwilioApiStandIn> {
     return new Promise<void>((resolve) => server.close(() => resolve()))
   }
   return standIn
+}
+
+/**
+ * A test file's context with a Twilio account whose REST API is a local stand-in, and the
+ * workers running: what sending texts needs. `close` stops both.
+ */
+export async function createTwilioContext(overrides: Record<string, unknown> = {}): Promise<{ ctx: TestContext; api: TwilioApiStandIn; close(): Promise<void> }> {
+  const api = await startTwilioApi()
+  const ctx = await createTestContext({ TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_API_URL: api.url, ...overrides }, { workers: true })
+  return {
+    ctx,
+    api,
+    async close() {
+      await ctx.close()
+      await api.close()
+    }
+  }
 }
