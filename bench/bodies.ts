@@ -69,39 +69,54 @@ export function bodySource(tag: string, domain?: string): { next(): string; coun
 /** Our partnership numbers the demo data routes by postcode (seeds/reference.json). */
 const SMS_NUMBERS = ['+447700900100', '+447700900200', '+447700900300'] as const
 
+// shared by every source of a run, so that no two phases text from the same number (a second
+// text from a number with an open case would thread onto it rather than open a case)
+let residentsUsed = 0
+
 /**
  * Signed Twilio SMS webhooks, one distinct text from a distinct resident number per request,
  * each signed exactly as Twilio signs it (HMAC-SHA1 over the URL and every parameter, with
  * the twilio package's own function) for `url`, the public URL the app is told it has.
  */
-export function smsSource(tag: string, authToken: string, url: string): { next(): { body: string; headers: Record<string, string> }; count(): number } {
+export function smsSource(
+  tag: string,
+  authToken: string,
+  url: string,
+  /** how many requests to sign up front; any beyond are signed as they are asked for */
+  presign = 0
+): { next(): { body: string; headers: Record<string, string> }; count(): number } {
   let n = 0
   const tagHex = Buffer.from(tag).toString('hex').slice(0, 8).padEnd(8, '0')
+  const make = (i: number) => {
+    const resident = residentsUsed++
+    const sid = `SM${tagHex}${i.toString(16).padStart(24, '0')}`
+    const c = contactBody(i, tag)
+    const params: Record<string, string> = {
+      ToCountry: 'GB',
+      SmsMessageSid: sid,
+      NumMedia: '0',
+      SmsSid: sid,
+      SmsStatus: 'received',
+      Body: `${c.description} ${c.postcode}`,
+      To: pick(SMS_NUMBERS, i),
+      FromCountry: 'GB',
+      NumSegments: '1',
+      MessageSid: sid,
+      AccountSid: `AC${'0'.repeat(32)}`,
+      // a valid UK mobile number per request (07911 000000 onwards): every text is a resident of its own
+      From: `+447911${String(resident % 1_000_000).padStart(6, '0')}`,
+      ApiVersion: '2010-04-01'
+    }
+    return {
+      body: new URLSearchParams(params).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(authToken, url, params) }
+    }
+  }
+  const ready = Array.from({ length: presign }, (_, i) => make(i))
   return {
     next: () => {
       const i = n++
-      const sid = `SM${tagHex}${i.toString(16).padStart(24, '0')}`
-      const c = contactBody(i, tag)
-      const params: Record<string, string> = {
-        ToCountry: 'GB',
-        SmsMessageSid: sid,
-        NumMedia: '0',
-        SmsSid: sid,
-        SmsStatus: 'received',
-        Body: `${c.description} ${c.postcode}`,
-        To: pick(SMS_NUMBERS, i),
-        FromCountry: 'GB',
-        NumSegments: '1',
-        MessageSid: sid,
-        AccountSid: `AC${'0'.repeat(32)}`,
-        // a valid UK mobile number per request (07911 000000 + i): every text is a resident of its own
-        From: `+447911${String(i % 1_000_000).padStart(6, '0')}`,
-        ApiVersion: '2010-04-01'
-      }
-      return {
-        body: new URLSearchParams(params).toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(authToken, url, params) }
-      }
+      return ready[i] ?? make(i)
     },
     count: () => n
   }
