@@ -121,3 +121,69 @@ export function smsSource(
     count: () => n
   }
 }
+
+/** Our partnership mailboxes (seeds/reference.json): the app's SMTP listener takes mail for them. */
+export const PARTNERSHIP_MAILBOXES = [
+  'contact@tri-borough.switchboard.example',
+  'contact@brent-lewisham.switchboard.example',
+  'contact@leicestershire.switchboard.example'
+] as const
+
+/** One email as a mail server hands it on: the envelope and the RFC 5322 message. */
+export interface BenchMail {
+  from: string
+  to: string
+  raw: Buffer
+}
+
+/**
+ * Emails from residents, one distinct sender per message (`bench-<tag>-<n>@<domain>`, so SQL
+ * can select a phase's cases by `domain`; a second mail from the same sender could join the
+ * first one's case), each describing a problem and giving a postcode in its text, round-robin
+ * over the partnership mailboxes. Plain RFC 5322 text (every part of it is ASCII): it costs
+ * microseconds, where MailComposer's MIME tree costs a quarter of a millisecond a message,
+ * CPU a small machine would take from the app being measured. `prepare(count)` builds
+ * messages before the clock starts anyway; any beyond those are built as they are asked for.
+ */
+export function mailSource(tag: string, domain: string): { prepare(count: number): void; next(): BenchMail; count(): number } {
+  let n = 0
+  const ready: (BenchMail | undefined)[] = []
+  const make = (i: number): BenchMail => {
+    const c = contactBody(i, tag, domain)
+    const to = pick(PARTNERSHIP_MAILBOXES, i)
+    const lines = [
+      `From: "${c.name}" <${c.email}>`,
+      `To: ${to}`,
+      `Subject: Reporting a problem (${tag} ${i})`,
+      `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+      `Message-ID: <bench-${tag}-${i}@${domain}>`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: 7bit',
+      '',
+      'Hello,',
+      '',
+      `${c.description}.`,
+      '',
+      `My postcode is ${c.postcode}.`,
+      '',
+      'Thank you,',
+      c.name,
+      ''
+    ]
+    return { from: c.email, to, raw: Buffer.from(lines.join('\r\n')) }
+  }
+  return {
+    prepare: (count: number) => {
+      for (let i = ready.length; i < count; i++) ready.push(make(i))
+    },
+    next: () => {
+      const i = n++
+      const built = ready[i]
+      if (!built) return make(i)
+      ready[i] = undefined // sent once: let it be collected
+      return built
+    },
+    count: () => n
+  }
+}

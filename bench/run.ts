@@ -19,6 +19,14 @@
  *   s. signed SMS intake: POST /channels/twilio/sms, 20 connections, 8 s, each request a
  *      distinct text from a distinct resident, signed as Twilio signs it; one round after each
  *      b round, its backlog routed before the next phase; compared with b's rate
+ *   m. SMTP intake: the app's own SMTP listener (port 3312), 64 sessions at once, 8 s, one
+ *      message per session as mail servers send (connect, EHLO, MAIL, RCPT, DATA, QUIT; see
+ *      bench/smtp-load.ts), each from a distinct resident with a postcode in its text, to the
+ *      partnership mailboxes in turn; messages/s, p50/p99 of the final 250 (send to the 250
+ *      after DATA, which the app gives once the message is committed). One round after each
+ *      s round, its backlog routed before the next phase; compared with b's rate, and every
+ *      250 must have made exactly one case (counted in SQL right after the round). With
+ *      BENCH_APP_MODE=api there is no listener: the phase then shows connection errors
  *   e. overload: POST /v1/contacts at twice the intake rate of b, from 1,500 pre-opened
  *      connections; every answer must be 202, 429 or 503 within 10 s (no
  *      hang, no dropped connection), and every 202 must be stored (counted in SQL)
@@ -45,14 +53,16 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import pg from 'pg'
-import { bodySource, smsSource } from './bodies.js'
+import { bodySource, mailSource, smsSource } from './bodies.js'
 import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
+import { smtpLoad, type SmtpFigures } from './smtp-load.js'
 
 // ---------------------------------------------------------------- settings
 
 const HOST = '127.0.0.1'
 const APP_PORT = 3310
 const BASELINE_PORT = 3311
+const SMTP_PORT = 3312
 const DB_NAME = 'switchboard_bench'
 const ADMIN_URL = `postgres://postgres@${HOST}:5432/postgres`
 const DATABASE_URL = `postgres://postgres@${HOST}:5432/${DB_NAME}`
@@ -69,6 +79,10 @@ const DURATION_S = intEnv('BENCH_DURATION_S', 8, 1, 20)
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 20, 1, 500)
 const RATE = intEnv('BENCH_RATE', 500, 1, 5000)
 const WARMUP_S = 2
+// Mail servers each hold a session of their own, and smtp-server holds every greeting 100 ms,
+// so SMTP needs more sessions at once than HTTP needs connections to show the app's rate
+// (64 sessions: at most about 600 messages/s from the greeting delay alone).
+const SMTP_SESSIONS = 64
 const RATE_CONNECTIONS = 50 // enough that 500/s never waits for a free connection (10/s each)
 // residents arrive on connections of their own: enough that the overload phase's answers
 // are queued by the server, where shedding must happen, not by the load generator
@@ -82,7 +96,7 @@ const IDLE_BUSY_PCT = 25 // machine CPU (% of one core) above which it does not 
 const IDLE_WAIT_MS = 15_000
 const OTHER_CPU_WARN_PCT = 25 // CPU used by processes outside the bench during a phase
 
-const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, routedP99Ms: 1000, smsPctOfWeb: 70 }
+const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, routedP99Ms: 1000, smsPctOfWeb: 70, smtpPctOfWeb: 20, smtpP99Ms: 100 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..') // dist/bench → project root
 const APP_MAIN = join(root, 'dist', 'src', 'main.js')
@@ -222,6 +236,8 @@ interface LoadFigures {
 }
 
 let running: autocannon.Instance | null = null
+/** aborted on cleanup: SMTP workers open no new sessions */
+const smtpStop = new AbortController()
 
 /** JSON bodies, or whole requests (body and headers, e.g. signed Twilio forms) */
 type RequestSource = { next(): string } | { next(): { body: string; headers: Record<string, string> } }
@@ -377,6 +393,7 @@ let cleaning: Promise<void> | null = null
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     running?.stop()
+    smtpStop.abort()
     await Promise.all([stopChild(app), stopChild(baseline)])
     try {
       const n = await deleteKeys(`${QUEUE_PREFIX}:*`)
@@ -424,12 +441,17 @@ interface Results {
   }
   /** s: signed Twilio SMS webhooks at full speed, rounds 1 and 2 (after b1 and b2) */
   sms: LoadFigures[]
+  /** m: SMTP sessions at full speed, rounds 1 and 2 (after s1 and s2); cases counted in SQL */
+  smtp: SmtpRound[]
   /** e: twice the intake rate; every answer 202, 429 or 503 within 10 s, every 202 stored */
   overload: LoadFigures & { rate: number; accepted: number; stored: number }
   drain: { cases: number; ms: number | null; routedPerS: number | null }[]
   cpu: Record<string, Record<string, number>>
   appLogLines: number
 }
+
+/** One SMTP round and what SQL found of it: cases opened by its senders, and how many senders. */
+type SmtpRound = SmtpFigures & { cases: number; senders: number }
 
 /**
  * The figures only mean something on an otherwise idle machine: wait (bounded) for it to be
@@ -473,6 +495,9 @@ async function run(): Promise<number> {
       QUEUE_PREFIX,
       PORT: String(APP_PORT),
       HOST,
+      SMTP_PORT: String(SMTP_PORT),
+      // every session comes from 127.0.0.1, as the bench's requests do
+      SMTP_MAX_CLIENTS_PER_ADDRESS: '500',
       LOG_LEVEL: 'warn',
       // Not production: production refuses to start with the demo's team mailboxes and no
       // SMTP_URL, and a real SMTP conversation per delivery would make the drain and the
@@ -571,11 +596,41 @@ async function run(): Promise<number> {
       DRAIN_TIMEOUT_MS
     )
 
+  // m. mail servers' sessions to the app's own SMTP listener, one message each. smtp-server
+  // holds every greeting 100 ms (its early-talker check, not configurable), so N sessions at
+  // once cannot exceed about N × 10 messages/s, however fast the app commits them: hence
+  // SMTP_SESSIONS rather than CONNECTIONS.
+  const smtpIntake = async (round: 1 | 2): Promise<SmtpRound> => {
+    log(`m${round}. SMTP intake: warm-up ${WARMUP_S} s, then ${DURATION_S} s at ${SMTP_SESSIONS} sessions at once (port ${SMTP_PORT})`)
+    const smtp = { host: HOST, port: SMTP_PORT, connections: SMTP_SESSIONS, signal: smtpStop.signal }
+    await smtpLoad({ ...smtp, source: mailSource(`mwarm${round}`, 'smtp-warm.example.com'), seconds: WARMUP_S })
+    // the round's own sender domain, so SQL can find its cases
+    const domain = `smtp${round}.example.com`
+    const source = mailSource(`mmax${round}`, domain)
+    // built before the clock starts (enough for the web rate seen so far): the load generator's work, not the app's
+    source.prepare(Math.round(Math.max(...intakeSoFar.map((f) => f.rps), 1000) * DURATION_S))
+    const f = await measured(`m${round}_smtp`, () => smtpLoad({ ...smtp, source, seconds: DURATION_S }))
+    log(`   ${fmt(f.rps)} msg/s, final 250 p50 ${f.p50} ms, p99 ${f.p99} ms; ${f.accepted} × 250, ${f.tempFailed} × 4xx, ${f.rejected} × 5xx, ${f.errors} connection errors`)
+    if (f.tempFailed || f.rejected || f.errors) {
+      const down = f.accepted === 0 && f.errors > 0 ? ` (no SMTP answer on ${HOST}:${SMTP_PORT}: is the app's SMTP listener running?)` : ''
+      console.warn(`WARNING: SMTP answers and errors ${JSON.stringify(f.replies)}${down}; every message should get 250`)
+    }
+    // counted at once: the app gives the 250 only once the message is committed
+    const { rows } = await db.query<{ cases: number; senders: number }>(
+      `select count(*)::int as cases, count(distinct reported_email)::int as senders from cases where channel = 'email' and reported_email like $1`,
+      [`%@${domain}`]
+    )
+    const stored = { cases: rows[0]?.cases ?? 0, senders: rows[0]?.senders ?? 0 }
+    log(`   stored: ${stored.cases} email cases from ${stored.senders} senders for ${f.accepted} × 250`)
+    return { ...f, ...stored }
+  }
+
   try {
     const baselineFigs: LoadFigures[] = []
     const intakeFigs: LoadFigures[] = []
     const drains: Results['drain'] = []
     const smsFigs: LoadFigures[] = []
+    const smtpFigs: SmtpRound[] = []
     for (const round of [1, 2] as const) {
       baselineFigs.push(await maxThroughput(round, 'baseline'))
       intakeFigs.push(await maxThroughput(round, 'intake'))
@@ -583,6 +638,9 @@ async function run(): Promise<number> {
       drains.push(await drain(round))
       // signed Twilio texts through the same intake, right after the web round they are compared with
       smsFigs.push(await maxThroughput(round, 'sms'))
+      await settle()
+      // mail from mail servers through the same intake, also compared with that web round
+      smtpFigs.push(await smtpIntake(round))
       await settle()
     }
 
@@ -649,6 +707,7 @@ async function run(): Promise<number> {
       rate,
       overload,
       sms: smsFigs,
+      smtp: smtpFigs,
       drain: drains,
       cpu: cpuByPhase,
       appLogLines: app.lines
@@ -672,6 +731,11 @@ function combined(figs: LoadFigures[]): Pick<LoadFigures, 'rps' | 'p99' | 'non2x
   }
 }
 
+/** An SMTP round in the table's terms: 4xx and 5xx answers are its non-2xx. */
+function smtpAsLoad(f: SmtpFigures): LoadFigures {
+  return { rps: f.rps, total: f.total, p50: f.p50, p99: f.p99, max: f.max, non2xx: f.tempFailed + f.rejected, errors: f.errors, timeouts: f.timeouts, status: f.replies }
+}
+
 function ratioOf(baseline: LoadFigures[], intake: LoadFigures[]): number {
   const a = baseline.reduce((n, f) => n + f.rps, 0)
   const b = intake.reduce((n, f) => n + f.rps, 0)
@@ -682,7 +746,7 @@ function report(r: Results): void {
   const pad = (s: string, n: number) => s.padEnd(n)
   const lpad = (s: string, n: number) => s.padStart(n)
   const row = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 ? pad(c, widths[i] ?? 0) : lpad(c, widths[i] ?? 0))).join('  ')
-  const w = [34, 10, 9, 9, 8, 7, 9]
+  const w = [38, 10, 9, 9, 8, 7, 9]
   const line = '-'.repeat(w.reduce((a, b) => a + b + 2, -2))
   const fig = (label: string, f: LoadFigures) => row([label, fmt(f.rps), fmt(f.p50, 2), fmt(f.p99, 2), String(f.non2xx), String(f.errors), String(f.total)], w)
 
@@ -697,6 +761,8 @@ function report(r: Results): void {
     if (b) console.log(fig(`b${i + 1}. intake POST /v1/contacts (${r.machine.connections}c)`, b))
     const t = r.sms[i]
     if (t) console.log(fig(`s${i + 1}. signed SMS (${r.machine.connections}c)`, t))
+    const m = r.smtp[i]
+    if (m) console.log(fig(`m${i + 1}. SMTP intake (${SMTP_SESSIONS} sessions)`, smtpAsLoad(m)))
   })
   console.log(fig(`d. intake at ${r.machine.rate}/s (${RATE_CONNECTIONS}c)`, r.rate))
   console.log(fig(`e. overload at ${r.overload.rate}/s (${OVERLOAD_CONNECTIONS}c)`, r.overload))
@@ -706,6 +772,19 @@ function report(r: Results): void {
   const sms = combined(r.sms)
   const smsPct = intake.rps > 0 ? round1((sms.rps / intake.rps) * 100) : 0
   console.log(`s. signed SMS intake, both rounds: ${fmt(sms.rps)} req/s, p99 ${fmt(sms.p99, 2)} ms (the worse round); ${fmt(smsPct)} % of the web intake rate`)
+  const smtp = combined(r.smtp.map(smtpAsLoad))
+  const smtpPct = intake.rps > 0 ? round1((smtp.rps / intake.rps) * 100) : 0
+  const smtpAccepted = r.smtp.reduce((n, f) => n + f.accepted, 0)
+  // with no 250 there is no p99 of it: n/a, and its check fails
+  const smtpP99 = smtpAccepted > 0 ? smtp.p99 : null
+  const smtpStored = r.smtp.every((f) => f.cases === f.accepted && f.senders === f.accepted)
+  console.log(`m. SMTP intake, both rounds: ${fmt(smtp.rps)} msg/s, p99 ${fmt(smtpP99, 2)} ms (the final 250, the worse round); ${fmt(smtpPct)} % of the web intake rate`)
+  r.smtp.forEach((f, i) =>
+    console.log(
+      `   (m${i + 1}: ${f.accepted} × 250, ${f.tempFailed} × 4xx, ${f.rejected} × 5xx, ${f.errors} connection errors; ` +
+        `${f.cases} cases stored from ${f.senders} senders; whole session p99 ${fmt(f.sessionP99, 1)} ms)`
+    )
+  )
   console.log(`c. ratio intake ÷ baseline, both rounds: ${fmt(r.ratioPct)} % (round 1: ${fmt(ratioOf(r.baseline.slice(0, 1), r.intake.slice(0, 1)))} %, round 2: ${fmt(ratioOf(r.baseline.slice(1), r.intake.slice(1)))} %)`)
   console.log(
     `d. intake → routed (SQL, routed_at - created_at): p50 ${fmt(r.rate.routedP50Ms)} ms, p99 ${fmt(r.rate.routedP99Ms)} ms, max ${fmt(r.rate.routedMaxMs)} ms; ` +
@@ -733,6 +812,10 @@ function report(r: Results): void {
     [`signed SMS ≥ ${TARGETS.smsPctOfWeb} % of web intake`, `${fmt(smsPct)} %`, smsPct >= TARGETS.smsPctOfWeb],
     [`signed SMS p99 < ${TARGETS.intakeP99Ms} ms`, `${fmt(sms.p99, 2)} ms`, sms.p99 < TARGETS.intakeP99Ms],
     [`signed SMS all 2xx`, `${sms.non2xx} non-2xx, ${sms.errors} errors`, sms.non2xx === 0 && sms.errors === 0],
+    [`SMTP intake ≥ ${TARGETS.smtpPctOfWeb} % of web intake`, `${fmt(smtpPct)} %`, smtpPct >= TARGETS.smtpPctOfWeb],
+    [`SMTP p99 of the final 250 < ${TARGETS.smtpP99Ms} ms`, `${fmt(smtpP99, 2)} ms`, smtpP99 !== null && smtpP99 < TARGETS.smtpP99Ms],
+    [`SMTP every message 250`, `${smtp.non2xx} 4xx/5xx, ${smtp.errors} errors`, smtp.non2xx === 0 && smtp.errors === 0 && smtpAccepted > 0],
+    [`SMTP every 250 stored`, `${r.smtp.reduce((n, f) => n + f.cases, 0)} cases of ${smtpAccepted}`, smtpStored && smtpAccepted > 0],
     [
       `routed p99 < ${fmt(TARGETS.routedP99Ms / 1000)} s at ${r.machine.rate}/s`,
       `${fmt(r.rate.routedP99Ms)} ms${r.rate.unrouted ? ` (${r.rate.unrouted} unrouted)` : ''}`,

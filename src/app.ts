@@ -10,6 +10,7 @@ import { errorHandler } from './plugins/error-handler.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { adminRoutes } from './routes/admin/index.js'
 import { healthRoutes } from './routes/health.js'
+import { emailRoutes } from './routes/channels/email.js'
 import { twilioRoutes } from './routes/channels/twilio.js'
 import { twilioVoiceRoutes } from './routes/channels/twilio-voice.js'
 import { contactRoutes } from './routes/v1/contacts.js'
@@ -74,6 +75,7 @@ export async function buildApp(infra: Infra) {
   await app.register(contactRoutes, { infra, intake })
   await app.register(twilioRoutes, { infra, intake, prefix: '/channels/twilio' })
   await app.register(twilioVoiceRoutes, { infra, intake, prefix: '/channels/twilio/voice' })
+  await app.register(emailRoutes, { infra, prefix: '/channels/email' })
   await app.register(adminRoutes, { infra })
   return app
 }

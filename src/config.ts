@@ -59,6 +59,26 @@ export const ConfigSchema = Type.Object({
   MEDIA_MAX_BYTES: Type.Integer({ minimum: 1_024, maximum: 104_857_600, default: 5_242_880 }),
   SMS_THREAD_WINDOW_HOURS: Type.Integer({ minimum: 0, maximum: 2_160, default: 72 }),
   MAIL_FROM: Type.String({ minLength: 3, default: 'Switchboard <switchboard@localhost>' }),
+  // email in: our SMTP listener (part of `all`, alone with `smtp`); SMTP_PORT 0 takes any free port
+  SMTP_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 2525 }),
+  // STARTTLS is offered when both are set (PEM files)
+  SMTP_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  SMTP_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  SMTP_MAX_CLIENTS: Type.Integer({ minimum: 1, maximum: 10_000, default: 200 }),
+  SMTP_MAX_CLIENTS_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
+  SMTP_MAX_RECIPIENTS: Type.Integer({ minimum: 1, maximum: 1_000, default: 20 }),
+  // the largest message taken (SMTP answers 552, the webhook 413, before any parsing)
+  EMAIL_MAX_BYTES: Type.Integer({ minimum: 10_240, maximum: 104_857_600, default: 26_214_400 }),
+  EMAIL_MAX_ATTACHMENTS: Type.Integer({ minimum: 0, maximum: 1_000, default: 50 }),
+  EMAIL_MAX_ATTACHMENT_BYTES: Type.Integer({ minimum: 1_024, maximum: 104_857_600, default: 10_485_760 }),
+  // the domain of our Message-IDs and reply addresses (reply+<token>@EMAIL_DOMAIN): mail to
+  // it must reach this listener
+  EMAIL_DOMAIN: Type.String({ pattern: '^[A-Za-z0-9.-]+$', default: 'switchboard.localhost' }),
+  // providers posting raw mail to POST /channels/email/inbound: name:secret pairs, comma-separated
+  EMAIL_INBOUND_SECRETS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+:[^,\\s]{16,}(,[A-Za-z0-9_-]+:[^,\\s]{16,})*$' })),
+  // automatic acknowledgements: at most this many to one address in the window, one per case
+  EMAIL_ACK_WINDOW_MINUTES: Type.Integer({ minimum: 1, maximum: 10_080, default: 60 }),
+  EMAIL_ACK_MAX_PER_WINDOW: Type.Integer({ minimum: 1, maximum: 1_000, default: 3 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 
@@ -80,6 +100,7 @@ const hints: Record<string, string> = {
   OPERATOR_API_KEY: 'set it to a random secret of at least 32 characters (openssl rand -hex 24), not the published demo key',
   LOG_LEVEL: 'use one of fatal, error, warn, info, debug, trace, silent',
   TWILIO_AUTH_TOKEN: "set it to the Auth Token of the Twilio account that owns the numbers (Console → Account → API keys & tokens)",
+  EMAIL_INBOUND_SECRETS: 'set it to name:secret pairs separated by commas, each secret at least 16 characters, e.g. sendgrid:0123456789abcdef0123',
   SMTP_URL: 'set it to smtp://user:pass@host:587 (outside production it may be left unset: the demo transport then keeps mails and sends none)'
 }
 

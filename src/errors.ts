@@ -20,6 +20,8 @@ export const errorCatalogue = {
   unauthorized: { status: 401, message: 'A valid API key is required' },
   not_signed_by_twilio: { status: 403, message: 'The request does not carry a valid Twilio signature' },
   not_found: { status: 404, message: 'Not found' },
+  unknown_recipient: { status: 422, message: 'The message is not addressed to any mailbox of ours' },
+  not_in_quarantine: { status: 409, message: 'This message is no longer in quarantine' },
   rate_limited: { status: 429, message: 'Too many requests; wait before trying again' },
   reply_channel_unavailable: { status: 409, message: 'This case cannot be answered on its channel yet' },
   delivery_not_retryable: { status: 409, message: 'Only a dead-lettered or failed delivery can be retried' },

@@ -3,17 +3,20 @@ import { startWorkers, type Workers } from '../workers/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { ensureDatabase, migrate } from './db/migrate.js'
+import { emailDeps } from './channels/email/email-deps.js'
+import { assertEmailUsable } from './channels/email/readiness.js'
+import { startSmtpListener, type SmtpListener } from './channels/email/smtp-listener.js'
 import { assertTwilioUsable } from './channels/twilio/readiness.js'
 import { assertDestinationsUsable } from './delivery/destination-policy.js'
 import { createInfra, redactUrl } from './infra.js'
 import { createLogger } from './logger.js'
 import { loadDemoData } from './seed/demo-data.js'
 
-type Mode = 'all' | 'api' | 'workers'
+type Mode = 'all' | 'api' | 'workers' | 'smtp'
 
 /**
- * Starts Switchboard: `all` (API and workers in one process, the default), `api` or
- * `workers`. Creates the database if missing, migrates, loads demo data, then serves until
+ * Starts Switchboard: `all` (API, workers and the SMTP listener in one process, the
+ * default), `api`, `workers` or `smtp` (the listener alone). Creates the database if missing, migrates, loads demo data, then serves until
  * SIGTERM/SIGINT, when it stops taking work, finishes what it holds and exits.
  */
 async function main(mode: Mode): Promise<void> {
@@ -35,29 +38,33 @@ async function main(mode: Mode): Promise<void> {
   // fail closed: never serve with a destination that would be sent to unsafely or not at all
   await assertDestinationsUsable(infra.db, config)
   await assertTwilioUsable(infra.db, config)
+  await assertEmailUsable(infra.db, config)
 
   let app: Awaited<ReturnType<typeof buildApp>> | null = null
   let workers: Workers | null = null
+  let smtp: SmtpListener | null = null
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: false }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down: draining requests and jobs')
+    await smtp?.close()
     await app?.close()
     await workers?.close()
     await infra.close()
     log.info('shut down cleanly')
   })
 
-  if (mode !== 'api') workers = await startWorkers(infra, { giveWay: mode === 'all' && config.INTAKE_PRIORITY })
-  if (mode !== 'workers') {
+  if (mode === 'all' || mode === 'workers') workers = await startWorkers(infra, { giveWay: mode === 'all' && config.INTAKE_PRIORITY })
+  if (mode === 'all' || mode === 'smtp') smtp = await startSmtpListener(emailDeps(infra), config)
+  if (mode === 'all' || mode === 'api') {
     app = await buildApp(infra)
     await app.listen({ host: config.HOST, port: config.PORT })
   }
-  log.info({ mode, publicBaseUrl: config.PUBLIC_BASE_URL }, 'switchboard is running')
+  log.info({ mode, publicBaseUrl: config.PUBLIC_BASE_URL, smtpPort: smtp?.port ?? null }, 'switchboard is running')
 }
 
 const mode = (process.argv[2] ?? 'all') as Mode
-if (!['all', 'api', 'workers'].includes(mode)) {
-  console.error(`unknown mode "${mode}": use all, api or workers`)
+if (!['all', 'api', 'workers', 'smtp'].includes(mode)) {
+  console.error(`unknown mode "${mode}": use all, api, workers or smtp`)
   process.exit(2)
 }
 main(mode).catch((err: unknown) => {

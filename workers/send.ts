@@ -1,6 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { createTwilioSmsSender } from '../src/channels/twilio/sms-client.js'
+import { createMailTransport } from '../src/delivery/email.js'
 import type { Infra } from '../src/infra.js'
 import { queueName, type SendJob } from '../src/jobs/queues.js'
 import { sendMessage } from '../src/messaging/send-message.js'
@@ -12,11 +13,16 @@ export function createSendWorker(infra: Infra, connection: Redis): Worker<SendJo
     db: infra.db,
     sms: createTwilioSmsSender(infra.config),
     smsStatusCallback: `${infra.config.PUBLIC_BASE_URL}/channels/twilio/sms/status`,
+    mail: createMailTransport(infra.config.SMTP_URL, { pool: true }),
+    emailDomain: infra.config.EMAIL_DOMAIN,
     log
   }
-  return new Worker<SendJob>(
+  const worker = new Worker<SendJob>(
     queueName('message:send'),
     (job) => sendMessage(deps, job.data, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)),
     { connection: connection as unknown as ConnectionOptions, prefix: infra.config.QUEUE_PREFIX, concurrency: infra.config.SEND_CONCURRENCY }
   )
+  // the pooled SMTP connections go when the worker does
+  worker.on('closed', () => deps.mail.close())
+  return worker
 }

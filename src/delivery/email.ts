@@ -6,8 +6,15 @@ import type { AttemptResult } from './outcome.js'
  * JSON transport, which builds the whole message and sends it nowhere (the demo needs no
  * mail server).
  */
-export function createMailTransport(smtpUrl: string | undefined): Transporter {
-  return smtpUrl ? nodemailer.createTransport(smtpUrl) : nodemailer.createTransport({ jsonTransport: true })
+export function createMailTransport(smtpUrl: string | undefined, opts: { pool?: boolean } = {}): Transporter {
+  if (!smtpUrl) return nodemailer.createTransport({ jsonTransport: true })
+  // pooled: many mails reuse a few SMTP connections instead of a handshake each
+  if (opts.pool) {
+    const url = new URL(smtpUrl)
+    url.searchParams.set('pool', 'true')
+    return nodemailer.createTransport(url.toString())
+  }
+  return nodemailer.createTransport(smtpUrl)
 }
 
 /** What the audit trail says of a mail the demo transport built and sent nowhere. */

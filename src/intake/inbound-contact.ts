@@ -38,4 +38,18 @@ export interface InboundContact {
   threadWindowSecs?: number
   /** media the provider lists with the message (MMS), fetched later */
   media?: { url: string; contentType: string }[]
+  /**
+   * A case the channel proved this message belongs to (a mail quoting our Message-ID or
+   * reply address): it joins that case whatever else it says. `how` is recorded.
+   */
+  threadCase?: { caseId: number; how: string }
+  /** email: the subject and the HTML part as sent */
+  subject?: string | null
+  html?: string | null
+  /** automatic mail (an out-of-office, a bounce, list mail): attached, changes nothing */
+  kind?: 'auto_reply' | 'bounce' | 'list' | null
+  /** flags for a person to look at on a case this opens */
+  flags?: string[]
+  /** attachments over the count cap, not stored (the raw message keeps them) */
+  attachmentsOmitted?: number
 }

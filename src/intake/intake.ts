@@ -20,7 +20,7 @@ export interface IntakeResult {
  * normalised email and phone), the case (opened, or threaded onto the resident's open one),
  * the message, a case event and the outbox row for routing. Nothing is acknowledged to the
  * sender before this returns. The work is a SQL function, switchboard_intake
- * (migrations/006_identity_on_proof.sql), so it costs one round trip; it applies the
+ * (migrations/006_identity_on_proof.sql, extended for email in 012), so it costs one round trip; it applies the
  * identity rules (a claimed point links at most, a proven one ties to whoever proved it).
  */
 export async function intakeContact(db: Queryable, contact: InboundContact): Promise<IntakeResult> {
@@ -64,7 +64,7 @@ function toResult(row: IntakeRow): IntakeResult {
   return { caseId: row.case_id, reference: row.reference, outbox, replayed: row.replayed, samePayload: row.same_payload, opened: row.opened }
 }
 
-/** The argument of switchboard_intake (migrations/006): one jsonb object per contact. */
+/** The argument of switchboard_intake (migrations/012): one jsonb object per contact. */
 export interface IntakeParams {
   provider: string
   provider_message_id: string
@@ -89,6 +89,13 @@ export interface IntakeParams {
   thread_reference: string | null
   thread_window_secs: number | null
   media: { url: string; content_type: string }[]
+  thread_case_id: number | null
+  thread_how: string | null
+  subject: string | null
+  html: string | null
+  message_kind: string | null
+  flags: string[]
+  attachments_omitted: number
 }
 
 function intakeParams(contact: InboundContact): IntakeParams {
@@ -114,7 +121,14 @@ function intakeParams(contact: InboundContact): IntakeParams {
     council_gss: contact.councilGss,
     thread_reference: contact.threadReference,
     thread_window_secs: contact.threadWindowSecs ?? null,
-    media: (contact.media ?? []).map((m) => ({ url: stripNul(m.url), content_type: stripNul(m.contentType) }))
+    media: (contact.media ?? []).map((m) => ({ url: stripNul(m.url), content_type: stripNul(m.contentType) })),
+    thread_case_id: contact.threadCase?.caseId ?? null,
+    thread_how: contact.threadCase?.how ?? null,
+    subject: stripNul(contact.subject ?? null),
+    html: stripNul(contact.html ?? null),
+    message_kind: contact.kind ?? null,
+    flags: contact.flags ?? [],
+    attachments_omitted: contact.attachmentsOmitted ?? 0
   }
 }
 

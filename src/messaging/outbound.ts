@@ -33,7 +33,7 @@ export async function queueReply(db: Queryable, reference: string, body: string,
   const row = rows[0]
   if (!row?.found) throw new AppError('not_found', { message: 'No case with this reference' })
   if (row.message_id === null || row.id === undefined || row.id === null) {
-    throw new AppError('reply_channel_unavailable', { message: `A ${row.channel} case cannot be answered from here yet: replies go by SMS to cases that came by SMS` })
+    throw new AppError('reply_channel_unavailable', { message: `A ${row.channel} case cannot be answered from here yet: replies go by SMS or email, on the channel the case came by` })
   }
   return { messageId: row.message_id, outbox: { id: row.id, topic: row.topic!, payload: row.payload!, job_key: row.job_key! } }
 }

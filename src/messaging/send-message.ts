@@ -1,7 +1,9 @@
 import { UnrecoverableError } from 'bullmq'
+import type { Transporter } from 'nodemailer'
 import { asTwilioApiError, type SmsSender } from '../channels/twilio/sms-client.js'
 import type { Db } from '../db/pool.js'
 import type { Log } from '../logger.js'
+import { sendEmail, type ThreadHeaders } from './email-outbound.js'
 import { isOptedOut } from './opt-outs.js'
 import { markSendDone, pendingMessage, settleMessage } from './outbound.js'
 
@@ -11,6 +13,10 @@ export interface SendDeps {
   sms: SmsSender | null
   /** where Twilio reports delivery: PUBLIC_BASE_URL + /channels/twilio/sms/status */
   smsStatusCallback: string
+  /** the relay for mail to residents (the demo transport when SMTP_URL is unset) */
+  mail: Transporter
+  /** our reply addresses are reply+<token>@ this */
+  emailDomain: string
   log: Log
 }
 
@@ -31,6 +37,7 @@ export async function sendMessage(deps: SendDeps, job: { messageId: number; outb
     return 'already_settled'
   }
   const ids = { id: m.id, caseId: m.case_id, outboxId: job.outboxId }
+  if (m.channel === 'email' && m.recipient && m.sender) return sendEmailMessage(deps, ids, lastAttempt)
   if (m.channel !== 'sms' || !m.recipient || !m.sender) {
     await settleMessage(deps.db, ids, { status: 'failed', detail: `no way to send a ${m.channel} message`, event: 'message.failed', reason: `not sent: no transport for ${m.channel}` })
     return 'failed'
@@ -60,4 +67,48 @@ export async function sendMessage(deps: SendDeps, job: { messageId: number; outb
     }
     throw err
   }
+}
+
+/** The mail half of sendMessage: the message's own headers, the case's reply address. */
+async function sendEmailMessage(deps: SendDeps, ids: { id: number; caseId: number; outboxId: number }, lastAttempt: boolean): Promise<SendOutcome> {
+  const { rows } = await deps.db.query<{
+    sender: string
+    recipient: string
+    subject: string | null
+    body: string
+    provider_message_id: string
+    thread_headers: ThreadHeaders | null
+    reply_token: string | null
+    reference: string
+  }>({
+    name: 'send-read-email',
+    text: `select m.sender, m.recipient, m.subject, m.body, m.provider_message_id, m.thread_headers, c.reply_token, c.reference
+             from messages m join cases c on c.id = m.case_id where m.id = $1`,
+    values: [ids.id]
+  })
+  const m = rows[0]
+  if (!m) return 'already_settled'
+  const result = await sendEmail(deps.mail, {
+    id: ids.id,
+    from: m.sender,
+    to: m.recipient,
+    subject: m.subject ?? `Your report ${m.reference}`,
+    body: m.body,
+    messageId: m.provider_message_id,
+    replyTo: m.reply_token ? `reply+${m.reply_token}@${deps.emailDomain}` : null,
+    thread: m.thread_headers ?? { inReplyTo: null, references: [], automatic: false },
+    caseReference: m.reference
+  })
+  if (result.ok) {
+    const reason = result.status === 'kept' ? 'Email built but not sent: no mail relay is configured (SMTP_URL)' : 'Handed to the mail relay'
+    await settleMessage(deps.db, ids, { status: result.status, detail: result.detail, event: result.status === 'kept' ? 'message.kept' : 'message.sent', reason })
+    deps.log.info({ messageId: ids.id, status: result.status }, 'email handed over')
+    return 'sent'
+  }
+  if (result.permanent || lastAttempt) {
+    await settleMessage(deps.db, ids, { status: 'failed', detail: result.detail, event: 'message.failed', reason: `not sent: ${result.detail}` })
+    deps.log.warn({ messageId: ids.id }, 'email could not be sent')
+    throw new UnrecoverableError(`message ${ids.id} failed: ${result.detail}`)
+  }
+  throw new Error(result.detail)
 }

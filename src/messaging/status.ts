@@ -11,6 +11,8 @@ const RANKS: Record<string, number> = {
   queued: 1,
   sending: 2,
   sent: 3,
+  // built by the demo mail transport (SMTP_URL unset) and sent nowhere
+  kept: 3,
   delivered: 4,
   undelivered: 4,
   failed: 4,

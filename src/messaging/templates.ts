@@ -1,7 +1,10 @@
 /** The texts Switchboard sends on its own, each with its built-in wording. */
 export const TEMPLATE_DEFAULTS = {
   sms_acknowledgement: 'Thank you, we have your report. Your reference is {reference}. Reply to this number to add to it.',
-  sms_ask_postcode: 'To send your report {reference} to the right council, please reply with the full postcode where it is.'
+  sms_ask_postcode: 'To send your report {reference} to the right council, please reply with the full postcode where it is.',
+  email_acknowledgement:
+    'Thank you for contacting {name}. We have your message and its reference is {reference}.\n\n' +
+    'To add to it, reply to this email and keep the reference in the subject. This is an automatic reply: there is no need to answer it.'
 } as const
 
 export type TemplateKind = keyof typeof TEMPLATE_DEFAULTS

@@ -8,7 +8,7 @@ import { createInfra, type Infra } from '../../src/infra.js'
 import { createLogger } from '../../src/logger.js'
 import { loadDemoData } from '../../src/seed/demo-data.js'
 import { startWorkers, type Workers } from '../../workers/index.js'
-import { startMailSink } from './mail-sink.js'
+import { startMailSink, type MailSink } from './mail-sink.js'
 
 export const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
 export const OPERATOR_KEY = 'test-operator-key-0123456789'
@@ -19,6 +19,8 @@ export interface TestContext {
   app: Awaited<ReturnType<typeof buildApp>>
   /** every log line written so far, as raw JSON text */
   logs: string[]
+  /** the file's own SMTP server behind SMTP_URL, when the context made one */
+  mailSink: MailSink | null
   startWorkers(): Promise<Workers>
   /** rows of a query against this file's database */
   query<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
@@ -72,6 +74,7 @@ export async function createTestContext(overrides: Record<string, unknown> = {},
     infra,
     app,
     logs,
+    mailSink,
     async startWorkers() {
       const w = await startWorkers(infra)
       running.push(w)

@@ -7,6 +7,8 @@ export interface MailSink {
   url: string
   /** envelope recipients of every message accepted so far */
   recipients: string[]
+  /** every message accepted so far, as sent */
+  messages: { from: string; to: string[]; raw: Buffer }[]
   close(): Promise<void>
 }
 
@@ -17,14 +19,18 @@ export interface MailSink {
  */
 export async function startMailSink(): Promise<MailSink> {
   const recipients: string[] = []
+  const messages: MailSink['messages'] = []
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onData(stream, session, callback) {
-      stream.on('data', () => {})
+      const chunks: Buffer[] = []
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk))
       stream.on('end', () => {
-        recipients.push(...session.envelope.rcptTo.map((r) => r.address))
+        const to = session.envelope.rcptTo.map((r) => r.address)
+        recipients.push(...to)
+        messages.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to, raw: Buffer.concat(chunks) })
         callback()
       })
     }
@@ -35,6 +41,7 @@ export async function startMailSink(): Promise<MailSink> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     recipients,
+    messages,
     close: () => new Promise<void>((resolve) => server.close(() => resolve()))
   }
 }

@@ -87,8 +87,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts the real entry point as an operator would: `node --import tsx src/main.ts <mode>`. */
-export function spawnSwitchboard(settings: Record<string, string>, mode: 'all' | 'api' | 'workers' = 'all'): Spawned {
-  return spawnTs('src/main.ts', [mode], settings)
+export function spawnSwitchboard(settings: Record<string, string>, mode: 'all' | 'api' | 'workers' | 'smtp' = 'all'): Spawned {
+  // the SMTP listener on a port of its own, so that files running at once never share 2525
+  return spawnTs('src/main.ts', [mode], { SMTP_PORT: '0', ...settings })
 }
 
 /** Runs Switchboard until it exits by itself (a start that is expected to fail). */

@@ -185,6 +185,16 @@ describe('failing closed in production', () => {
     expect(line).toContain('SMS or voice number')
   }, SPAWN_TIMEOUT_MS)
 
+  it('exits 1 with one line naming EMAIL_DOMAIN when mailboxes are configured and our mail domain is the placeholder', async () => {
+    const { url, prefix } = fresh()
+    const result = await runSwitchboard(
+      { ...production, DATABASE_URL: url, QUEUE_PREFIX: prefix, LOAD_DEMO_DATA: 'true', SMTP_URL: 'smtp://127.0.0.1:1', TWILIO_AUTH_TOKEN: 'twilio-auth-token-0123456789abcdef' },
+      EXIT_TIMEOUT_MS
+    )
+    const line = expectOneLineNaming(result, 'EMAIL_DOMAIN')
+    expect(line).toContain('mailbox')
+  }, SPAWN_TIMEOUT_MS)
+
   it('exits 1 with one line naming the destination when a webhook is plain http, even to this machine', async () => {
     const { url, prefix } = fresh()
     await ensureDatabase(url)
@@ -221,6 +231,7 @@ describe('failing closed in production', () => {
       LOAD_DEMO_DATA: 'true',
       SMTP_URL: 'smtp://127.0.0.1:1',
       TWILIO_AUTH_TOKEN: 'twilio-auth-token-0123456789abcdef',
+      EMAIL_DOMAIN: 'replies.contact.example.gov.uk',
       HOST: '127.0.0.1',
       PORT: String(port)
     })

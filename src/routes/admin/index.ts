@@ -9,8 +9,10 @@ import { ErrorBody } from '../../plugins/error-handler.js'
 import { requireOperatorKey } from '../../plugins/operator-auth.js'
 import { MultiLine, StringEnum } from '../../lib/schema.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
+import { queueEmailReply } from '../../messaging/email-outbound.js'
 import { queueReply } from '../../messaging/outbound.js'
 import { CaseReference } from '../../intake/reference.js'
+import { adminEmailRoutes } from './email.js'
 
 const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
@@ -83,6 +85,7 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
   app.addHook('onRequest', requireOperatorKey(config.OPERATOR_API_KEY))
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+  await app.register(adminEmailRoutes, { infra: opts.infra })
 
   app.get(
     '/v1/admin/cases/:reference',
@@ -100,15 +103,20 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
       schema: {
         tags: ['operations'],
         security,
-        summary: "Reply to the resident on the case's channel (for now: SMS to a case that came by SMS)",
-        description: 'Queued and sent by the message:send worker; nothing goes to a number that texted STOP (the message is recorded blocked).',
+        summary: "Reply to the resident on the case's channel: by SMS to a case that came by SMS, by email to one that came by email",
+        description:
+          'Queued and sent by the message:send worker; nothing goes to a number that texted STOP (the message is recorded blocked). ' +
+          'An email reply keeps the thread (In-Reply-To, References, the reference in the subject) and carries the case reply address.',
         params: Type.Object({ reference: CaseReference() }),
         body: Type.Object({ body: MultiLine({ minLength: 1, maxLength: 1600 }) }, { additionalProperties: false }),
         response: { 202: Type.Object({ message_id: Type.Integer(), status: Type.Literal('pending') }), 409: ErrorBody, 422: ErrorBody, ...errors }
       }
     },
     async (req, reply) => {
-      const queued = await queueReply(db, req.params.reference.toUpperCase(), req.body.body.trim(), 'operator')
+      const reference = req.params.reference.toUpperCase()
+      const queued =
+        (await queueEmailReply(db, reference, req.body.body.trim(), 'operator', config.EMAIL_DOMAIN)) ??
+        (await queueReply(db, reference, req.body.body.trim(), 'operator'))
       relayNow(queues, queued.outbox, req.log)
       return reply.code(202).send({ message_id: queued.messageId, status: 'pending' as const })
     }
