@@ -98,7 +98,7 @@ export interface IntakeParams {
   attachments_omitted: number
 }
 
-function intakeParams(contact: InboundContact): IntakeParams {
+export function intakeParams(contact: InboundContact): IntakeParams {
   return {
     provider: contact.provider,
     provider_message_id: contact.providerMessageId,

@@ -37,3 +37,9 @@ export function SingleLine(options: Omit<TStringOptions, 'pattern'> = {}) {
 export function MultiLine(options: Omit<TStringOptions, 'pattern'> = {}) {
   return Type.String({ ...options, pattern: MULTI_LINE })
 }
+
+/** A timestamp in a response: a Date from pg, serialised as an ISO 8601 date-time. */
+export const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
+
+/** The schema or null. */
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])

@@ -73,19 +73,6 @@ export async function queueEmail(db: Queryable, m: QueuedEmail): Promise<OutboxR
   return row
 }
 
-/** How many automatic mails went to this address in the window (the loop guard). */
-export async function recentAutomaticMails(db: Queryable, to: string, windowMinutes: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>({
-    name: 'email-recent-acks',
-    text: `select count(*)::int as n from messages
-            where channel = 'email' and direction = 'outbound' and recipient = $1
-              and (thread_headers->>'automatic')::boolean
-              and created_at > now() - make_interval(mins => $2)`,
-    values: [to, windowMinutes]
-  })
-  return rows[0]?.n ?? 0
-}
-
 /** An outbound mail as the send worker reads it. */
 export interface EmailToSend {
   id: number

@@ -1,6 +1,7 @@
 import type { Db, Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
+import type { ThreadHeaders } from './email-outbound.js'
 import { statusRank } from './status.js'
 
 /**
@@ -46,12 +47,20 @@ export interface PendingMessage {
   body: string
   sender: string | null
   recipient: string | null
+  /** email: what the mail carries besides the body, and its case's reply token and reference */
+  subject: string | null
+  provider_message_id: string | null
+  thread_headers: ThreadHeaders | null
+  reply_token: string | null
+  reference: string
 }
 
 export async function pendingMessage(db: Queryable, messageId: number): Promise<PendingMessage | null> {
   const { rows } = await db.query<PendingMessage>({
     name: 'send-read-message',
-    text: `select id, case_id, channel, body, sender, recipient from messages where id = $1 and direction = 'outbound' and status = 'pending'`,
+    text: `select m.id, m.case_id, m.channel, m.body, m.sender, m.recipient, m.subject, m.provider_message_id, m.thread_headers, c.reply_token, c.reference
+             from messages m join cases c on c.id = m.case_id
+            where m.id = $1 and m.direction = 'outbound' and m.status = 'pending'`,
     values: [messageId]
   })
   return rows[0] ?? null

@@ -1,11 +1,11 @@
 import { UnrecoverableError } from 'bullmq'
 import type { Transporter } from 'nodemailer'
-import { asTwilioApiError, type SmsSender } from '../channels/twilio/sms-client.js'
 import type { Db } from '../db/pool.js'
 import type { Log } from '../logger.js'
-import { sendEmail, type ThreadHeaders } from './email-outbound.js'
+import { sendEmail } from './email-outbound.js'
 import { isOptedOut } from './opt-outs.js'
-import { markSendDone, pendingMessage, settleMessage } from './outbound.js'
+import { ProviderRefusal, type SmsSender } from './sms-sender.js'
+import { markSendDone, pendingMessage, settleMessage, type PendingMessage } from './outbound.js'
 
 export interface SendDeps {
   db: Db
@@ -37,7 +37,7 @@ export async function sendMessage(deps: SendDeps, job: { messageId: number; outb
     return 'already_settled'
   }
   const ids = { id: m.id, caseId: m.case_id, outboxId: job.outboxId }
-  if (m.channel === 'email' && m.recipient && m.sender) return sendEmailMessage(deps, ids, lastAttempt)
+  if (m.channel === 'email' && m.recipient && m.sender && m.provider_message_id) return sendEmailMessage(deps, ids, { ...m, recipient: m.recipient, sender: m.sender, provider_message_id: m.provider_message_id }, lastAttempt)
   if (m.channel !== 'sms' || !m.recipient || !m.sender) {
     await settleMessage(deps.db, ids, { status: 'failed', detail: `no way to send a ${m.channel} message`, event: 'message.failed', reason: `not sent: no transport for ${m.channel}` })
     return 'failed'
@@ -57,7 +57,7 @@ export async function sendMessage(deps: SendDeps, job: { messageId: number; outb
     deps.log.info({ messageId: m.id, status: sent.status }, 'message handed to Twilio')
     return 'sent'
   } catch (err) {
-    const api = asTwilioApiError(err)
+    const api = err instanceof ProviderRefusal ? err : null
     const permanent = api !== null && api.status >= 400 && api.status < 500 && api.status !== 429
     if (permanent || lastAttempt) {
       const detail = api ? `Twilio ${api.status}${api.code ? ` (error ${api.code})` : ''}: ${api.message}` : `request failed: ${(err as Error).message}`
@@ -70,24 +70,12 @@ export async function sendMessage(deps: SendDeps, job: { messageId: number; outb
 }
 
 /** The mail half of sendMessage: the message's own headers, the case's reply address. */
-async function sendEmailMessage(deps: SendDeps, ids: { id: number; caseId: number; outboxId: number }, lastAttempt: boolean): Promise<SendOutcome> {
-  const { rows } = await deps.db.query<{
-    sender: string
-    recipient: string
-    subject: string | null
-    body: string
-    provider_message_id: string
-    thread_headers: ThreadHeaders | null
-    reply_token: string | null
-    reference: string
-  }>({
-    name: 'send-read-email',
-    text: `select m.sender, m.recipient, m.subject, m.body, m.provider_message_id, m.thread_headers, c.reply_token, c.reference
-             from messages m join cases c on c.id = m.case_id where m.id = $1`,
-    values: [ids.id]
-  })
-  const m = rows[0]
-  if (!m) return 'already_settled'
+async function sendEmailMessage(
+  deps: SendDeps,
+  ids: { id: number; caseId: number; outboxId: number },
+  m: PendingMessage & { sender: string; recipient: string; provider_message_id: string },
+  lastAttempt: boolean
+): Promise<SendOutcome> {
   const result = await sendEmail(deps.mail, {
     id: ids.id,
     from: m.sender,

@@ -177,6 +177,33 @@ describe('threading by the reference in a subject', () => {
     expect(point!.verified).toBe(false)
   })
 
+  it('keeps a From that failed DMARC on a flagged case of its own, never linked to the resident holding that address', async () => {
+    const victim = resident()
+    const opened = await openCase(victim)
+    const [{ resident_id: victimId } = { resident_id: 0 }] = await ctx.query<{ resident_id: number }>('select resident_id from cases where id = $1', [opened.id])
+    const messageId = `<spoof-${n}@mail.example.org>`
+    const spoof = [
+      'Authentication-Results: mx.switchboard.test; spf=fail smtp.mailfrom=example.org; dmarc=fail header.from=example.org',
+      `From: ${victim}`,
+      `To: ${LEICESTERSHIRE_MAILBOX}`,
+      'Subject: Please change my address',
+      `Message-ID: ${messageId}`,
+      '',
+      'Send all letters to 1 Elsewhere Road LE10 0AA.',
+      ''
+    ].join('\r\n')
+    expect((await ctx.sendRaw(spoof, { from: victim, to: [LEICESTERSHIRE_MAILBOX] })).response).toMatch(/^250 /)
+    const [c] = await ctx.query<{ resident_id: number; flags: string[]; reported_email: string | null }>(
+      `select c.resident_id, c.flags, c.reported_email from raw_inbound r join cases c on c.id = r.case_id where r.payload->>'messageId' = $1`,
+      [messageId]
+    )
+    expect(c!.flags).toContain('sender_not_authenticated')
+    expect(c!.resident_id).not.toBe(victimId)
+    expect(c!.reported_email).toBeNull()
+    await new Promise((r) => setTimeout(r, 300))
+    expect(await mailsTo(victim)).toHaveLength(1) // its own acknowledgement only: none for the spoof
+  })
+
   it('refuses a reply address that no case has with 550', async () => {
     await expect(ctx.send({ from: resident(), to: `reply+AAAAAAAAAAAAAAAAAAAAAAAA@${EMAIL_DOMAIN}`, subject: 'x', text: 'x' })).rejects.toMatchObject({ responseCode: 550 })
   })

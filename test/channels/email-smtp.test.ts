@@ -109,6 +109,29 @@ describe('mail to a council address over SMTP', () => {
   })
 })
 
+describe('limits', () => {
+  it('refuses recipients past SMTP_MAX_RECIPIENTS (452) and sessions past SMTP_MAX_CLIENTS_PER_ADDRESS (421)', async () => {
+    const limited = await startSmtpListener(emailDeps(ctx.infra), { ...ctx.config, SMTP_PORT: 0, SMTP_MAX_RECIPIENTS: 2, SMTP_MAX_CLIENTS_PER_ADDRESS: 1 })
+    const first = nodemailer.createTransport({ host: '127.0.0.1', port: limited.port, ignoreTLS: true, pool: true, maxConnections: 1 })
+    const second = nodemailer.createTransport({ host: '127.0.0.1', port: limited.port, ignoreTLS: true })
+    try {
+      const three = { from: resident(), to: [TRI_BOROUGH_MAILBOX, HINCKLEY_MAILBOX, LEICESTERSHIRE_MAILBOX], subject: 'Three', text: 'Pothole at LE10 0AA' }
+      // the first two recipients are taken, the third refused for now (452: try it later)
+      const sent = await first.sendMail(three)
+      expect(sent.accepted).toEqual([TRI_BOROUGH_MAILBOX, HINCKLEY_MAILBOX])
+      expect(sent.rejected).toEqual([LEICESTERSHIRE_MAILBOX])
+      expect(sent.rejectedErrors?.[0]).toMatchObject({ responseCode: 452 })
+      // the pooled connection stays open: a second session from the same address is one too many
+      expect((await first.sendMail({ ...three, to: [TRI_BOROUGH_MAILBOX] })).response).toMatch(/^250 /)
+      await expect(second.sendMail({ ...three, to: [TRI_BOROUGH_MAILBOX], subject: 'second' })).rejects.toMatchObject({ responseCode: 421 })
+    } finally {
+      first.close()
+      second.close()
+      await limited.close()
+    }
+  })
+})
+
 describe('STARTTLS', () => {
   it('is offered when a certificate is configured, and not otherwise', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-smtp-tls-'))

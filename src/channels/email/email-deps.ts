@@ -12,6 +12,7 @@ export function emailDeps(infra: Infra): ReceiveDeps & { mailboxes: Mailboxes } 
     mailboxes: new Mailboxes(infra.catalogue, infra.config.EMAIL_DOMAIN),
     config: infra.config,
     log,
-    relay: (row) => relayNow(infra.queues, row, log)
+    relay: (row) => relayNow(infra.queues, row, log),
+    pressure: infra.intakePressure
   }
 }

@@ -254,12 +254,20 @@ function returnPathOf(headers: RawHeaders): string | null {
   return (bracketed ? bracketed[1]! : value).trim()
 }
 
-/** Every `<msg-id>` in a header value, whitespace removed; a lone bare id is bracketed. */
+/**
+ * Every `<msg-id>` in a header value, whitespace removed; a lone bare id is bracketed. Ids
+ * with control characters (NUL above all, which Postgres refuses) or longer than 250
+ * characters are no ids: they could not be ours, and they would not fit an index.
+ */
 function msgIds(value: string): string[] {
-  const ids = [...value.matchAll(/<([^<>]*)>/g)].map((m) => m[1]!.replace(/\s+/g, '')).filter((id) => id !== '')
+  const ids = [...value.matchAll(/<([^<>]*)>/g)]
+    .map((m) => m[1]!.replace(/\s+/g, ''))
+    // eslint-disable-next-line no-control-regex
+    .filter((id) => id !== '' && id.length <= 250 && !/[\u0000-\u001f\u007f]/.test(id))
   if (ids.length > 0) return ids.map((id) => `<${id}>`)
   const bare = value.trim()
-  return /^[^\s<>]+@[^\s<>]+$/.test(bare) ? [`<${bare}>`] : []
+  // eslint-disable-next-line no-control-regex
+  return /^[^\s<>]+@[^\s<>]+$/.test(bare) && bare.length <= 250 && !/[\u0000-\u001f\u007f]/.test(bare) ? [`<${bare}>`] : []
 }
 
 /** mailparser turns an unreadable Date into "now"; an unreadable date is no date. */

@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Config } from '../../config.js'
 import { AppError } from '../../errors.js'
-import { withTransaction, type Db, type DbClient } from '../../db/pool.js'
+import type { Db } from '../../db/pool.js'
 import type { InboundContact } from '../../intake/inbound-contact.js'
-import { intakeContact } from '../../intake/intake.js'
+import { intakeParams } from '../../intake/intake.js'
 import type { OutboxRow } from '../../jobs/outbox-relay.js'
 import { findPostcode, formatPostcode } from '../../lib/postcode.js'
 import { normaliseEmail } from '../../lib/contact-points.js'
-import { headerSafe, queueEmail, recentAutomaticMails } from '../../messaging/email-outbound.js'
+import { headerSafe, newMessageId, newReplyToken } from '../../messaging/email-outbound.js'
 import { renderTemplate } from '../../messaging/templates.js'
+import type { IntakePressure } from '../../lib/intake-pressure.js'
 import type { Catalogue } from '../../routing/catalogue.js'
 import type { Mailboxes, OurRecipient } from './mailboxes.js'
 import { MailParseError, parseMail, type ParsedMail } from './parse-mail.js'
@@ -39,9 +40,9 @@ export interface ReceiveDeps {
   log: Logger
   /** hands committed outbox rows to the queues (route the case, send the acknowledgement) */
   relay: (row: OutboxRow) => void
+  /** mail being taken in (SMTP sessions, webhook requests), so this process's workers give way during a burst */
+  pressure: IntakePressure
 }
-
-class Duplicate extends Error {}
 
 /**
  * Takes one email in, by SMTP or webhook alike. Nothing is answered before it is committed:
@@ -49,13 +50,8 @@ class Duplicate extends Error {}
  * entry. Throws only when Postgres cannot take it, so the sender retries (SMTP 451, HTTP 503).
  */
 export async function receiveEmail(deps: ReceiveDeps, mail: ArrivedEmail): Promise<ReceiveOutcome> {
+  // the same bytes a second time are found by switchboard_email_intake (no query of their own)
   const sha256 = createHash('sha256').update(mail.raw).digest('hex')
-  const seen = await deps.db.query<{ reference: string | null }>({
-    name: 'email-seen-bytes',
-    text: `select c.reference from inbound_emails e left join raw_inbound r on r.id = e.raw_inbound_id left join cases c on c.id = r.case_id where e.sha256 = $1`,
-    values: [sha256]
-  })
-  if (seen.rows.length) return { outcome: 'duplicate', reference: seen.rows[0]!.reference }
   return takeIn(deps, mail, sha256, null)
 }
 
@@ -109,7 +105,9 @@ async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, rel
     payloadHash: sha256,
     sender: {
       name: parsed.from?.name ? headerSafe(parsed.from.name, 200) : null,
-      email: kind === 'bounce' ? null : senderEmail,
+      // a bounce's From is a mail server; a From the provider reports as failing SPF/DKIM/DMARC
+      // is kept in the raw record only, never linked to the resident who holds that address
+      email: kind === 'bounce' || parsed.spoofSuspect ? null : senderEmail,
       phone: null,
       raw: parsed.from?.address ?? null,
       // a reply quoting our Message-ID or reply address, from the address our mail went to,
@@ -130,37 +128,58 @@ async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, rel
     attachmentsOmitted: parsed.attachmentsOmitted
   }
 
-  try {
-    const done = await withTransaction(deps.db, async (client) => {
-      const stored = release
-        ? await client.query<{ id: number }>(
-            `update inbound_emails set state = 'released', decided_by = $2, decided_at = now() where id = $1 and state = 'quarantined' returning id`,
-            [release.id, release.by]
-          )
-        : await client.query<{ id: number }>({
-            name: 'email-store-raw',
-            text: `insert into inbound_emails (sha256, bytes, size_bytes, source, envelope_from, recipients, state, subject)
-                   values ($1, $2, $3, $4, $5, $6, 'accepted', $7) on conflict (sha256) do nothing returning id`,
-            values: [sha256, mail.raw, mail.raw.length, mail.source, mail.envelopeFrom, mail.recipients.map((r) => r.address), parsed.subject.slice(0, 250)]
-          })
-      if (!stored.rows[0]) throw new Duplicate()
-      const result = await intakeContact(client, contact)
-      if (result.replayed) throw new Duplicate()
-      const messageId = await linkRawAndAttachments(client, stored.rows[0].id, contact, parsed)
-      const rows: OutboxRow[] = result.outbox ? [result.outbox] : []
-      if (kind === 'bounce' && thread) await markBounced(client, thread, parsed)
-      if (!release && result.opened && !kind && senderEmail && (await mayAcknowledge(deps, client, parsed, senderEmail))) {
-        rows.push(await acknowledge(deps, client, { caseId: result.caseId, reference: result.reference, to: senderEmail, from: contact.recipient!, parsed, address }))
+  const ack = !release && !kind && senderEmail && contact.recipient && mayAcknowledge(deps, parsed, senderEmail) ? acknowledgement(deps, senderEmail, contact.recipient, parsed, address) : null
+  const { rows } = await deps.db.query<EmailIntakeRow>({
+    name: 'email-intake',
+    text: 'select * from switchboard_email_intake($1, $2, $3)',
+    values: [
+      intakeParams(contact),
+      mail.raw,
+      {
+        sha256,
+        source: mail.source,
+        envelope_from: mail.envelopeFrom,
+        recipients: mail.recipients.map((r) => r.address),
+        subject: parsed.subject.slice(0, 250),
+        release_id: release?.id ?? null,
+        release_by: release?.by ?? null,
+        attachments: parsed.attachments.map((a, position) => ({
+          position,
+          content_type: a.contentType,
+          refused: a.refused,
+          size: a.size,
+          content: a.refused ? null : a.content.toString('base64'),
+          filename: a.filename,
+          content_id: a.contentId,
+          inline: a.inline,
+          sha256: a.sha256
+        })),
+        bounce: kind === 'bounce' && thread?.messageId && parsed.bounce?.permanent !== false ? { message_id: thread.messageId, detail: bounceDetail(parsed) } : null,
+        ack
       }
-      return { result, rows, messageId }
-    })
-    for (const row of done.rows) deps.relay(row)
-    deps.log.info({ caseReference: done.result.reference, opened: done.result.opened, kind, thread: thread?.how ?? null }, 'email accepted')
-    return { outcome: 'accepted', reference: done.result.reference, opened: done.result.opened, kind }
-  } catch (err) {
-    if (err instanceof Duplicate) return { outcome: 'duplicate', reference: await referenceOf(deps.db, contact) }
-    throw err
+    ]
+  })
+  const row = rows[0]
+  if (!row) return { outcome: 'duplicate', reference: null }
+  if (row.replayed) return { outcome: 'duplicate', reference: row.reference }
+  if (row.outbox_id !== null && row.outbox_job_key !== null) deps.relay({ id: row.outbox_id, topic: 'case:route', payload: { case_id: row.case_id }, job_key: row.outbox_job_key })
+  if (row.ack_outbox_id !== null && row.ack_job_key !== null && row.ack_message_id !== null) {
+    deps.relay({ id: row.ack_outbox_id, topic: 'message:send', payload: { message_id: row.ack_message_id }, job_key: row.ack_job_key })
   }
+  deps.log.info({ caseReference: row.reference, opened: row.opened, kind, thread: thread?.how ?? null, acknowledged: row.ack_outbox_id !== null }, 'email accepted')
+  return { outcome: 'accepted', reference: row.reference, opened: row.opened, kind }
+}
+
+interface EmailIntakeRow {
+  case_id: number
+  reference: string
+  outbox_id: number | null
+  outbox_job_key: string | null
+  replayed: boolean
+  opened: boolean
+  ack_message_id: number | null
+  ack_outbox_id: number | null
+  ack_job_key: string | null
 }
 
 /** Our Message-ID quoted back (or, for a bounce, inside the returned original), else a reply address. */
@@ -190,87 +209,35 @@ function decide(parsed: ParsedMail, senderEmail: string | null, thread: ProvenTh
   return { kind: null, problem: null }
 }
 
-/** Never answer a robot, a list, a spoofed sender, our own mail come back, or too often. */
-async function mayAcknowledge(deps: ReceiveDeps, db: DbClient, parsed: ParsedMail, to: string): Promise<boolean> {
+/**
+ * Never answer a robot, a list, a spoofed sender or our own mail come back; how often one
+ * address may be answered is counted where the acknowledgement is queued, in the same
+ * transaction (switchboard_email_intake).
+ */
+function mayAcknowledge(deps: ReceiveDeps, parsed: ParsedMail, to: string): boolean {
   if (parsed.classification.noAutoAnswer.length || parsed.spoofSuspect) return false
-  if (to.endsWith(`@${deps.config.EMAIL_DOMAIN.toLowerCase()}`) || deps.catalogue.inboundAddress('email', to)) return false
-  return (await recentAutomaticMails(db, to, deps.config.EMAIL_ACK_WINDOW_MINUTES)) < deps.config.EMAIL_ACK_MAX_PER_WINDOW
+  return !to.endsWith(`@${deps.config.EMAIL_DOMAIN.toLowerCase()}`) && !deps.catalogue.inboundAddress('email', to)
 }
 
-async function acknowledge(
-  deps: ReceiveDeps,
-  db: DbClient,
-  a: { caseId: number; reference: string; to: string; from: string; parsed: ParsedMail; address: ReturnType<Catalogue['inboundAddress']> }
-): Promise<OutboxRow> {
-  const council = a.address?.councilGss ? deps.catalogue.councils.get(a.address.councilGss)?.name : null
-  const body = renderTemplate(deps.catalogue.template('email_acknowledgement', a.address), { reference: a.reference, name: council ?? 'your council' })
-  const subject = `${a.parsed.subject ? `Re: ${a.parsed.subject.replace(/^(re|aw|sv):\s*/i, '')}` : 'Your message'} [Ref: ${a.reference}]`
-  return queueEmail(db, {
-    caseId: a.caseId,
-    to: a.to,
-    from: a.from,
-    subject,
-    body,
-    thread: { inReplyTo: a.parsed.messageId, references: a.parsed.messageId ? [...a.parsed.references, a.parsed.messageId].slice(-20) : [], automatic: true },
-    author: 'system:acknowledgement',
-    why: 'Acknowledgement with the case reference queued to go by email',
-    emailDomain: deps.config.EMAIL_DOMAIN
-  })
-}
-
-/** The raw mail points at its message; attachments are stored under generated keys. */
-async function linkRawAndAttachments(db: DbClient, inboundEmailId: number, contact: InboundContact, parsed: ParsedMail): Promise<number> {
-  const { rows } = await db.query<{ raw_id: number; message_id: number }>({
-    name: 'email-link-raw',
-    text: `with r as (select id from raw_inbound where provider = $1 and provider_message_id = $2),
-                e as (update inbound_emails set raw_inbound_id = (select id from r) where id = $3)
-           select r.id as raw_id, m.id as message_id from r join messages m on m.raw_inbound_id = r.id`,
-    values: [contact.provider, contact.providerMessageId, inboundEmailId]
-  })
-  const messageId = rows[0]!.message_id
-  const kept = parsed.attachments
-  if (kept.length) {
-    await db.query({
-      name: 'email-store-attachments',
-      text: `insert into message_media (message_id, position, content_type, state, detail, size_bytes, content, fetched_at, filename, content_id, inline, sha256)
-             select $1, a.position, a.content_type, case when a.refused is null then 'stored' else 'refused' end, a.refused, a.size,
-                    case when a.refused is null then decode(a.content, 'base64') end, now(), a.filename, a.content_id, a.inline, a.sha256
-               from jsonb_to_recordset($2::jsonb) as a(position int, content_type text, refused text, size int, content text, filename text, content_id text, inline boolean, sha256 text)`,
-      values: [
-        messageId,
-        JSON.stringify(
-          kept.map((a, position) => ({
-            position,
-            content_type: a.contentType,
-            refused: a.refused,
-            size: a.size,
-            content: a.refused ? null : a.content.toString('base64'),
-            filename: a.filename,
-            content_id: a.contentId,
-            inline: a.inline,
-            sha256: a.sha256
-          }))
-        )
-      ]
-    })
+/** The acknowledgement to queue if the mail opens a case; `{reference}` is filled in by SQL. */
+function acknowledgement(deps: ReceiveDeps, to: string, from: string, parsed: ParsedMail, address: ReturnType<Catalogue['inboundAddress']>) {
+  const council = address?.councilGss ? deps.catalogue.councils.get(address.councilGss)?.name : null
+  const topic = parsed.subject.replace(/^((re|aw|sv|fwd?):\s*)+/i, '')
+  return {
+    to,
+    from,
+    subject: headerSafe(`${topic ? `Re: ${topic}` : 'Your message'}`, 200) + ' [Ref: {reference}]',
+    body: renderTemplate(deps.catalogue.template('email_acknowledgement', address), { name: council ?? 'your council' }),
+    message_id: newMessageId(deps.config.EMAIL_DOMAIN),
+    reply_token: newReplyToken(),
+    thread: { inReplyTo: parsed.messageId, references: parsed.messageId ? [...parsed.references, parsed.messageId].slice(-20) : [], automatic: true },
+    window_minutes: deps.config.EMAIL_ACK_WINDOW_MINUTES,
+    max_per_window: deps.config.EMAIL_ACK_MAX_PER_WINDOW
   }
-  return messageId
 }
 
-/** A bounce of our mail: that message failed, and the address it went to is failing. */
-async function markBounced(db: DbClient, thread: ProvenThread, parsed: ParsedMail): Promise<void> {
-  if (!thread.messageId || parsed.bounce?.permanent === false) return // a delay report: it may still arrive
-  const detail = `bounced: ${(parsed.bounce?.failedRecipients ?? []).join(', ') || 'delivery failed'}`.slice(0, 300)
-  await db.query({
-    name: 'email-mark-bounced',
-    text: `with m as (
-             update messages set status = 'failed', status_rank = 4, status_detail = $2, status_changed_at = clock_timestamp()
-              where id = $1 and status_rank < 4 returning recipient
-           )
-           update contact_points set failing_since = coalesce(failing_since, now()), failing_detail = $2
-            where kind = 'email' and value = (select lower(recipient) from messages where id = $1)`,
-    values: [thread.messageId, detail]
-  })
+function bounceDetail(parsed: ParsedMail): string {
+  return `bounced: ${(parsed.bounce?.failedRecipients ?? []).join(', ') || 'delivery failed'}`.slice(0, 300)
 }
 
 /** Kept as it came, for a supervisor to release or discard; answered as accepted (it is stored). */
@@ -290,14 +257,6 @@ function postcodeIn(text: string): string | null {
   // the quoted thread of a reply may hold an older postcode: only the first 4,000 characters count
   const found = findPostcode(text.slice(0, 4_000))
   return found ? formatPostcode(found) : null
-}
-
-async function referenceOf(db: Db, contact: InboundContact): Promise<string | null> {
-  const { rows } = await db.query<{ reference: string }>(
-    `select c.reference from raw_inbound r join cases c on c.id = r.case_id where r.provider = $1 and r.provider_message_id = $2`,
-    [contact.provider, contact.providerMessageId]
-  )
-  return rows[0]?.reference ?? null
 }
 
 /** What raw_inbound keeps of a mail besides its bytes (which inbound_emails holds). */

@@ -27,6 +27,9 @@ export async function startSmtpListener(
 ): Promise<SmtpListener> {
   const tls = config.SMTP_TLS_CERT_FILE && config.SMTP_TLS_KEY_FILE ? { cert: readFileSync(config.SMTP_TLS_CERT_FILE), key: readFileSync(config.SMTP_TLS_KEY_FILE) } : null
   const perAddress = new Map<string, number>()
+  // a session is a contact in hand from connect to close, as a web request is: the workers
+  // of this process give way while many are (workers/give-way.ts)
+  const inHand = new WeakMap<SMTPServerSession, () => void>()
   // recipients accepted per session, with what they are (smtp-server keeps only the address)
   const accepted = new WeakMap<SMTPServerSession, OurRecipient[]>()
 
@@ -48,9 +51,14 @@ export async function startSmtpListener(
       const n = (perAddress.get(session.remoteAddress) ?? 0) + 1
       if (n > config.SMTP_MAX_CLIENTS_PER_ADDRESS) return callback(smtpError(421, 'Too many connections from your address, try again later'))
       perAddress.set(session.remoteAddress, n)
+      inHand.set(session, deps.pressure.begin())
       callback()
     },
     onClose(session) {
+      const done = inHand.get(session)
+      if (!done) return // refused at connect: never counted
+      done()
+      inHand.delete(session)
       const n = (perAddress.get(session.remoteAddress) ?? 1) - 1
       if (n <= 0) perAddress.delete(session.remoteAddress)
       else perAddress.set(session.remoteAddress, n)

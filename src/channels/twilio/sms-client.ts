@@ -1,22 +1,12 @@
 import twilio from 'twilio'
 import type { Config } from '../../config.js'
+import { ProviderRefusal, type SmsSender } from '../../messaging/sms-sender.js'
 
-/** What sending a text needs of Twilio: one REST call, its sid and first status back. */
-export interface SmsSender {
-  send(message: { to: string; from: string; body: string; statusCallback: string }): Promise<{ sid: string; status: string }>
-}
-
-/** A refusal from Twilio's API (e.g. 21610: the number has opted out at Twilio; 21211: not a valid To). */
-export interface TwilioApiError {
-  status: number
-  code: number | null
-  message: string
-}
-
-export function asTwilioApiError(err: unknown): TwilioApiError | null {
+/** A refusal from Twilio's API as the provider-neutral ProviderRefusal; anything else as it is. */
+function asRefusal(err: unknown): unknown {
   const e = err as { status?: unknown; code?: unknown; message?: unknown } | null
-  if (!e || typeof e.status !== 'number') return null
-  return { status: e.status, code: typeof e.code === 'number' ? e.code : null, message: typeof e.message === 'string' ? e.message : 'Twilio refused the request' }
+  if (!e || typeof e.status !== 'number') return err
+  return new ProviderRefusal('twilio', e.status, typeof e.code === 'number' ? e.code : null, typeof e.message === 'string' ? e.message : 'Twilio refused the request')
 }
 
 /**
@@ -42,8 +32,12 @@ export function createTwilioSmsSender(config: Pick<Config, 'TWILIO_ACCOUNT_SID' 
   const client = twilio(config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN, { httpClient })
   return {
     async send(m) {
-      const sent = await client.messages.create({ to: m.to, from: m.from, body: m.body, statusCallback: m.statusCallback })
-      return { sid: sent.sid, status: sent.status }
+      try {
+        const sent = await client.messages.create({ to: m.to, from: m.from, body: m.body, statusCallback: m.statusCallback })
+        return { sid: sent.sid, status: sent.status }
+      } catch (err) {
+        throw asRefusal(err)
+      }
     }
   }
 }

@@ -7,10 +7,9 @@ import { releaseQuarantined } from '../../channels/email/receive-email.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
+import { Nullable, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
-const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 const Id = Type.Object({ id: Type.Integer({ minimum: 1 }) })
 
 const Quarantined = Type.Object({

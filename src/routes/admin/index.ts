@@ -7,15 +7,13 @@ import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 import { requireOperatorKey } from '../../plugins/operator-auth.js'
-import { MultiLine, StringEnum } from '../../lib/schema.js'
+import { MultiLine, Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { queueEmailReply } from '../../messaging/email-outbound.js'
 import { queueReply } from '../../messaging/outbound.js'
 import { CaseReference } from '../../intake/reference.js'
 import { adminEmailRoutes } from './email.js'
 
-const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 const Event = Type.Object({
   type: Type.String(),

@@ -90,11 +90,15 @@ export async function emailRoutes(fastify: FastifyInstance, opts: { infra: Infra
     },
     async (req) => {
       const raw = req.body as Buffer
-      const recipients = addressesFor(raw, req.query.to)
-        .map((a) => deps.mailboxes.recognise(a))
-        .filter((r): r is OurRecipient => r !== null)
+      const recipients: OurRecipient[] = []
+      for (const address of addressesFor(raw, req.query.to)) {
+        const ours = deps.mailboxes.recognise(address)
+        // a reply address counts only while its case exists, as at the SMTP listener
+        if (ours && (ours.kind === 'mailbox' || (await deps.mailboxes.replyTokenKnown(infra.db, ours.token)))) recipients.push(ours)
+      }
       if (!recipients.length) throw new AppError('unknown_recipient')
-      const result = await receiveEmail(deps, { raw, source: `http:${req.emailSource}`, envelopeFrom: null, recipients })
+      const done = deps.pressure.begin()
+      const result = await receiveEmail(deps, { raw, source: `http:${req.emailSource}`, envelopeFrom: null, recipients }).finally(done)
       return { outcome: result.outcome, reference: result.outcome === 'quarantined' ? null : result.reference }
     }
   )

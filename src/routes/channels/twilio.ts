@@ -88,7 +88,8 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infr
 
       // (the opt-out is read alongside, not inside the intake statement: a lookup added to that
       // statement made intake ten times slower when measured; the cause is not found yet)
-      const [result, optedOut] = await Promise.all([intake.submit(contact), phone ? isOptedOut(db, phone) : Promise.resolve(true)])
+      const done = infra.intakePressure.begin() // the workers of this process give way during a burst
+      const [result, optedOut] = await Promise.all([intake.submit(contact), phone ? isOptedOut(db, phone) : Promise.resolve(true)]).finally(done)
       if (result.outbox) relayNow(queues, result.outbox, req.log)
       req.log.info({ caseReference: result.reference, replayed: result.replayed, opened: result.opened }, 'sms accepted')
       if (contact.media?.length && !result.replayed) {
