@@ -13,7 +13,10 @@ import { healthRoutes } from './routes/health.js'
 import { emailRoutes } from './routes/channels/email.js'
 import { twilioRoutes } from './routes/channels/twilio.js'
 import { twilioVoiceRoutes } from './routes/channels/twilio-voice.js'
+import { open311Routes } from './routes/open311/index.js'
+import { caseRoutes } from './routes/v1/cases.js'
 import { contactRoutes } from './routes/v1/contacts.js'
+import { webhookRoutes } from './routes/v1/webhooks.js'
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -56,7 +59,12 @@ export async function buildApp(infra: Infra) {
         description: 'Citizen-contact CRM for councils that share services: web intake, routing to the right council, delivery to back offices.'
       },
       servers: [{ url: infra.config.PUBLIC_BASE_URL }],
-      components: { securitySchemes: { operatorKey: { type: 'http', scheme: 'bearer', description: 'OPERATOR_API_KEY' } } }
+      components: {
+        securitySchemes: {
+          operatorKey: { type: 'http', scheme: 'bearer', description: 'OPERATOR_API_KEY' },
+          councilKey: { type: 'http', scheme: 'bearer', description: 'a council (or partnership) API key, sbk_…, made with `npm run cli -- api-key create`' }
+        }
+      }
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
@@ -76,6 +84,10 @@ export async function buildApp(infra: Infra) {
   await app.register(twilioRoutes, { infra, intake, prefix: '/channels/twilio' })
   await app.register(twilioVoiceRoutes, { infra, intake, prefix: '/channels/twilio/voice' })
   await app.register(emailRoutes, { infra, prefix: '/channels/email' })
+  // council systems, each with a key of their own: the case API, webhooks, Open311
+  await app.register(caseRoutes, { infra })
+  await app.register(webhookRoutes, { infra })
+  await app.register(open311Routes, { infra, intake, prefix: '/open311/v2' })
   await app.register(adminRoutes, { infra })
   return app
 }

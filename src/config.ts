@@ -33,6 +33,8 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: 'false', pattern: '^(true|false|[0-9]{1,2}|[0-9A-Fa-f:./, ]+)$' }),
   RATE_LIMIT_INTAKE_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 60 }),
   RATE_LIMIT_LOOKUP_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 30 }),
+  // requests a minute per council API key (their systems share addresses: counted by key)
+  RATE_LIMIT_API_KEY_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 600 }),
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 4_000 }),
   DATABASE_LOCK_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 2_000 }),
   INTAKE_MAX_WAIT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 3_000 }),

@@ -8,6 +8,7 @@ import { startGiveWay, type GiveWayOptions } from './give-way.js'
 import { createRouteWorker } from './route.js'
 import { createMediaWorker } from './media.js'
 import { createSendWorker } from './send.js'
+import { createWebhookWorker } from './webhooks.js'
 
 export interface Workers {
   /** Stops taking jobs, waits for the ones in hand to finish, and disconnects. */
@@ -42,18 +43,19 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const deliver = createDeliverWorker(jobs, connection, mail)
   const send = createSendWorker(jobs, connection)
   const media = createMediaWorker(jobs, connection)
-  const workers: Worker[] = [route, deliver, send, media]
+  const webhooks = createWebhookWorker(jobs, connection)
+  const workers: Worker[] = [route, deliver, send, media, webhooks]
   for (const w of workers) {
     w.on('failed', (job, err) => {
-      // a delivery or send failure is already logged by its worker, with its detail
-      const level = w.name === 'case-deliver' || w.name === 'message-send' ? 'debug' : 'warn'
+      // a delivery, send or webhook failure is already logged by its worker, with its detail
+      const level = w.name === 'case-deliver' || w.name === 'message-send' || w.name === 'webhook-send' ? 'debug' : 'warn'
       infra.log[level]({ queue: w.name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'job failed')
     })
     w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
   const giveWay = opts.giveWay
-    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send, media] }, infra.log.child({ component: 'workers' }), {
+    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send, media, webhooks] }, infra.log.child({ component: 'workers' }), {
         maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS,
         ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
       })

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander'
+import { registerApiKeyCommands } from './api-keys.js'
 import { registerChannelCommands } from './channels.js'
 
 /**
@@ -17,6 +18,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
   // one module per command group
   registerChannelCommands(program)
+  registerApiKeyCommands(program)
   return program
 }
 

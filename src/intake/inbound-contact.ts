@@ -1,6 +1,6 @@
 /** One contact as every channel adapter hands it over: normalised, with nothing of cases or routing. */
 export interface InboundContact {
-  channel: 'web' | 'sms' | 'email' | 'voice'
+  channel: 'web' | 'sms' | 'email' | 'voice' | 'open311'
   /** who delivered it ('web', 'twilio', 'smtp', ...) and their id for it; unique together */
   provider: string
   providerMessageId: string

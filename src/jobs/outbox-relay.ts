@@ -25,6 +25,8 @@ function jobOf(row: OutboxRow) {
       return { topic: row.topic, name: 'send', data: { v: 1 as const, outboxId, messageId: Number(row.payload.message_id) }, opts }
     case 'media:fetch':
       return { topic: row.topic, name: 'fetch', data: { v: 1 as const, outboxId, mediaId: Number(row.payload.media_id) }, opts }
+    case 'webhook:send':
+      return { topic: row.topic, name: 'webhook', data: { v: 1 as const, outboxId, webhookEventId: Number(row.payload.webhook_event_id) }, opts }
   }
 }
 
@@ -152,6 +154,22 @@ async function jobStates(queues: Queues, redis: Redis, rows: OutboxRow[]): Promi
   })
 }
 
+/**
+ * Hands to the queue the outbox rows that nothing relays after commit: those a trigger
+ * writes (webhook events fanned out from case events). Each once (stamped relayed_at); a
+ * row relayed twice collapses on its job id. Returns how many.
+ */
+export async function relayFresh(db: Db, queues: Queues): Promise<number> {
+  const { rows } = await db.query<OutboxRow>({
+    name: 'outbox-fresh-webhooks',
+    text: `update outbox set relayed_at = clock_timestamp()
+            where id in (select id from outbox where topic = 'webhook:send' and done_at is null and relayed_at is null order by id limit 500)
+           returning id, topic, payload, job_key`
+  })
+  if (rows.length) await enqueueMany(queues, rows)
+  return rows.length
+}
+
 /** Marks an outbox row's work done, normally in the same transaction as the work. */
 export async function markOutboxDone(db: Pick<Db, 'query'>, outboxId: number): Promise<void> {
   await db.query('update outbox set done_at = clock_timestamp() where id = $1 and done_at is null', [outboxId])
@@ -172,7 +190,12 @@ export interface Sweeper {
  * looking at no more than `maxRowsPerSweep` rows each time and carrying on where the last
  * sweep stopped, so a large backlog is covered over a few sweeps at a bounded cost.
  */
-export function startSweeper(db: Db, queues: Queues, redis: Redis, opts: { intervalMs: number; leaseMs: number; log: Log; maxRowsPerSweep?: number }): Sweeper {
+export function startSweeper(
+  db: Db,
+  queues: Queues,
+  redis: Redis,
+  opts: { intervalMs: number; leaseMs: number; log: Log; maxRowsPerSweep?: number; freshEveryMs?: number }
+): Sweeper {
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> = Promise.resolve()
   let stopped = false
@@ -200,11 +223,20 @@ export function startSweeper(db: Db, queues: Queues, redis: Redis, opts: { inter
   }
   // at start, one whole pass over everything pending: catching up after a crash or restart
   running = tick(0, Number.POSITIVE_INFINITY).finally(schedule)
+  // rows written by triggers, every second: a council's webhook should not wait for the sweep
+  // (one that is stamped and then lost in Redis is found by the sweep after its lease)
+  let fresh: Promise<unknown> = Promise.resolve()
+  const freshTimer = setInterval(() => {
+    fresh = relayFresh(db, queues).catch((err: Error) => opts.log.warn({ err: { message: err.message } }, 'relaying new webhook events failed; the sweep will'))
+  }, opts.freshEveryMs ?? 1_000)
+  freshTimer.unref()
   return {
     async stop() {
       stopped = true
+      clearInterval(freshTimer)
       if (timer) clearTimeout(timer)
       await running
+      await fresh
     }
   }
 }

@@ -2,7 +2,7 @@ import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 
 /** The queues, by the names the rest of the code (and the outbox) uses. */
-export const TOPICS = ['case:route', 'case:deliver', 'message:send', 'media:fetch'] as const
+export const TOPICS = ['case:route', 'case:deliver', 'message:send', 'media:fetch', 'webhook:send'] as const
 export type Topic = (typeof TOPICS)[number]
 
 /** Job payloads: ids only, never personal data or secrets. Versioned so old jobs stay readable. */
@@ -28,7 +28,21 @@ export interface MediaJob {
   outboxId: number
   mediaId: number
 }
-export type JobFor<T extends Topic> = T extends 'case:route' ? RouteJob : T extends 'case:deliver' ? DeliverJob : T extends 'message:send' ? SendJob : MediaJob
+/** One event to one council webhook subscription, by its webhook_events row. */
+export interface WebhookJob {
+  v: 1
+  outboxId: number
+  webhookEventId: number
+}
+export type JobFor<T extends Topic> = T extends 'case:route'
+  ? RouteJob
+  : T extends 'case:deliver'
+    ? DeliverJob
+    : T extends 'message:send'
+      ? SendJob
+      : T extends 'webhook:send'
+        ? WebhookJob
+        : MediaJob
 
 /**
  * BullMQ refuses ':' in queue names (it separates the parts of its Redis keys), so the
@@ -49,7 +63,8 @@ function jobOptions(topic: Topic, s: QueueSettings): DefaultJobOptions {
   // effect), so Redis keeps only a short history; a failed job is removed so the outbox
   // sweeper can enqueue it again under the same id.
   const common: DefaultJobOptions = { removeOnComplete: { count: 1000 }, removeOnFail: true }
-  if (topic === 'case:deliver') {
+  // a council's webhook is a back office too: the same attempts and backoff as deliveries
+  if (topic === 'case:deliver' || topic === 'webhook:send') {
     return { ...common, attempts: s.deliveryAttempts, backoff: { type: 'exponential', delay: s.deliveryBackoffMs } }
   }
   if (topic === 'message:send') return { ...common, attempts: 6, backoff: { type: 'exponential', delay: 2_000 } }
@@ -70,13 +85,15 @@ export function createQueues(connection: Redis, s: QueueSettings): Queues {
   const deliver = make('case:deliver')
   const send = make('message:send')
   const media = make('media:fetch')
+  const webhook = make('webhook:send')
   return {
     'case:route': route,
     'case:deliver': deliver,
     'message:send': send,
     'media:fetch': media,
+    'webhook:send': webhook,
     async close() {
-      await Promise.all([route.close(), deliver.close(), send.close(), media.close()])
+      await Promise.all([route.close(), deliver.close(), send.close(), media.close(), webhook.close()])
     }
   }
 }

@@ -4,7 +4,8 @@ export const TEMPLATE_DEFAULTS = {
   sms_ask_postcode: 'To send your report {reference} to the right council, please reply with the full postcode where it is.',
   email_acknowledgement:
     'Thank you for contacting {name}. We have your message and its reference is {reference}.\n\n' +
-    'To add to it, reply to this email and keep the reference in the subject. This is an automatic reply: there is no need to answer it.'
+    'To add to it, reply to this email and keep the reference in the subject. This is an automatic reply: there is no need to answer it.',
+  status_update: 'Your report {reference} to {council} {status}. {description}'
 } as const
 
 export type TemplateKind = keyof typeof TEMPLATE_DEFAULTS

@@ -13,6 +13,8 @@ export interface RequestLimits {
   intake: LimitHook[]
   /** GET /v1/contacts/:reference, as `preHandler`: per client address, then per case reference */
   lookup: LimitHook[]
+  /** council routes, after the key is checked: per API key, not per address */
+  apiKey: LimitHook[]
 }
 
 declare module 'fastify' {
@@ -32,6 +34,8 @@ type KeyOf = (req: FastifyRequest) => string
 
 /** The client's address (IPv6 by its /64, as one host usually holds the whole block). */
 const byAddress: KeyOf = (req) => normalizeIP(req.ip)
+/** The API key's id (set by requireApiKey, which runs first). */
+const byApiKey: KeyOf = (req) => `key:${req.apiKey?.id ?? 'none'}`
 /** The case reference as looked up; references are case-insensitive, so the count is too. */
 const byReference: KeyOf = (req) => (req.params as { reference: string }).reference.toUpperCase()
 
@@ -47,7 +51,9 @@ export const rateLimits = fp(
     const count = (name: string, max: number, keyOf: KeyOf) => counter(app, opts.infra, name, max, keyOf, warnFailOpen)
     const intakeMax = config.RATE_LIMIT_INTAKE_PER_MIN
     const lookupMax = config.RATE_LIMIT_LOOKUP_PER_MIN
+    const keyMax = config.RATE_LIMIT_API_KEY_PER_MIN
     app.decorate('requestLimits', {
+      apiKey: keyMax > 0 ? [await count('api-key', keyMax, byApiKey)] : [],
       intake: intakeMax > 0 ? [await count('intake-address', intakeMax, byAddress)] : [],
       // the address first: a client already over its own limit does not use up the case's
       lookup: lookupMax > 0 ? [await count('lookup-address', lookupMax, byAddress), await count('lookup-reference', lookupMax, byReference)] : []

@@ -49,7 +49,7 @@ export class Catalogue {
   destinations = new Map<string, Destination>()
   /** key: `${channel}|${address}` */
   inboundAddresses = new Map<string, InboundAddress>()
-  /** key: `${kind}|${council ?? ''}|${partnership ?? ''}` */
+  /** key: `${kind}|${council ?? ''}|${partnership ?? ''}|${status ?? ''}` */
   templates = new Map<string, string>()
   private timer: NodeJS.Timeout | undefined
 
@@ -70,8 +70,8 @@ export class Catalogue {
       this.db.query<{ channel: string; address: string; council_gss: string | null; partnership_id: string | null }>(
         'select channel, address, council_gss, partnership_id from inbound_addresses'
       ),
-      this.db.query<{ kind: TemplateKind; council_gss: string | null; partnership_id: string | null; body: string }>(
-        'select kind, council_gss, partnership_id, body from message_templates'
+      this.db.query<{ kind: TemplateKind; council_gss: string | null; partnership_id: string | null; status: string | null; body: string }>(
+        'select kind, council_gss, partnership_id, status, body from message_templates'
       )
     ])
     const partnershipsOf = new Map<string, string[]>()
@@ -94,7 +94,7 @@ export class Catalogue {
     this.inboundAddresses = new Map(
       inbound.rows.map((a) => [`${a.channel}|${a.address}`, { channel: a.channel, address: a.address, councilGss: a.council_gss, partnershipId: a.partnership_id }])
     )
-    this.templates = new Map(templates.rows.map((t) => [`${t.kind}|${t.council_gss ?? ''}|${t.partnership_id ?? ''}`, t.body]))
+    this.templates = new Map(templates.rows.map((t) => [`${t.kind}|${t.council_gss ?? ''}|${t.partnership_id ?? ''}|${t.status ?? ''}`, t.body]))
     if (!this.timer && this.refreshMs > 0) {
       this.timer = setInterval(() => void this.load().catch(() => {}), this.refreshMs)
       this.timer.unref()
@@ -124,10 +124,37 @@ export class Catalogue {
     const council = address?.councilGss ?? null
     const partnership = address?.partnershipId ?? (council ? this.councils.get(council)?.partnerships[0] : undefined) ?? null
     return (
-      (council ? this.templates.get(`${kind}|${council}|`) : undefined) ??
-      (partnership ? this.templates.get(`${kind}||${partnership}`) : undefined) ??
+      (council ? this.templates.get(`${kind}|${council}||`) : undefined) ??
+      (partnership ? this.templates.get(`${kind}||${partnership}|`) : undefined) ??
       TEMPLATE_DEFAULTS[kind]
     )
+  }
+
+  /** A status update's wording for the resident: the council's for this status, then its general one, then the partnership's, then the built-in. */
+  statusTemplate(councilGss: string | null, partnershipId: string | null, status: string): string {
+    const partnership = partnershipId ?? (councilGss ? this.councils.get(councilGss)?.partnerships[0] : undefined) ?? null
+    const keys = [
+      councilGss && `status_update|${councilGss}||${status}`,
+      councilGss && `status_update|${councilGss}||`,
+      partnership && `status_update||${partnership}|${status}`,
+      partnership && `status_update||${partnership}|`
+    ]
+    for (const key of keys) {
+      const found = key ? this.templates.get(key) : undefined
+      if (found) return found
+    }
+    return TEMPLATE_DEFAULTS.status_update
+  }
+
+  /** The mailbox residents write to for this council (else its partnership), to send from. */
+  emailAddressOf(councilGss: string | null, partnershipId: string | null): string | null {
+    let partnershipBox: string | null = null
+    for (const a of this.inboundAddresses.values()) {
+      if (a.channel !== 'email') continue
+      if (councilGss && a.councilGss === councilGss) return a.address
+      if (!partnershipBox && partnershipId && a.partnershipId === partnershipId && !a.councilGss) partnershipBox = a.address
+    }
+    return partnershipBox
   }
 
   /** "Hinckley and Bosworth Borough Council (E07000132, district)" */

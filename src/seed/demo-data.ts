@@ -12,7 +12,7 @@ const SEEDS = join(projectRoot, 'seeds')
 interface ReferenceData {
   councils: { gss: string; name: string; short: string; tier: string; county?: string }[]
   partnerships: { id: string; name: string; operator?: string | null; host?: string | null; source?: string | null; members: string[] }[]
-  services: { code: string; name: string; tier: string; keywords: string[]; needs_location: boolean }[]
+  services: { code: string; name: string; tier: string; keywords: string[]; needs_location: boolean; public?: boolean }[]
   destinations: { council: string; service: string | null; team: string; email: string; sla_hours?: number }[]
   inbound_addresses: { channel: string; address: string; council?: string; partnership?: string }[]
 }
@@ -58,12 +58,12 @@ export async function loadDemoData(pool: Db): Promise<number> {
     }
     for (const s of ref.services) {
       await run(
-        `insert into services (code, name, tier, keywords, needs_location) values ($1, $2, $3, $4, $5)
+        `insert into services (code, name, tier, keywords, needs_location, public) values ($1, $2, $3, $4, $5, $6)
          on conflict (code) do update set name = excluded.name, tier = excluded.tier,
-           keywords = excluded.keywords, needs_location = excluded.needs_location
-         where (services.name, services.tier, services.keywords, services.needs_location)
-           is distinct from (excluded.name, excluded.tier, excluded.keywords, excluded.needs_location)`,
-        [s.code, s.name, s.tier, s.keywords, s.needs_location]
+           keywords = excluded.keywords, needs_location = excluded.needs_location, public = excluded.public
+         where (services.name, services.tier, services.keywords, services.needs_location, services.public)
+           is distinct from (excluded.name, excluded.tier, excluded.keywords, excluded.needs_location, excluded.public)`,
+        [s.code, s.name, s.tier, s.keywords, s.needs_location, s.public === true]
       )
     }
     for (const d of ref.destinations) {

@@ -53,6 +53,7 @@ export async function createTestContext(overrides: Record<string, unknown> = {},
       // tests of other things post and look up freely; test/channels/rate-limits.test.ts sets them
       RATE_LIMIT_INTAKE_PER_MIN: 0,
       RATE_LIMIT_LOOKUP_PER_MIN: 0,
+      RATE_LIMIT_API_KEY_PER_MIN: 0,
       ...(mailSink ? { SMTP_URL: mailSink.url } : {}),
       ...overrides
     },

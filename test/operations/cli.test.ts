@@ -56,6 +56,35 @@ describe('npm run cli', () => {
     expect(listed).toContainEqual({ channel: 'sms', address: '+447700900101', partnership: null, council: 'E09000033' })
   }, TEST_TIMEOUT_MS)
 
+  it('api-key create prints the key alone on stdout; it works, list shows its prefix only, revoke ends it', async () => {
+    const settings = { DATABASE_URL: ctx.config.DATABASE_URL }
+    const made = await cli(['api-key', 'create', '--council', 'E09000033', '--scopes', 'read,write,open311', '--label', 'waste system'], settings)
+    expect(made.code, made.stderr).toBe(0)
+    const key = made.stdout.trim()
+    expect(made.stdout).toBe(`${key}\n`)
+    expect(key).toMatch(/^sbk_[A-Za-z0-9_-]{43}$/)
+    const asKey = { authorization: `Bearer ${key}` }
+    expect((await ctx.app.inject({ method: 'GET', url: '/v1/cases', headers: asKey })).statusCode).toBe(200)
+
+    const listed = await cli(['api-key', 'list'], settings)
+    expect(listed.code, listed.stderr).toBe(0)
+    const rows = JSON.parse(listed.stdout) as Array<{ id: number; prefix: string; council: string; scopes: string[]; label: string }>
+    const row = rows.find((r) => key.startsWith(r.prefix))
+    expect(row).toMatchObject({ council: 'E09000033', scopes: ['read', 'write', 'open311'], label: 'waste system' })
+    expect(listed.stdout).not.toContain(key)
+
+    const revoked = await cli(['api-key', 'revoke', String(row!.id)], settings)
+    expect(revoked.code, revoked.stderr).toBe(0)
+    expect((await ctx.app.inject({ method: 'GET', url: '/v1/cases', headers: asKey })).statusCode).toBe(401)
+
+    const bad = await cli(['api-key', 'create', '--council', 'E09000033', '--scopes', 'read,admin'], settings)
+    expect(bad.code).toBe(2)
+    expect(bad.stdout).toBe('')
+    const nobody = await cli(['api-key', 'create', '--council', 'E99999999', '--scopes', 'read'], settings)
+    expect(nobody.code).toBe(1)
+    expect(nobody.stderr).toContain('E99999999')
+  }, TEST_TIMEOUT_MS * 2)
+
   it('--help exits 0 and names the channels commands', async () => {
     const run = await cli(['--help'], {})
     expect(run.code, run.stderr).toBe(0)

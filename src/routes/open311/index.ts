@@ -1,0 +1,304 @@
+import formbody from '@fastify/formbody'
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { applyCouncilUpdate, UPDATE_STATUSES, type UpdateStatus } from '../../cases/council-updates.js'
+import type { Infra } from '../../infra.js'
+import type { IntakeBatcher } from '../../intake/intake-batcher.js'
+import { relayNow } from '../../jobs/outbox-relay.js'
+import { accessOf, open311Access } from '../../open311/access.js'
+import { open311ErrorHandler } from '../../open311/errors.js'
+import { FORMATS, Open311Error, sendError, sendList, toXmlDocument, type Format } from '../../open311/format.js'
+import { open311Contact } from '../../open311/inbound.js'
+import { findCaseOf, listRequests, listUpdates, type RequestRow } from '../../open311/records.js'
+import {
+  Created,
+  Discovery,
+  ErrorList,
+  JurisdictionQuery,
+  PostRequestBody,
+  PostUpdateBody,
+  RequestRecord,
+  RequestsQuery,
+  ServiceDefinition,
+  ServiceItem,
+  TokenAnswer,
+  UpdateRecord,
+  UpdatesQuery
+} from '../../open311/schemas.js'
+import { attributesOf, serviceList } from '../../open311/service-definitions.js'
+
+const MAX_RESULTS = 1000
+const WINDOW_MS = 90 * 24 * 3600 * 1000
+const TAGS = ['open311']
+const errors = { 400: ErrorList, 403: ErrorList, 404: ErrorList }
+const CHANGESET = '2025-01-01T00:00:00Z'
+
+/**
+ * The time window of a list call: at most 90 days; by default the last 90 days, or the 90
+ * days from the start given.
+ */
+function windowOf(q: { start_date?: string; end_date?: string }): { start: Date; end: Date } {
+  const end = q.end_date ? new Date(q.end_date) : q.start_date ? new Date(Math.min(Date.parse(q.start_date) + WINDOW_MS, Date.now())) : new Date()
+  const start = q.start_date ? new Date(q.start_date) : new Date(end.getTime() - WINDOW_MS)
+  if (start > end) throw new Open311Error(400, 'start_date is after end_date')
+  if (end.getTime() - start.getTime() > WINDOW_MS) throw new Open311Error(400, 'start_date and end_date are at most 90 days apart')
+  return { start, end }
+}
+
+const commaList = (v: string | undefined) =>
+  v
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) ?? null
+
+/**
+ * A case as an Open311 record. With the council's key, all of it; without, what a street
+ * problem shows the public: never who reported it nor their words (residents write their
+ * names into descriptions), the service name standing for the description.
+ */
+function recordOf(row: RequestRow, full: boolean): RequestRecord {
+  return {
+    service_request_id: row.reference,
+    status: row.status === 'resolved' ? 'closed' : 'open',
+    status_notes: full ? row.status_notes : null,
+    service_name: row.service_name,
+    service_code: row.service_code,
+    description: full ? row.description.slice(0, 4000) : row.service_name,
+    agency_responsible: row.council_name,
+    service_notice: null,
+    requested_datetime: row.created_at.toISOString(),
+    updated_datetime: row.updated_at.toISOString(),
+    expected_datetime: row.sla_due_at?.toISOString() ?? null,
+    address: null,
+    address_id: null,
+    zipcode: row.postcode,
+    lat: row.lat,
+    long: row.lng,
+    media_url: null
+  }
+}
+
+/**
+ * Open311 GeoReport v2 under /open311/v2, every call in JSON and XML (the path's extension
+ * picks), plus mySociety's service request updates. jurisdiction_id is a council's GSS code.
+ * An access boundary of its own: its own body parser (forms only), key checks and errors.
+ */
+export async function open311Routes(fastify: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { db, catalogue, queues, config, intakePressure } = opts.infra
+  const { intake } = opts
+
+  // POST bodies are forms, as the standard has them; JSON and the rest are refused (400)
+  app.removeAllContentTypeParsers()
+  await app.register(formbody)
+  app.setErrorHandler(open311ErrorHandler)
+  app.setNotFoundHandler((req, reply) => sendError(reply, req.url.split('?', 1)[0]!.endsWith('.xml') ? 'xml' : 'json', 404, 'No such Open311 call'))
+
+  const limits = fastify.requestLimits.apiKey
+  const anyone = open311Access(db, catalogue, { key: 'optional', scopes: ['read', 'open311'], limits })
+  const poster = open311Access(db, catalogue, { key: 'required', scopes: ['open311'], limits })
+  const reader = open311Access(db, catalogue, { key: 'required', scopes: ['read', 'open311'], limits })
+
+  for (const fmt of FORMATS) {
+    const xml = fmt === 'xml'
+    const produces = xml ? 'text/xml' : 'application/json'
+    const describe = (summary: string) => ({ summary: `${summary} (${fmt.toUpperCase()})`, tags: TAGS, produces: [produces] })
+
+    app.get(`/discovery.${fmt}`, { schema: { ...describe('Where this endpoint is and what it speaks'), response: { 200: Discovery } } }, async (_req, reply) => {
+      const doc = {
+        changeset: CHANGESET,
+        contact: `See ${config.PUBLIC_BASE_URL}/docs`,
+        key_service: 'Ask the operator of this service for a council API key with the open311 scope',
+        endpoints: [
+          { specification: 'http://wiki.open311.org/GeoReport_v2', url: `${config.PUBLIC_BASE_URL}/open311/v2`, changeset: CHANGESET, type: 'production', formats: ['application/json', 'text/xml'] }
+        ]
+      }
+      return send(reply, fmt, doc, 'discovery', { endpoints: 'endpoint', formats: 'format' })
+    })
+
+    app.get(
+      `/services.${fmt}`,
+      { preValidation: anyone, schema: { ...describe("The services a council takes requests for"), querystring: JurisdictionQuery, response: { 200: Type.Array(ServiceItem), ...errors } } },
+      async (_req, reply) => sendList(reply, fmt, 'services', serviceList(catalogue))
+    )
+
+    app.get(
+      `/services/:service_code.${fmt}`,
+      {
+        preValidation: anyone,
+        schema: {
+          ...describe('The questions a service asks (its attributes)'),
+          params: Type.Object({ service_code: Type.String({ maxLength: 64 }) }),
+          querystring: JurisdictionQuery,
+          response: { 200: ServiceDefinition, ...errors }
+        }
+      },
+      async (req, reply) => {
+        if (!catalogue.services.has(req.params.service_code)) throw new Open311Error(404, 'No service has this service_code')
+        const doc = { service_code: req.params.service_code, attributes: attributesOf(req.params.service_code) }
+        return send(reply, fmt, doc, 'service_definition', { attributes: 'attribute', values: 'value' })
+      }
+    )
+
+    app.post(
+      `/requests.${fmt}`,
+      {
+        // the key is checked before the form is validated: a caller without one learns nothing
+        preValidation: poster,
+        schema: {
+          ...describe('Report a problem: creates a case, routed and delivered like every channel'),
+          description: 'Form body (application/x-www-form-urlencoded). FixMyStreet clients may send deviceid, attribute[uprn] and address_id=#NOTPINPOINTED#.',
+          consumes: ['application/x-www-form-urlencoded'],
+          body: PostRequestBody,
+          response: { 200: Created, ...errors }
+        }
+      },
+      async (req, reply) => {
+        const { jurisdiction, key } = accessOf(req)
+        if (intake.saturated()) throw new Open311Error(503, 'Too many reports are arriving at once; retry shortly')
+        const contact = open311Contact(req.body, jurisdiction.gss, key!, catalogue)
+        const done = intakePressure.begin()
+        const result = await intake.submit(contact).finally(done)
+        if (result.outbox) relayNow(queues, result.outbox, req.log)
+        req.log.info({ caseReference: result.reference, apiKeyId: key!.id }, 'open311 request accepted')
+        const notice = `Thank you. ${jurisdiction.name} has your report: quote ${result.reference}.`
+        return sendList(reply, fmt, 'requests', [{ service_request_id: result.reference, service_notice: notice, account_id: null }])
+      }
+    )
+
+    app.get(
+      `/requests.${fmt}`,
+      {
+        preValidation: anyone,
+        schema: {
+          ...describe('Requests of a council, newest first, at most 1000'),
+          description: "Without a key: only public services' requests, without personal data. With the council's key: all its requests.",
+          querystring: RequestsQuery,
+          response: { 200: Type.Array(RequestRecord), ...errors }
+        }
+      },
+      async (req, reply) => {
+        const { jurisdiction, key } = accessOf(req)
+        const references = commaList(req.query.service_request_id)?.slice(0, MAX_RESULTS) ?? null
+        const window = references?.length ? null : windowOf(req.query)
+        const rows = await listRequests(db, {
+          jurisdiction: jurisdiction.gss,
+          publicOnly: !key,
+          references,
+          serviceCodes: commaList(req.query.service_code),
+          start: window?.start,
+          end: window?.end,
+          status: req.query.status === 'open' || req.query.status === 'closed' ? req.query.status : null,
+          limit: MAX_RESULTS
+        })
+        return sendList(reply, fmt, 'requests', rows.map((r) => recordOf(r, Boolean(key))))
+      }
+    )
+
+    app.get(
+      `/requests/:service_request_id.${fmt}`,
+      {
+        preValidation: anyone,
+        schema: {
+          ...describe('One request, as a list of one'),
+          params: Type.Object({ service_request_id: Type.String({ maxLength: 64 }) }),
+          querystring: JurisdictionQuery,
+          response: { 200: Type.Array(RequestRecord), ...errors }
+        }
+      },
+      async (req, reply) => {
+        const { jurisdiction, key } = accessOf(req)
+        const [row] = await listRequests(db, { jurisdiction: jurisdiction.gss, publicOnly: !key, references: [req.params.service_request_id.toUpperCase()], limit: 1 })
+        // one that is not public answers as one that does not exist
+        if (!row) throw new Open311Error(404, 'No request with this id')
+        return sendList(reply, fmt, 'requests', [recordOf(row, Boolean(key))])
+      }
+    )
+
+    app.get(
+      `/tokens/:token.${fmt}`,
+      {
+        preValidation: anyone,
+        schema: {
+          ...describe('The request id for a token: ours are given at once, so a token is the id'),
+          params: Type.Object({ token: Type.String({ maxLength: 64 }) }),
+          querystring: JurisdictionQuery,
+          response: { 200: TokenAnswer, ...errors }
+        }
+      },
+      async (req, reply) => {
+        const { jurisdiction, key } = accessOf(req)
+        const [row] = await listRequests(db, { jurisdiction: jurisdiction.gss, publicOnly: !key, references: [req.params.token.toUpperCase()], limit: 1 })
+        if (!row) throw new Open311Error(404, 'No request with this token')
+        return sendList(reply, fmt, 'tokens', [{ service_request_id: row.reference, token: row.reference }])
+      }
+    )
+
+    app.get(
+      `/servicerequestupdates.${fmt}`,
+      {
+        preValidation: reader,
+        schema: {
+          ...describe("Status updates on the council's requests (mySociety extension)"),
+          querystring: UpdatesQuery,
+          response: { 200: Type.Array(UpdateRecord), ...errors }
+        }
+      },
+      async (req, reply) => {
+        const { jurisdiction } = accessOf(req)
+        const { start, end } = windowOf(req.query)
+        const rows = await listUpdates(db, jurisdiction.gss, start, end, MAX_RESULTS)
+        const updates = rows.map((u) => ({
+          update_id: u.update_id,
+          service_request_id: u.reference,
+          status: u.status.toLowerCase(),
+          updated_datetime: u.updated_at.toISOString(),
+          description: u.description,
+          media_url: '',
+          ...(u.external_status_code ? { external_status_code: u.external_status_code } : {})
+        }))
+        return sendList(reply, fmt, 'updates', updates)
+      }
+    )
+
+    app.post(
+      `/servicerequestupdates.${fmt}`,
+      {
+        preValidation: poster,
+        schema: {
+          ...describe("The council's status update on one of its requests (mySociety extension)"),
+          description: 'Form body. status in upper case (FIXED, IN_PROGRESS, …); the resident is told on the channel they used. A repeated update_id changes nothing.',
+          consumes: ['application/x-www-form-urlencoded'],
+          body: PostUpdateBody,
+          response: { 200: Type.Array(Type.Object({ update_id: Type.String() })), ...errors }
+        }
+      },
+      async (req, reply) => {
+        const { jurisdiction, key } = accessOf(req)
+        const status = req.body.status.trim().toLowerCase() as UpdateStatus
+        if (!UPDATE_STATUSES.includes(status)) throw new Open311Error(400, `status must be one of ${UPDATE_STATUSES.map((s) => s.toUpperCase()).join(', ')}`)
+        const found = await findCaseOf(db, req.body.service_request_id, [jurisdiction.gss])
+        if (!found) throw new Open311Error(404, 'No request with this service_request_id')
+        const applied = await applyCouncilUpdate({ db, catalogue, emailDomain: config.EMAIL_DOMAIN, mailFrom: config.MAIL_FROM }, found.id, {
+          status,
+          description: req.body.description.trim(),
+          forResident: true,
+          updateId: req.body.update_id,
+          updatedAt: new Date(req.body.updated_datetime),
+          externalStatusCode: req.body.external_status_code?.trim() || null,
+          source: `open311:${key!.id}`
+        })
+        for (const row of applied.outbox) relayNow(queues, row, req.log)
+        req.log.info({ caseReference: found.reference, applied: applied.applied, told: applied.told }, 'open311 status update')
+        return sendList(reply, fmt, 'updates', [{ update_id: applied.updateId }])
+      }
+    )
+  }
+}
+
+/** A single document: the JSON object, or the XML root holding its fields. */
+function send(reply: import('fastify').FastifyReply, fmt: Format, doc: Record<string, unknown>, root: string, lists: Record<string, string>) {
+  if (fmt === 'json') return reply.type('application/json; charset=utf-8').send(doc)
+  return reply.type('text/xml; charset=utf-8').send(toXmlDocument(root, doc, lists))
+}

@@ -1,0 +1,229 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { applyCouncilUpdate, UPDATE_STATUSES } from '../../cases/council-updates.js'
+import { addCouncilNote, caseMessagesAndEvents, findCouncilCase, listCouncilCases, updateCouncilFields } from '../../councils/council-cases.js'
+import { AppError } from '../../errors.js'
+import type { Infra } from '../../infra.js'
+import { CaseReference } from '../../intake/reference.js'
+import { relayNow } from '../../jobs/outbox-relay.js'
+import { MultiLine, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
+import { requireApiKey } from '../../plugins/api-key-auth.js'
+import { ErrorBody } from '../../plugins/error-handler.js'
+
+const CaseView = Type.Object({
+  reference: Type.String(),
+  status: Type.String(),
+  back_office_status: Nullable(Type.String()),
+  status_notes: Nullable(Type.String()),
+  priority: Type.String(),
+  channel: Type.String(),
+  council_gss: Type.String(),
+  council_reference: Nullable(Type.String()),
+  service_code: Nullable(Type.String()),
+  team: Nullable(Type.String()),
+  postcode: Nullable(Type.String()),
+  lat: Nullable(Type.Number()),
+  lng: Nullable(Type.Number()),
+  description: Type.String(),
+  reported_name: Nullable(Type.String()),
+  reported_email: Nullable(Type.String()),
+  reported_phone: Nullable(Type.String()),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  routed_at: Nullable(Timestamp),
+  sla_due_at: Nullable(Timestamp)
+})
+const CaseDetail = Type.Intersect([
+  CaseView,
+  Type.Object({
+    messages: Type.Array(
+      Type.Object({
+        id: Type.Integer(),
+        direction: Type.String(),
+        channel: Type.String(),
+        kind: Nullable(Type.String()),
+        subject: Nullable(Type.String()),
+        body: Type.String(),
+        status: Nullable(Type.String()),
+        author: Nullable(Type.String()),
+        created_at: Timestamp
+      })
+    ),
+    events: Type.Array(Type.Object({ type: Type.String(), actor: Type.String(), reason: Type.String(), data: Type.Record(Type.String(), Type.Unknown()), created_at: Timestamp }))
+  })
+])
+const Params = Type.Object({ reference: CaseReference() })
+const Status = StringEnum(UPDATE_STATUSES, { description: "the council's status, as Open311's service request updates name them" })
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
+const security = [{ councilKey: [] }]
+
+/** An opaque cursor: the (updated_at, id) of the last case of a page. */
+const encodeCursor = (c: { updated_at_exact: string; id: number }) => Buffer.from(`${c.updated_at_exact}|${c.id}`).toString('base64url')
+function decodeCursor(cursor: string): { updatedAt: string; id: number } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|')
+  if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.test(at ?? '') || !/^[0-9]{1,18}$/.test(id ?? '')) {
+    throw new AppError('validation_failed', { field: 'cursor', message: 'The cursor is not one this API gave' })
+  }
+  return { updatedAt: at!, id: Number(id) }
+}
+
+/**
+ * The case API for council systems, each with its own key (`Authorization: Bearer sbk_…`):
+ * a council's key sees only the cases placed with that council, a partnership operator's key
+ * those of its member councils; any other case is 404, as if it did not exist. Counted per
+ * key against RATE_LIMIT_API_KEY_PER_MIN.
+ */
+export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { db, catalogue, queues, config } = opts.infra
+  const limits = app.requestLimits.apiKey
+  const read = [requireApiKey(db, 'read'), ...limits]
+  const write = [requireApiKey(db, 'write'), ...limits]
+  const councilsOf = (req: FastifyRequest) => req.apiKey!.councils
+  const actorOf = (req: FastifyRequest) => `api-key:${req.apiKey!.id}`
+  const mine = async (req: FastifyRequest & { params: { reference: string } }) => {
+    const found = await findCouncilCase(db, councilsOf(req), req.params.reference.toUpperCase())
+    if (!found) throw new AppError('not_found', { message: 'No case with this reference' })
+    return found
+  }
+
+  app.get(
+    '/v1/cases',
+    {
+      onRequest: read,
+      schema: {
+        tags: ['council cases'],
+        security,
+        summary: "The council's cases, oldest change first, a page at a time",
+        description: 'Sync by asking with `updated_since` and following `next_cursor` until it is null.',
+        querystring: Type.Object(
+          {
+            status: Type.Optional(StringEnum(['received', 'triage', 'routed', 'with_back_office', 'resolved'])),
+            service: Type.Optional(SingleLine({ maxLength: 64 })),
+            reference: Type.Optional(CaseReference()),
+            updated_since: Type.Optional(Type.String({ format: 'date-time' })),
+            cursor: Type.Optional(Type.String({ maxLength: 200 })),
+            limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 })
+          },
+          { additionalProperties: false }
+        ),
+        response: { 200: Type.Object({ cases: Type.Array(CaseView), next_cursor: Nullable(Type.String()) }), ...errors }
+      }
+    },
+    async (req) => {
+      const q = req.query
+      const cases = await listCouncilCases(db, {
+        councils: councilsOf(req),
+        status: q.status,
+        service: q.service,
+        reference: q.reference?.toUpperCase(),
+        updatedSince: q.updated_since ? new Date(q.updated_since) : undefined,
+        after: q.cursor ? decodeCursor(q.cursor) : undefined,
+        limit: q.limit
+      })
+      const last = cases[cases.length - 1]
+      return { cases, next_cursor: last && cases.length === q.limit ? encodeCursor(last) : null }
+    }
+  )
+
+  app.get(
+    '/v1/cases/:reference',
+    { onRequest: read, schema: { tags: ['council cases'], security, summary: 'One case with its messages and events', params: Params, response: { 200: CaseDetail, ...errors } } },
+    async (req) => {
+      const c = await mine(req)
+      return { ...c, ...(await caseMessagesAndEvents(db, c.id)) }
+    }
+  )
+
+  app.patch(
+    '/v1/cases/:reference',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['council cases'],
+        security,
+        summary: "Set the case's status (as the council's system sees it), its priority or the council's own reference",
+        description: 'A status here is recorded like a status update, but the resident is not told; post to /updates for that.',
+        params: Params,
+        body: Type.Object(
+          {
+            status: Type.Optional(Status),
+            priority: Type.Optional(StringEnum(['low', 'normal', 'high', 'urgent'])),
+            council_reference: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 }))
+          },
+          { additionalProperties: false, minProperties: 1, examples: [{ status: 'in_progress', priority: 'high', council_reference: 'WCC-WASTE-4411' }] }
+        ),
+        response: { 200: CaseView, 422: ErrorBody, ...errors }
+      }
+    },
+    async (req) => {
+      const c = await mine(req)
+      await updateCouncilFields(db, c.id, { priority: req.body.priority, councilReference: req.body.council_reference }, actorOf(req))
+      if (req.body.status) {
+        await applyCouncilUpdate({ db, catalogue, emailDomain: config.EMAIL_DOMAIN, mailFrom: config.MAIL_FROM }, c.id, { status: req.body.status, description: '', forResident: false, source: actorOf(req) })
+      }
+      return (await findCouncilCase(db, councilsOf(req), c.reference))!
+    }
+  )
+
+  app.post(
+    '/v1/cases/:reference/notes',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['council cases'],
+        security,
+        summary: 'Add an internal note (never sent to the resident)',
+        params: Params,
+        body: Type.Object({ body: MultiLine({ minLength: 1, maxLength: 4000 }) }, { additionalProperties: false, examples: [{ body: 'Crew informed; bin to be collected tomorrow.' }] }),
+        response: { 201: Type.Object({ added: Type.Literal(true) }), ...errors }
+      }
+    },
+    async (req, reply) => {
+      const c = await mine(req)
+      await addCouncilNote(db, c.id, req.body.body.trim(), actorOf(req))
+      return reply.code(201).send({ added: true as const })
+    }
+  )
+
+  app.post(
+    '/v1/cases/:reference/updates',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['council cases'],
+        security,
+        summary: 'Post a status update; meant for the resident unless for_resident is false',
+        description:
+          "The resident is told on the channel they used (a text to a case that came by text; an email to one that came by email or the web with an email address), in the council's wording for that status (template status_update), through the outbound queue. A repeated update_id changes nothing.",
+        params: Params,
+        body: Type.Object(
+          {
+            status: Status,
+            description: Type.Optional(MultiLine({ maxLength: 1600 })),
+            for_resident: Type.Boolean({ default: true }),
+            update_id: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 }))
+          },
+          { additionalProperties: false, examples: [{ status: 'action_scheduled', description: 'A crew will come on Friday.', for_resident: true, update_id: 'WASTE-88121-3' }] }
+        ),
+        response: {
+          201: Type.Object({ update_id: Type.String(), applied: Type.Boolean(), resident_told_by: StringEnum(['sms', 'email', 'not_asked', 'no_channel']) }),
+          ...errors
+        }
+      }
+    },
+    async (req, reply) => {
+      const c = await mine(req)
+      const done = await applyCouncilUpdate({ db, catalogue, emailDomain: config.EMAIL_DOMAIN, mailFrom: config.MAIL_FROM }, c.id, {
+        status: req.body.status,
+        description: (req.body.description ?? '').trim(),
+        forResident: req.body.for_resident,
+        updateId: req.body.update_id ?? null,
+        source: actorOf(req)
+      })
+      for (const row of done.outbox) relayNow(queues, row, req.log)
+      return reply.code(201).send({ update_id: done.updateId, applied: done.applied, resident_told_by: done.told })
+    }
+  )
+}

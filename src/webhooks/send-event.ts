@@ -1,0 +1,150 @@
+import { UnrecoverableError } from 'bullmq'
+import type { Db } from '../db/pool.js'
+import { webhookUrlRefusal } from '../delivery/destination-policy.js'
+import { classifyHttpStatus, type AttemptResult } from '../delivery/outcome.js'
+import { markOutboxDone } from '../jobs/outbox-relay.js'
+import type { Log } from '../logger.js'
+import { webhookHeaders } from './signing.js'
+
+export interface WebhookSendDeps {
+  db: Db
+  log: Log
+  /** `production` refuses plain-http URLs even to a loopback host */
+  settings: { maxAttempts: number; timeoutMs: number; production: boolean }
+}
+
+export type WebhookSendOutcome = 'delivered' | 'already_settled' | 'missing'
+
+/** A claimed event with what is needed to send it. */
+interface ClaimedEvent {
+  id: number
+  event_id: string
+  subscription_id: number
+  type: string
+  payload: Record<string, unknown>
+  attempts: number
+  created_at: Date
+  url: string
+  secret: string
+  subscription_council: string
+  case_council: string | null
+  reference: string
+  status: string
+  council_gss: string | null
+  service_code: string | null
+  back_office_status: string | null
+  council_reference: string | null
+}
+
+/**
+ * What a council's webhook receives for one event. The case is described by its reference,
+ * stage and the council's own fields only: no resident's details, which the council has
+ * from the case's delivery. The case is as it is when sent, so a late retry never rolls a
+ * receiver back to an older status.
+ */
+export function webhookBody(e: ClaimedEvent): string {
+  return JSON.stringify({
+    id: e.event_id,
+    type: e.type,
+    created_at: e.created_at.toISOString(),
+    data: {
+      case: {
+        reference: e.reference,
+        status: e.status,
+        council_gss: e.council_gss,
+        service_code: e.service_code,
+        back_office_status: e.back_office_status,
+        council_reference: e.council_reference
+      },
+      event: e.payload
+    }
+  })
+}
+
+/**
+ * One attempt to send one webhook event, as deliverCase sends a case: the attempt is
+ * counted before it is made, a 2xx settles the event and its outbox row in one statement,
+ * any other answer throws for BullMQ to retry with backoff, and a permanent failure or the
+ * last attempt dead-letters it (listed and replayable through the API). A settled event is
+ * never claimed again, so a duplicate job sends nothing.
+ */
+export async function sendWebhookEvent(deps: WebhookSendDeps, job: { webhookEventId: number; outboxId: number }): Promise<WebhookSendOutcome> {
+  const { rows } = await deps.db.query<ClaimedEvent>({
+    name: 'webhook-claim-attempt',
+    text: `with e as (
+       update webhook_events set attempts = attempts + 1
+        where id = $1 and state = 'pending'
+        returning id, event_id, subscription_id, case_id, type, payload, attempts, created_at
+     )
+     select e.id, e.event_id, e.subscription_id, e.type, e.payload, e.attempts, e.created_at,
+            s.url, s.secret, s.council_gss as subscription_council,
+            coalesce(c.council_gss, c.requested_council_gss) as case_council,
+            c.reference, c.status, c.council_gss, c.service_code, c.back_office_status, c.council_reference
+       from e
+       join webhook_subscriptions s on s.id = e.subscription_id
+       join cases c on c.id = e.case_id`,
+    values: [job.webhookEventId]
+  })
+  const event = rows[0]
+  if (!event) {
+    // delivered or dead already (a duplicate job), or its subscription was deleted
+    const settled = await deps.db.query('select 1 from webhook_events where id = $1', [job.webhookEventId])
+    await markOutboxDone(deps.db, job.outboxId)
+    return settled.rowCount ? 'already_settled' : 'missing'
+  }
+  const context = { eventId: event.event_id, subscriptionId: event.subscription_id, type: event.type, attempt: event.attempts }
+  const result = await attemptSend(deps, event)
+  if (result.ok) {
+    await deps.db.query({
+      name: 'webhook-delivered',
+      text: `with delivered as (
+         update webhook_events set state = 'delivered', last_status = $2, last_error = null, delivered_at = now() where id = $1
+       )
+       update outbox set done_at = clock_timestamp() where id = $3 and done_at is null`,
+      values: [event.id, result.status, job.outboxId]
+    })
+    deps.log.info(context, 'webhook event delivered')
+    return 'delivered'
+  }
+  if (result.permanent || event.attempts >= deps.settings.maxAttempts) {
+    await deps.db.query(
+      `with dead as (
+         update webhook_events set state = 'dead', last_status = $2, last_error = $3 where id = $1
+       )
+       update outbox set done_at = clock_timestamp() where id = $4 and done_at is null`,
+      [event.id, result.status, result.detail, job.outboxId]
+    )
+    deps.log.warn({ ...context, detail: result.detail }, 'webhook event dead-lettered')
+    throw new UnrecoverableError(`webhook event ${event.event_id} dead-lettered: ${result.detail}`)
+  }
+  await deps.db.query('update webhook_events set last_status = $2, last_error = $3 where id = $1', [event.id, result.status, result.detail])
+  deps.log.info({ ...context, detail: result.detail }, 'webhook attempt failed; will retry')
+  throw new Error(`webhook attempt ${event.attempts} failed: ${result.detail}`)
+}
+
+async function attemptSend(deps: WebhookSendDeps, e: ClaimedEvent): Promise<AttemptResult> {
+  // A case moved to another council since the event: its old council no longer hears of it.
+  if (e.case_council !== e.subscription_council) {
+    return { ok: false, permanent: true, status: null, detail: 'not sent: the case is no longer with this council' }
+  }
+  // checked when subscribing too; this catches a policy stricter since (production)
+  const refusal = webhookUrlRefusal(e.url, { production: deps.settings.production })
+  if (refusal) return { ok: false, permanent: true, status: null, detail: `not sent: ${refusal}` }
+  const body = webhookBody(e)
+  try {
+    const res = await fetch(e.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Switchboard-Webhooks/1', ...webhookHeaders(e.secret, e.event_id, body) },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(deps.settings.timeoutMs)
+    })
+    // only the status counts: the answer's body is not read, so it cannot hold the worker
+    await res.body?.cancel().catch(() => undefined)
+    return classifyHttpStatus(res.status)
+  } catch (err) {
+    const failure = err as Error & { cause?: { code?: string } }
+    const reason = failure.name === 'TimeoutError' ? `no answer within ${deps.settings.timeoutMs} ms` : (failure.cause?.code ?? failure.message)
+    return { ok: false, permanent: false, status: null, detail: `request failed: ${reason}` }
+  }
+}

@@ -1,0 +1,103 @@
+import { withTransaction, type Db, type Queryable } from '../db/pool.js'
+import type { OutboxRow } from '../jobs/outbox-relay.js'
+import { newWebhookSecret } from './signing.js'
+
+/** The case events a council can subscribe to (webhook_fan_out in migrations/013 maps ours to these). */
+export const WEBHOOK_EVENT_TYPES = ['case.created', 'case.routed', 'case.updated', 'message.created'] as const
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
+
+/** A subscription as listed: never its secret. */
+export interface Subscription {
+  id: number
+  url: string
+  events: WebhookEventType[]
+  council: string
+  created_at: Date
+}
+
+/** A dead-lettered event, as its council sees it. */
+export interface DeadLetter {
+  event_id: string
+  subscription_id: number
+  type: WebhookEventType
+  case_reference: string
+  attempts: number
+  last_status: number | null
+  last_error: string | null
+  created_at: Date
+}
+
+/**
+ * Every query here takes the councils the caller's key may act for and matches rows by
+ * them, so another council's subscription or event is simply not found: the route answers
+ * 404 and existence is not revealed.
+ */
+export async function createSubscription(
+  db: Queryable,
+  s: { council: string; url: string; events: WebhookEventType[] }
+): Promise<Subscription & { secret: string }> {
+  const { rows } = await db.query<Subscription & { secret: string }>(
+    `insert into webhook_subscriptions (council_gss, url, secret, events) values ($1, $2, $3, $4)
+     returning id, url, events, council_gss as council, secret, created_at`,
+    [s.council, s.url, newWebhookSecret(), [...new Set(s.events)]]
+  )
+  return rows[0]!
+}
+
+export async function listSubscriptions(db: Queryable, councils: string[]): Promise<Subscription[]> {
+  const { rows } = await db.query<Subscription>(
+    `select id, url, events, council_gss as council, created_at from webhook_subscriptions
+      where council_gss = any($1::text[]) and active order by id`,
+    [councils]
+  )
+  return rows
+}
+
+/**
+ * Deletes a subscription with its events: its secret is gone for good, and events still
+ * pending are not sent (their jobs find nothing and finish). False when not the caller's.
+ */
+export async function deleteSubscription(db: Queryable, id: number, councils: string[]): Promise<boolean> {
+  const { rowCount } = await db.query('delete from webhook_subscriptions where id = $1 and council_gss = any($2::text[])', [id, councils])
+  return (rowCount ?? 0) > 0
+}
+
+export async function listDeadLetters(db: Queryable, councils: string[], limit: number): Promise<DeadLetter[]> {
+  const { rows } = await db.query<DeadLetter>(
+    `select e.event_id, e.subscription_id, e.type, c.reference as case_reference, e.attempts, e.last_status, e.last_error, e.created_at
+       from webhook_events e
+       join webhook_subscriptions s on s.id = e.subscription_id
+       join cases c on c.id = e.case_id
+      where s.council_gss = any($1::text[]) and e.state = 'dead'
+      order by e.id desc limit $2`,
+    [councils, limit]
+  )
+  return rows
+}
+
+export type ReplayResult = { found: false } | { found: true; outbox: OutboxRow | null }
+
+/**
+ * Sends a dead or delivered event again: back to pending with a fresh set of attempts,
+ * under the same event id (so a receiver that dedupes by webhook-id still can), through a
+ * new outbox row. An event still pending is on its way already: nothing is added.
+ */
+export async function replayEvent(db: Db, eventId: string, councils: string[]): Promise<ReplayResult> {
+  return withTransaction(db, async (tx) => {
+    const found = await tx.query<{ id: number; state: string }>(
+      `select e.id, e.state from webhook_events e join webhook_subscriptions s on s.id = e.subscription_id
+        where e.event_id = $1 and s.council_gss = any($2::text[]) and s.active
+        for update of e`,
+      [eventId, councils]
+    )
+    const event = found.rows[0]
+    if (!event) return { found: false }
+    if (event.state === 'pending') return { found: true, outbox: null }
+    await tx.query(`update webhook_events set state = 'pending', attempts = 0, delivered_at = null where id = $1`, [event.id])
+    const outbox = await tx.query<OutboxRow>(
+      `insert into outbox (topic, payload) values ('webhook:send', jsonb_build_object('webhook_event_id', $1::bigint)) returning id, topic, payload, job_key`,
+      [event.id]
+    )
+    return { found: true, outbox: outbox.rows[0]! }
+  })
+}

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestContext, type TestContext } from '../helpers/context.js'
+import { expectError, expectSchema, get, parseXml } from './helpers.js'
+
+let ctx: TestContext
+beforeAll(async () => {
+  ctx = await createTestContext()
+})
+afterAll(async () => {
+  await ctx.close()
+})
+
+describe('Open311 discovery, services and service definitions', () => {
+  it('lists every service in JSON that validates against services.json', async () => {
+    const res = await get(ctx, '/services.json', { jurisdiction_id: 'E07000132' })
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8')
+    const body = JSON.parse(res.body) as { service_code: string; metadata: boolean; type: string }[]
+    expectSchema('services', body)
+    const codes = body.map((s) => s.service_code)
+    expect(codes).toContain('pothole')
+    expect(codes).toContain('missed_bin')
+    expect(body.find((s) => s.service_code === 'missed_bin')).toMatchObject({ metadata: true, type: 'realtime' })
+  })
+
+  it('lists the same services in XML as <services><service>', async () => {
+    const doc = parseXml(await get(ctx, '/services.xml', { jurisdiction_id: 'E07000132' }))
+    const json = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E07000132' })).body) as unknown[]
+    expect(doc.services.service).toHaveLength(json.length)
+    expect(doc.services.service.find((s: { service_code: string }) => s.service_code === 'pothole')).toMatchObject({ service_name: 'Pothole or road defect', type: 'realtime' })
+  })
+
+  it('defines missed_bin with a required bin_type list and an optional uprn, in JSON and XML', async () => {
+    const res = await get(ctx, '/services/missed_bin.json', { jurisdiction_id: 'E07000132' })
+    expect(res.statusCode).toBe(200)
+    const def = JSON.parse(res.body) as { attributes: { code: string; required: boolean; datatype: string; values?: { key: string }[] }[] }
+    expectSchema('service-definition', def)
+    const binType = def.attributes.find((a) => a.code === 'bin_type')
+    expect(binType).toMatchObject({ required: true, datatype: 'singlevaluelist' })
+    expect(binType!.values!.map((v) => v.key)).toEqual(['general', 'recycling', 'garden', 'food'])
+    expect(def.attributes.find((a) => a.code === 'uprn')).toMatchObject({ required: false, datatype: 'string' })
+
+    const doc = parseXml(await get(ctx, '/services/missed_bin.xml', { jurisdiction_id: 'E07000132' }))
+    expect(doc.service_definition.service_code).toBe('missed_bin')
+    const attr = doc.service_definition.attributes.attribute.find((a: { code: string }) => a.code === 'bin_type')
+    expect(attr.required).toBe('true')
+    expect(attr.values.value.map((v: { key: string }) => v.key)).toEqual(['general', 'recycling', 'garden', 'food'])
+  })
+
+  it('every service has a definition that validates', async () => {
+    const list = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E09000033' })).body) as { service_code: string }[]
+    for (const s of list) {
+      const res = await get(ctx, `/services/${s.service_code}.json`, { jurisdiction_id: 'E09000033' })
+      expect(res.statusCode).toBe(200)
+      expectSchema('service-definition', JSON.parse(res.body))
+    }
+  })
+
+  it('answers discovery in both formats', async () => {
+    const json = JSON.parse((await get(ctx, '/discovery.json')).body) as { endpoints: { url: string; formats: string[] }[] }
+    expect(json.endpoints[0]!.url).toMatch(/\/open311\/v2$/)
+    expect(json.endpoints[0]!.formats).toEqual(['application/json', 'text/xml'])
+    const doc = parseXml(await get(ctx, '/discovery.xml'))
+    expect(doc.discovery.endpoints.endpoint[0].formats.format).toEqual(['application/json', 'text/xml'])
+  })
+
+  for (const fmt of ['json', 'xml'] as const) {
+    it(`refuses in the standard error shape (${fmt}): 400 without jurisdiction_id, 404 for an unknown one or an unknown service`, async () => {
+      expect(expectError(await get(ctx, `/services.${fmt}`), 400, fmt)).toContain('jurisdiction_id')
+      expectError(await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E99999999' }), 404, fmt)
+      expectError(await get(ctx, `/services/no_such_service.${fmt}`, { jurisdiction_id: 'E07000132' }), 404, fmt)
+      expectError(await get(ctx, `/no-such-call.${fmt}`), 404, fmt)
+    })
+  }
+
+  it('shows every Open311 call in the OpenAPI document', async () => {
+    const doc = JSON.parse((await ctx.app.inject({ method: 'GET', url: '/docs/json' })).body) as { paths: Record<string, Record<string, { tags?: string[] }>> }
+    for (const path of ['/open311/v2/services.json', '/open311/v2/services/{service_code}.xml', '/open311/v2/requests.json', '/open311/v2/requests/{service_request_id}.json', '/open311/v2/tokens/{token}.xml', '/open311/v2/servicerequestupdates.json']) {
+      expect(Object.keys(doc.paths)).toContain(path)
+    }
+    expect(doc.paths['/open311/v2/requests.json']!.post!.tags).toEqual(['open311'])
+  })
+})

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { caseRow, createTestContext, waitPlaced, type TestContext } from '../helpers/context.js'
+import { expectError, get, keyFor, parseXml, postForm, report } from './helpers.js'
+
+let ctx: TestContext
+let hinckley: string
+let blaby: string
+let county: string
+let binRef: string
+let taxRef: string
+
+beforeAll(async () => {
+  ctx = await createTestContext({}, { workers: true })
+  hinckley = await keyFor(ctx, 'E07000132')
+  blaby = await keyFor(ctx, 'E07000129')
+  county = await keyFor(ctx, 'E10000018', ['open311', 'read'])
+  binRef = await report(ctx, hinckley, { jurisdiction_id: 'E07000132', service_code: 'missed_bin', address_string: 'LE10 0AA', 'attribute[bin_type]': 'food', email: 'bins@example.org' })
+  taxRef = await report(ctx, hinckley, { jurisdiction_id: 'E07000132', service_code: 'council_tax', description: 'My bill is wrong' })
+  await waitPlaced(ctx, binRef)
+  await waitPlaced(ctx, taxRef)
+})
+afterAll(async () => {
+  await ctx.close()
+})
+
+const update = (key: string, jurisdiction: string, ref: string, extra: Record<string, string> = {}) =>
+  postForm(ctx, '/servicerequestupdates.json', {
+    api_key: key,
+    jurisdiction_id: jurisdiction,
+    service_request_id: ref,
+    update_id: 'hbbc-upd-1',
+    updated_datetime: '2025-06-01T10:00:00+01:00',
+    status: 'FIXED',
+    description: 'Collected this afternoon',
+    ...extra
+  })
+
+describe('servicerequestupdates', () => {
+  it('a council posts a status update: the case changes and the update is listed', async () => {
+    const res = await update(hinckley, 'E07000132', binRef)
+    expect(res.statusCode, res.body).toBe(200)
+    expect(JSON.parse(res.body)).toEqual([{ update_id: 'hbbc-upd-1' }])
+    const [c] = await ctx.query<{ status: string; back_office_status: string; status_notes: string }>('select status, back_office_status, status_notes from cases where reference = $1', [binRef])
+    expect(c).toMatchObject({ status: 'resolved', back_office_status: 'fixed', status_notes: 'Collected this afternoon' })
+
+    // the same update again changes nothing
+    expect((await update(hinckley, 'E07000132', binRef)).statusCode).toBe(200)
+    expect(await ctx.query('select 1 from case_updates where update_id = $1', ['hbbc-upd-1'])).toHaveLength(1)
+
+    const window = { start_date: '2025-05-01T00:00:00Z', end_date: '2025-07-01T00:00:00Z' }
+    const list = await get(ctx, '/servicerequestupdates.json', { api_key: hinckley, jurisdiction_id: 'E07000132', ...window })
+    expect(list.statusCode).toBe(200)
+    expect(JSON.parse(list.body)).toEqual([
+      { update_id: 'hbbc-upd-1', service_request_id: binRef, status: 'fixed', updated_datetime: '2025-06-01T09:00:00.000Z', description: 'Collected this afternoon', media_url: '' }
+    ])
+    const doc = parseXml(await get(ctx, '/servicerequestupdates.xml', { api_key: hinckley, jurisdiction_id: 'E07000132', ...window }))
+    expect(doc.service_request_updates.request_update[0]).toMatchObject({ update_id: 'hbbc-upd-1', status: 'fixed', service_request_id: binRef })
+
+    // the public record now says closed
+    const record = JSON.parse((await get(ctx, `/requests/${binRef}.json`, { jurisdiction_id: 'E07000132' })).body) as { status: string }[]
+    expect(record[0]!.status).toBe('closed')
+  })
+
+  it('a status in progress keeps the case open with the back office', async () => {
+    const res = await update(hinckley, 'E07000132', taxRef, { update_id: 'hbbc-upd-2', status: 'IN_PROGRESS', description: 'Looking into it' })
+    expect(res.statusCode).toBe(200)
+    expect(await caseRow(ctx, taxRef)).toMatchObject({ status: 'with_back_office' })
+  })
+
+  it('refuses an unknown status (400), a missing key (403), an unknown request (404), in the standard shape', async () => {
+    expectError(await update(hinckley, 'E07000132', binRef, { update_id: 'x1', status: 'DONE_AND_DUSTED' }), 400)
+    expectError(await update('', 'E07000132', binRef, { update_id: 'x2' }), 403)
+    expectError(await update(hinckley, 'E07000132', 'NO-SUCH-REF', { update_id: 'x3' }), 404)
+    expectError(await update(hinckley, 'E07000132', binRef, { update_id: 'x4', updated_datetime: 'last week' }), 400)
+    const xml = await postForm(ctx, '/servicerequestupdates.xml', { api_key: hinckley, jurisdiction_id: 'E07000132', service_request_id: 'NO-SUCH-REF', update_id: 'x5', updated_datetime: '2025-06-01T10:00:00Z', status: 'FIXED', description: '' })
+    expectError(xml, 404, 'xml')
+    expect(await ctx.query(`select 1 from case_updates where update_id like 'x%'`)).toHaveLength(0)
+  })
+})
+
+describe('isolation between councils', () => {
+  it("a council's key cannot read another council's non-public case", async () => {
+    // Blaby's key, asking within its own jurisdiction: not there (404, existence not revealed)
+    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000129', api_key: blaby }), 404)
+    expectError(await get(ctx, `/tokens/${taxRef}.json`, { jurisdiction_id: 'E07000129', api_key: blaby }), 404)
+    // the county, which has a read key, sees none of the district's cases
+    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E10000018', api_key: county }), 404)
+    const countyList = await get(ctx, '/requests.json', { jurisdiction_id: 'E10000018', api_key: county })
+    expect(countyList.body).not.toContain(taxRef)
+    expect(countyList.body).not.toContain(binRef)
+    // and asking as Hinckley with Blaby's key is refused outright
+    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000132', api_key: blaby }), 403)
+    expectError(await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', api_key: blaby }), 403)
+    expectError(await get(ctx, '/servicerequestupdates.json', { jurisdiction_id: 'E07000132', api_key: blaby }), 403)
+    // Hinckley's own key sees it
+    expect((await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000132', api_key: hinckley })).statusCode).toBe(200)
+  })
+
+  it("a council's key cannot post updates to another council's case, nor requests for another jurisdiction", async () => {
+    expectError(await update(blaby, 'E07000129', taxRef, { update_id: 'blaby-1' }), 404)
+    expectError(await update(county, 'E10000018', binRef, { update_id: 'county-1' }), 404)
+    expectError(await update(blaby, 'E07000132', taxRef, { update_id: 'blaby-2' }), 403)
+    expect(await ctx.query(`select 1 from case_updates where update_id in ('blaby-1', 'blaby-2', 'county-1')`)).toHaveLength(0)
+    expectError(await postForm(ctx, '/requests.json', { api_key: blaby, jurisdiction_id: 'E07000132', service_code: 'pothole', address_string: 'LE10 0AA' }), 403)
+    expectError(await postForm(ctx, '/requests.xml', { api_key: blaby, jurisdiction_id: 'E07000132', service_code: 'pothole', address_string: 'LE10 0AA' }), 403, 'xml')
+    const updates = await get(ctx, '/servicerequestupdates.json', { jurisdiction_id: 'E10000018', api_key: county, start_date: '2025-05-01T00:00:00Z', end_date: '2025-07-01T00:00:00Z' })
+    expect(JSON.parse(updates.body)).toEqual([])
+  })
+
+  it("a partnership key sees its member councils' cases, and no others", async () => {
+    const { createApiKey } = await import('../../src/councils/api-keys.js')
+    const { key } = await createApiKey(ctx.infra.db, { partnership: 'leicestershire-districts' }, ['read'])
+    expect((await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000132', api_key: key })).statusCode).toBe(200)
+    expectError(await get(ctx, '/requests.json', { jurisdiction_id: 'E10000018', api_key: key }), 403)
+  })
+})
