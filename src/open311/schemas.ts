@@ -155,7 +155,24 @@ export const PostRequestBody = Type.Unsafe<{
     '^attribute\\[[A-Za-z0-9_.-]{1,64}\\](\\[\\])?$': {
       anyOf: [MultiLine({ maxLength: 1000 }), Type.Array(MultiLine({ maxLength: 1000 }), { maxItems: 50 })]
     }
-  }
+  },
+  examples: [
+    {
+      api_key: 'sbk_…',
+      jurisdiction_id: 'E07000132',
+      service_code: 'missed_bin',
+      'attribute[bin_type]': 'recycling',
+      'attribute[uprn]': '100030491234',
+      lat: '52.5409',
+      long: '-1.3727',
+      address_id: '#NOTPINPOINTED#',
+      deviceid: 'fms-2f6c',
+      email: 'resident@example.org',
+      first_name: 'Pat',
+      last_name: 'Resident',
+      description: 'The recycling bin was not emptied on Tuesday.'
+    }
+  ]
 })
 export type PostRequestBody = Static<typeof PostRequestBody>
 
@@ -169,4 +186,8 @@ export const PostUpdateBody = Type.Object({
   description: MultiLine({ maxLength: 4000 }),
   external_status_code: Type.Optional(SingleLine({ maxLength: 100 })),
   media_url: Type.Optional(Type.String({ maxLength: 2000 }))
+}, {
+  examples: [
+    { api_key: 'sbk_…', jurisdiction_id: 'E07000132', service_request_id: 'SB-7KQ2-M9XD-4TPA', update_id: 'WASTE-88121-3', updated_datetime: '2026-12-02T09:30:00+00:00', status: 'FIXED', description: 'Collected this morning.' }
+  ]
 })
