@@ -30,7 +30,7 @@
  *   e. overload: POST /v1/contacts at twice the intake rate of b, from 1,500 pre-opened
  *      connections; every answer must be 202, 429 or 503 within 10 s (no
  *      hang, no dropped connection), and every 202 must be stored (counted in SQL)
- * Each target gets a 2 s warm-up that is not measured. The figures are printed as a table
+ * Each target gets a 5 s warm-up that is not measured (2 s left the first round colder than the second: JIT, caches, fresh pool connections). The figures are printed as a table
  * with the targets and PASS/FAIL, then as one JSON line (prefix BENCH_RESULT). Also printed:
  * the CPU each process used during each phase (is the load generator, Postgres or the app
  * the limit?). The app runs outside production (see its environment below) with rate limits
@@ -78,7 +78,7 @@ const intEnv = (name: string, def: number, min: number, max: number) => {
 const DURATION_S = intEnv('BENCH_DURATION_S', 8, 1, 20)
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 20, 1, 500)
 const RATE = intEnv('BENCH_RATE', 500, 1, 5000)
-const WARMUP_S = 2
+const WARMUP_S = 5
 // Mail servers each hold a session of their own, and smtp-server holds every greeting 100 ms,
 // so SMTP needs more sessions at once than HTTP needs connections to show the app's rate
 // (32 sessions: at most about 300 messages/s from the greeting delay alone; more only queue

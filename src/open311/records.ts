@@ -20,6 +20,10 @@ export interface RequestRow {
   postcode: string | null
   lat: number | null
   lng: number | null
+  /** as the reporting client sent them (Open311 POSTs keep their form in raw_inbound) */
+  address: string | null
+  address_id: string | null
+  media_url: string | null
 }
 
 export interface RequestFilter {
@@ -44,10 +48,18 @@ export async function listRequests(db: Queryable, f: RequestFilter): Promise<Req
   const byRef = Boolean(f.references?.length)
   const { rows } = await db.query<RequestRow>(
     `select c.id, c.reference, c.status, c.status_notes, coalesce(c.service_code, c.requested_service_code, 'general_enquiry') as service_code,
-            s.name as service_name, c.description, co.name as council_name, c.created_at, c.updated_at, c.sla_due_at, c.postcode, c.lat, c.lng
+            s.name as service_name, c.description, co.name as council_name, c.created_at, c.updated_at, c.sla_due_at, c.postcode, c.lat, c.lng,
+            first.payload->>'address_string' as address, nullif(first.payload->>'address_id', '#NOTPINPOINTED#') as address_id,
+            first.payload->>'media_url' as media_url
        from cases c
        left join services s on s.code = coalesce(c.service_code, c.requested_service_code)
        left join councils co on co.gss = ${OWNER}
+       -- the message that opened the case, for what an Open311 client said of the place
+       left join lateral (
+         select r.payload from messages m join raw_inbound r on r.id = m.raw_inbound_id
+          where m.case_id = c.id and m.direction = 'inbound' and c.channel = 'open311'
+          order by m.id limit 1
+       ) first on true
       where ${OWNER} = $1
         and (not $2::boolean or (coalesce(s.public, false) and s.code <> all($3::text[])))
         and (case when $4::boolean then c.reference = any($5::text[])

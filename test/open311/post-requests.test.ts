@@ -118,4 +118,15 @@ describe('POST /open311/v2/requests', () => {
     expect(res.statusCode).toBe(200)
     expectSchema('requests', JSON.parse(res.body))
   })
+
+  it("gives back the client's address and photo link to the council's key, and to nobody else", async () => {
+    const ref = await report(ctx, hinckley, { ...pothole, service_code: 'street_light', address_id: 'UPRN-100030491234', media_url: 'https://example.org/lamp.jpg' })
+    await waitPlaced(ctx, ref)
+    const county = await keyFor(ctx, 'E10000018', ['read'])
+    const keyed = JSON.parse((await ctx.app.inject({ method: 'GET', url: `/open311/v2/requests/${ref}.json?jurisdiction_id=E10000018&api_key=${county}` })).body) as Record<string, unknown>[]
+    expect(keyed[0]).toMatchObject({ address: pothole.address_string, address_id: 'UPRN-100030491234', media_url: 'https://example.org/lamp.jpg' })
+    expectSchema('requests', keyed)
+    const open = JSON.parse((await ctx.app.inject({ method: 'GET', url: `/open311/v2/requests/${ref}.json?jurisdiction_id=E10000018` })).body) as Record<string, unknown>[]
+    expect(open[0]).toMatchObject({ address: null, address_id: null, media_url: null })
+  })
 })

@@ -70,12 +70,13 @@ function recordOf(row: RequestRow, full: boolean): RequestRecord {
     requested_datetime: row.created_at.toISOString(),
     updated_datetime: row.updated_at.toISOString(),
     expected_datetime: row.sla_due_at?.toISOString() ?? null,
-    address: null,
-    address_id: null,
+    // a street address or photo can show whose home it is: with the council's key only
+    address: full ? row.address : null,
+    address_id: full ? row.address_id : null,
     zipcode: row.postcode,
     lat: row.lat,
     long: row.lng,
-    media_url: null
+    media_url: full ? row.media_url : null
   }
 }
 
