@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import Type, { type Static } from 'typebox'
@@ -81,10 +82,13 @@ export const ConfigSchema = Type.Object({
   // automatic acknowledgements: at most this many to one address in the window, one per case
   EMAIL_ACK_WINDOW_MINUTES: Type.Integer({ minimum: 1, maximum: 10_080, default: 60 }),
   EMAIL_ACK_MAX_PER_WINDOW: Type.Integer({ minimum: 1, maximum: 1_000, default: 3 }),
+  // agents' bearer tokens: shared by every API process (32+ characters; required in production)
+  AGENT_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  AGENT_TOKEN_TTL_MINUTES: Type.Integer({ minimum: 1, maximum: 1_440, default: 15 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 
-export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean }
+export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean; AGENT_TOKEN_SECRET: string }
 
 /** A development key so the demo's admin routes work out of the box; refused in production. */
 export const DEMO_OPERATOR_KEY = 'switchboard-demo-operator-key'
@@ -103,6 +107,7 @@ const hints: Record<string, string> = {
   LOG_LEVEL: 'use one of fatal, error, warn, info, debug, trace, silent',
   TWILIO_AUTH_TOKEN: "set it to the Auth Token of the Twilio account that owns the numbers (Console → Account → API keys & tokens)",
   EMAIL_INBOUND_SECRETS: 'set it to name:secret pairs separated by commas, each secret at least 16 characters, e.g. sendgrid:0123456789abcdef0123',
+  AGENT_TOKEN_SECRET: 'set it to a random secret of at least 32 characters (openssl rand -hex 24), the same for every API process',
   SMTP_URL: 'set it to smtp://user:pass@host:587 (outside production it may be left unset: the demo transport then keeps mails and sends none)'
 }
 
@@ -128,6 +133,7 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     const key = raw.OPERATOR_API_KEY
     const problem = !key ? 'is required' : key === DEMO_OPERATOR_KEY ? 'must not be the published demo key' : key.length < 32 ? 'must be at least 32 characters' : null
     if (problem) throw new ConfigError(`OPERATOR_API_KEY ${problem} in production: ${hints.OPERATOR_API_KEY}`)
+    if (!raw.AGENT_TOKEN_SECRET) throw new ConfigError(`AGENT_TOKEN_SECRET is required in production: ${hints.AGENT_TOKEN_SECRET}`)
   }
   parseTrustProxy(raw.TRUST_PROXY) // a bad address fails here, naming TRUST_PROXY, not later inside Fastify
   const publicBase = (raw.PUBLIC_BASE_URL ?? `http://${raw.HOST}:${raw.PORT}`).replace(/\/+$/, '')
@@ -135,6 +141,8 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     ...raw,
     PUBLIC_BASE_URL: publicBase,
     OPERATOR_API_KEY: raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY,
+    // outside production, derived from the operator key: the same in every process of a deployment
+    AGENT_TOKEN_SECRET: raw.AGENT_TOKEN_SECRET ?? createHmac('sha256', raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY).update('agent tokens').digest('base64url'),
     LOAD_DEMO_DATA: raw.LOAD_DEMO_DATA ?? raw.NODE_ENV !== 'production'
   }
 }

@@ -19,6 +19,7 @@ export const errorCatalogue = {
   idempotency_key_reused: { status: 422, message: 'This Idempotency-Key was already used for a different request' },
   unauthorized: { status: 401, message: 'A valid API key is required' },
   not_signed_by_twilio: { status: 403, message: 'The request does not carry a valid Twilio signature' },
+  forbidden: { status: 403, message: 'You may not do this' },
   not_found: { status: 404, message: 'Not found' },
   unknown_recipient: { status: 422, message: 'The message is not addressed to any mailbox of ours' },
   not_in_quarantine: { status: 409, message: 'This message is no longer in quarantine' },

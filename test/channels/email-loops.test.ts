@@ -37,7 +37,7 @@ describe('automatic mail', () => {
   it('attaches an out-of-office reply to our acknowledgement to its case, without answering it or reopening the case', async () => {
     const from = resident()
     const opened = await openCase(from)
-    await ctx.query(`update cases set status = 'resolved' where id = $1`, [opened.id])
+    await ctx.query(`update cases set status = 'resolved', work_status = 'resolved' where id = $1`, [opened.id])
     const ooo = [
       `From: ${from}`,
       `To: ${opened.ack.replyTo!.value[0]!.address}`,
@@ -54,8 +54,9 @@ describe('automatic mail', () => {
     expect((await ctx.sendRaw(ooo, { from, to: [opened.ack.replyTo!.value[0]!.address!] })).response).toMatch(/^250 /)
     const messages = await messagesOf(opened.id)
     expect(messages.filter((m) => m.direction === 'inbound').map((m) => m.kind)).toEqual([null, 'auto_reply'])
-    const [c] = await ctx.query<{ status: string }>('select status from cases where id = $1', [opened.id])
+    const [c] = await ctx.query<{ status: string; work_status: string }>('select status, work_status from cases where id = $1', [opened.id])
     expect(c!.status).toBe('resolved')
+    expect(c!.work_status).toBe('resolved') // an agent's resolved case is not reopened by a robot either
     await new Promise((r) => setTimeout(r, 300))
     expect(await mailsTo(from)).toHaveLength(1) // the acknowledgement only
   })

@@ -12,6 +12,7 @@ const REDIS_URL = 'redis://127.0.0.1:6379'
 
 /** Long enough, and not the demo key: what production accepts. */
 const PRODUCTION_KEY = 'prod-operator-key-0123456789abcdef-0123'
+const AGENT_SECRET = 'agent-token-secret-0123456789abcdef0123'
 
 /** The ConfigError loadConfig throws for this environment (fails the test if none). */
 function configError(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> = {}): ConfigError {
@@ -62,8 +63,15 @@ describe('loadConfig', () => {
     const err = configError({ NODE_ENV: 'production' })
     expect(err.message).toContain('OPERATOR_API_KEY')
     expect(err.message).toContain('production')
-    const config = loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY })
+    const config = loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY, AGENT_TOKEN_SECRET: AGENT_SECRET })
     expect(config.OPERATOR_API_KEY).toBe(PRODUCTION_KEY)
+  })
+
+  it('requires AGENT_TOKEN_SECRET in production; elsewhere derives one every process of a deployment shares', () => {
+    const err = configError({ NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY })
+    expect(err.message.startsWith('AGENT_TOKEN_SECRET'), err.message).toBe(true)
+    expect(loadConfig({}, { OPERATOR_API_KEY: PRODUCTION_KEY }).AGENT_TOKEN_SECRET).toBe(loadConfig({}, { OPERATOR_API_KEY: PRODUCTION_KEY }).AGENT_TOKEN_SECRET)
+    expect(loadConfig({}, { OPERATOR_API_KEY: PRODUCTION_KEY }).AGENT_TOKEN_SECRET).not.toBe(loadConfig({}, {}).AGENT_TOKEN_SECRET)
   })
 
   it.each([
@@ -82,8 +90,8 @@ describe('loadConfig', () => {
   it('loads the demo data by default outside production only', () => {
     expect(loadConfig({}, {}).LOAD_DEMO_DATA).toBe(true)
     expect(loadConfig({}, { NODE_ENV: 'test' }).LOAD_DEMO_DATA).toBe(true)
-    expect(loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY }).LOAD_DEMO_DATA).toBe(false)
-    expect(loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY, LOAD_DEMO_DATA: 'true' }).LOAD_DEMO_DATA).toBe(true)
+    expect(loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY, AGENT_TOKEN_SECRET: AGENT_SECRET }).LOAD_DEMO_DATA).toBe(false)
+    expect(loadConfig({}, { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY, AGENT_TOKEN_SECRET: AGENT_SECRET, LOAD_DEMO_DATA: 'true' }).LOAD_DEMO_DATA).toBe(true)
     expect(loadConfig({}, { LOAD_DEMO_DATA: 'false' }).LOAD_DEMO_DATA).toBe(false)
   })
 })
@@ -155,7 +163,15 @@ describe('failing closed in production', () => {
   const EXIT_TIMEOUT_MS = 45_000
 
   /** What a production deployment sets besides the setting under test. */
-  const production = { NODE_ENV: 'production', OPERATOR_API_KEY: PRODUCTION_KEY, PUBLIC_BASE_URL: 'https://contact.example.gov.uk', REDIS_URL, PORT: '0', LOG_LEVEL: 'silent' }
+  const production = {
+    NODE_ENV: 'production',
+    OPERATOR_API_KEY: PRODUCTION_KEY,
+    AGENT_TOKEN_SECRET: AGENT_SECRET,
+    PUBLIC_BASE_URL: 'https://contact.example.gov.uk',
+    REDIS_URL,
+    PORT: '0',
+    LOG_LEVEL: 'silent'
+  }
 
   it.each([
     ['the published demo key', DEMO_OPERATOR_KEY],
