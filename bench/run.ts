@@ -27,6 +27,9 @@
  *      s round, its backlog routed before the next phase; compared with b's rate, and every
  *      250 must have made exactly one case (counted in SQL right after the round). With
  *      BENCH_APP_MODE=api there is no listener: the phase then shows connection errors
+ *   l. (after d) the agents' live view: 500 agents of one partnership on /v1/agent/stream (WebSocket),
+ *      40 contacts to its councils at 10/s; each event's delay from its commit (the case
+ *      event's own timestamp) to its arrival at each agent, p50/p99, and none missing
  *   e. overload: POST /v1/contacts at twice the intake rate of b, from 1,500 pre-opened
  *      connections; every answer must be 202, 429 or 503 within 10 s (no
  *      hang, no dropped connection), and every 202 must be stored (counted in SQL)
@@ -53,8 +56,10 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import pg from 'pg'
+import { agentTokens } from '../src/agents/tokens.js'
 import { bodySource, mailSource, smsSource } from './bodies.js'
 import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
+import { liveAgents, type LiveFigures } from './live-agents.js'
 import { smtpLoad, type SmtpFigures } from './smtp-load.js'
 
 // ---------------------------------------------------------------- settings
@@ -70,6 +75,10 @@ const REDIS_URL = `redis://${HOST}:6379`
 const QUEUE_PREFIX = 'sbbench'
 const OPERATOR_API_KEY = 'bench-operator-key-0123456789abcdef0123456789'
 const TWILIO_AUTH_TOKEN = 'bench-twilio-auth-token-0123456789ab'
+const AGENT_TOKEN_SECRET = 'bench-agent-token-secret-0123456789abcdef'
+const LIVE_AGENTS = 500
+const LIVE_CONTACTS = 40 // at LIVE_PER_SECOND: each causes case.created, case.routed and message.created for every agent
+const LIVE_PER_SECOND = 10
 
 const intEnv = (name: string, def: number, min: number, max: number) => {
   const v = Number(process.env[name] ?? def)
@@ -97,7 +106,7 @@ const IDLE_BUSY_PCT = 25 // machine CPU (% of one core) above which it does not 
 const IDLE_WAIT_MS = 15_000
 const OTHER_CPU_WARN_PCT = 25 // CPU used by processes outside the bench during a phase
 
-const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, routedP99Ms: 1000, smsPctOfWeb: 70, smtpPctOfWeb: 20, smtpP99Ms: 100 }
+const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, routedP99Ms: 1000, smsPctOfWeb: 70, smtpPctOfWeb: 20, smtpP99Ms: 100, liveP99Ms: 100 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..') // dist/bench → project root
 const APP_MAIN = join(root, 'dist', 'src', 'main.js')
@@ -446,6 +455,8 @@ interface Results {
   smtp: SmtpRound[]
   /** e: twice the intake rate; every answer 202, 429 or 503 within 10 s, every 202 stored */
   overload: LoadFigures & { rate: number; accepted: number; stored: number }
+  /** l: 500 agents on the live view, event-to-agent delays */
+  live: LiveFigures
   drain: { cases: number; ms: number | null; routedPerS: number | null }[]
   cpu: Record<string, Record<string, number>>
   appLogLines: number
@@ -508,6 +519,7 @@ async function run(): Promise<number> {
       NODE_ENV: 'development',
       LOAD_DEMO_DATA: 'true',
       OPERATOR_API_KEY,
+      AGENT_TOKEN_SECRET,
       TWILIO_AUTH_TOKEN,
       // what Twilio signs is the public URL: here, the address the bench calls
       PUBLIC_BASE_URL: `http://${HOST}:${APP_PORT}`,
@@ -688,6 +700,32 @@ async function run(): Promise<number> {
     }
     log(`   ${rate.cases} cases: ${rate.routed} routed, ${rate.triaged} triaged, ${rate.unrouted} still 'received'${waitedMs === null ? ` after ${ROUTED_WAIT_MS / 1000} s` : ''}`)
 
+    // l. the agents' live view: 500 agents of one partnership connected, contacts to its
+    // councils at 10/s; every event's delay from its commit to each agent
+    await settle()
+    log(`l. ${LIVE_AGENTS} agents on /v1/agent/stream, ${LIVE_CONTACTS} contacts at ${LIVE_PER_SECOND}/s to their partnership`)
+    const { rows: made } = await db.query<{ id: number }>(
+      `insert into agents (partnership_id, email, role, password_hash)
+       select 'tri-borough', 'bench-agent-' || g || '@switchboard.test', 'agent', 'bench' from generate_series(1, $1::int) g returning id`,
+      [LIVE_AGENTS]
+    )
+    const signer = agentTokens(AGENT_TOKEN_SECRET, 60)
+    let liveN = 0
+    const live = await measured('l_live', () =>
+      liveAgents({
+        url: `ws://${HOST}:${APP_PORT}`,
+        tokens: made.map((r) => signer.sign({ agentId: r.id, partnershipId: 'tri-borough', role: 'agent' })),
+        contacts: LIVE_CONTACTS,
+        perSecond: LIVE_PER_SECOND,
+        settleMs: 3_000,
+        contact: async () => {
+          const body = JSON.stringify({ email: `live.${++liveN}@live.example.com`, postcode: 'SW1A 1AA', description: 'Fly-tipping behind the shops' })
+          await fetch(appUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.arrayBuffer())
+        }
+      })
+    )
+    log(`   ${live.connected}/${live.agents} connected; ${live.events} events, ${live.deliveries} deliveries (${live.missing} missing); p50 ${live.p50} ms, p99 ${live.p99} ms`)
+
     // e. overload: twice the intake rate just measured. Every answer must be a clear one
     // (202 stored, 429, or 503 with Retry-After) within 10 s; nothing may hang or be lost.
     const overloadRate = Math.max(50, Math.round(2 * combined(intakeFigs).rps))
@@ -709,6 +747,7 @@ async function run(): Promise<number> {
       overload,
       sms: smsFigs,
       smtp: smtpFigs,
+      live,
       drain: drains,
       cpu: cpuByPhase,
       appLogLines: app.lines
@@ -767,6 +806,10 @@ function report(r: Results): void {
   })
   console.log(fig(`d. intake at ${r.machine.rate}/s (${RATE_CONNECTIONS}c)`, r.rate))
   console.log(fig(`e. overload at ${r.overload.rate}/s (${OVERLOAD_CONNECTIONS}c)`, r.overload))
+  console.log(
+    row([`l. live view, ${r.live.connected} agents`, fmt(r.live.deliveries), fmt(r.live.p50, 2), fmt(r.live.p99, 2), String(r.live.missing), '', String(r.live.events)], w) +
+      '  (deliveries, p50/p99 ms event→agent, missing, events)'
+  )
   console.log(line)
   const intake = combined(r.intake)
   console.log(`b. intake, both rounds: ${fmt(intake.rps)} req/s, p99 ${fmt(intake.p99, 2)} ms (the worse round)`)
@@ -827,7 +870,9 @@ function report(r: Results): void {
       `${fmt(o.max ?? null, 0)} ms slowest, ${o.timeouts + o.errors} lost`,
       clearAnswers && o.errors === 0 && o.timeouts === 0 && (o.max ?? Infinity) < OVERLOAD_MAX_MS && o.total > 0
     ],
-    [`overload: every 202 stored`, `${o.stored} of ${o.accepted}`, o.stored === o.accepted]
+    [`overload: every 202 stored`, `${o.stored} of ${o.accepted}`, o.stored === o.accepted],
+    [`live view: ${LIVE_AGENTS} agents, event→agent p99 < ${TARGETS.liveP99Ms} ms`, `${fmt(r.live.p99, 0)} ms, ${r.live.connected} connected`, r.live.connected === LIVE_AGENTS && r.live.events > 0 && r.live.p99 < TARGETS.liveP99Ms],
+    [`live view: every event to every agent`, `${r.live.missing} missing`, r.live.missing === 0 && r.live.events > 0]
   ]
   console.log('')
   console.log(row(['target', 'measured', 'result'], [44, 28, 6]))

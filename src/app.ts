@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { agentTokens } from './agents/tokens.js'
 import { parseTrustProxy } from './config.js'
 import type { Infra } from './infra.js'
 import { IntakeBatcher } from './intake/intake-batcher.js'
@@ -13,7 +14,11 @@ import { healthRoutes } from './routes/health.js'
 import { emailRoutes } from './routes/channels/email.js'
 import { twilioRoutes } from './routes/channels/twilio.js'
 import { twilioVoiceRoutes } from './routes/channels/twilio-voice.js'
+import { LiveHub } from './realtime/hub.js'
 import { open311Routes } from './routes/open311/index.js'
+import { agentRoutes } from './routes/v1/agent.js'
+import { authRoutes } from './routes/v1/auth.js'
+import { agentStreamRoutes } from './routes/v1/agent-stream.js'
 import { caseRoutes } from './routes/v1/cases.js'
 import { contactRoutes } from './routes/v1/contacts.js'
 import { webhookRoutes } from './routes/v1/webhooks.js'
@@ -62,7 +67,8 @@ export async function buildApp(infra: Infra) {
       components: {
         securitySchemes: {
           operatorKey: { type: 'http', scheme: 'bearer', description: 'OPERATOR_API_KEY' },
-          councilKey: { type: 'http', scheme: 'bearer', description: 'a council (or partnership) API key, sbk_…, made with `npm run cli -- api-key create`' }
+          councilKey: { type: 'http', scheme: 'bearer', description: 'a council (or partnership) API key, sbk_…, made with `npm run cli -- api-key create`' },
+          agentToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "an agent's token from POST /v1/auth/login" }
         }
       }
     }
@@ -89,5 +95,14 @@ export async function buildApp(infra: Infra) {
   await app.register(webhookRoutes, { infra })
   await app.register(open311Routes, { infra, intake, prefix: '/open311/v2' })
   await app.register(adminRoutes, { infra })
+
+  // contact-centre agents: short-lived tokens, and the live view fed through Redis
+  const tokens = agentTokens(infra.config.AGENT_TOKEN_SECRET, infra.config.AGENT_TOKEN_TTL_MINUTES)
+  const hub = new LiveHub({ db: infra.db, redis: infra.redis, databaseUrl: infra.config.DATABASE_URL, prefix: infra.config.QUEUE_PREFIX, log: infra.log.child({ component: 'live' }) })
+  await hub.start()
+  app.addHook('onClose', async () => hub.close())
+  await app.register(authRoutes, { infra, tokens })
+  await app.register(agentRoutes, { infra, tokens })
+  await app.register(agentStreamRoutes, { infra, tokens, hub })
   return app
 }

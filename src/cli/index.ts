@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander'
+import { registerAgentCommands } from './agents.js'
 import { registerApiKeyCommands } from './api-keys.js'
 import { registerChannelCommands } from './channels.js'
 
@@ -19,6 +20,7 @@ function buildProgram(): Command {
   // one module per command group
   registerChannelCommands(program)
   registerApiKeyCommands(program)
+  registerAgentCommands(program)
   return program
 }
 

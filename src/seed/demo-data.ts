@@ -15,12 +15,15 @@ interface ReferenceData {
   services: { code: string; name: string; tier: string; keywords: string[]; needs_location: boolean; public?: boolean }[]
   destinations: { council: string; service: string | null; team: string; email: string; sla_hours?: number }[]
   inbound_addresses: { channel: string; address: string; council?: string; partnership?: string }[]
+  /** contact-centre teams; without a council, a team serves all its partnership's councils */
+  teams: { partnership: string; name: string; council?: string; auto_assign: boolean }[]
 }
 
 /**
- * Loads the demo councils, partnerships, services, coverage, destinations and inbound
- * addresses from seeds/. Idempotent: every write is an upsert that touches a row only when
- * its values differ, so a second run changes nothing. Returns the number of rows changed.
+ * Loads the demo councils, partnerships, contact-centre teams, services, coverage,
+ * destinations and inbound addresses from seeds/. Idempotent: every write is an upsert that
+ * touches a row only when its values differ, so a second run changes nothing. Returns the
+ * number of rows changed.
  */
 export async function loadDemoData(pool: Db): Promise<number> {
   const ref = JSON.parse(await readFile(join(SEEDS, 'reference.json'), 'utf8')) as ReferenceData
@@ -55,6 +58,14 @@ export async function loadDemoData(pool: Db): Promise<number> {
       for (const gss of p.members) {
         await run(`insert into partnership_members values ($1, $2) on conflict do nothing`, [p.id, gss])
       }
+    }
+    for (const t of ref.teams) {
+      // created once, then left alone: a supervisor may since have switched auto-assignment
+      await run(
+        `insert into teams (partnership_id, name, council_gss, auto_assign) values ($1, $2, $3, $4)
+         on conflict (partnership_id, name) do nothing`,
+        [t.partnership, t.name, t.council ?? null, t.auto_assign]
+      )
     }
     for (const s of ref.services) {
       await run(

@@ -1,0 +1,186 @@
+import { EventEmitter } from 'node:events'
+import type { Redis } from 'ioredis'
+import pg from 'pg'
+import type { Db } from '../db/pool.js'
+import type { Log } from '../logger.js'
+
+/** An event as agents receive it: what happened to which case, and whose case it is. */
+export interface LiveEvent {
+  type: string
+  event_id: number
+  at: string
+  partnership_id: string
+  case: {
+    reference: string
+    council_gss: string | null
+    status: string
+    work_status: string
+    priority: string
+    assigned_agent_id: number | null
+    sla_due_at: string | null
+  }
+  /** for presence and "who is viewing": the agent it is about */
+  agent_id?: number
+  detail?: Record<string, unknown>
+}
+
+/** Case events as agents know them; anything else stays in the audit trail only. */
+const LIVE_TYPES: Record<string, string> = {
+  'case.opened': 'case.created',
+  'case.routed': 'case.routed',
+  'case.rerouted': 'case.routed',
+  'case.triaged': 'case.routed',
+  'case.assigned': 'case.assigned',
+  'case.claimed': 'case.assigned',
+  'case.released': 'case.assigned',
+  'case.transferred': 'case.assigned',
+  'case.work_status_changed': 'case.updated',
+  'message.received': 'message.created',
+  'message.queued': 'message.created',
+  'case.reopened': 'case.updated',
+  'case.updated': 'case.updated',
+  'case.status_changed': 'case.updated',
+  'sla.warning': 'sla.warning',
+  'sla.breached': 'sla.breached'
+}
+
+export const LIVE_EVENT_TYPES = [...new Set(Object.values(LIVE_TYPES))]
+
+/**
+ * The fan-out of the agents' live view. Postgres announces every committed case event
+ * (migration 016); every process listening claims each event in Redis (SET NX) and only the
+ * one that wins publishes it, so an event goes out once however many processes listen. Every
+ * API process subscribes to the Redis channel and hands each event to its own sockets
+ * (`on('event')`). Presence and "who is viewing" go through the same channel.
+ */
+export class LiveHub extends EventEmitter {
+  private listener: pg.Client | null = null
+  private subscriber: Redis | null = null
+  private closed = false
+  private readonly channel: string
+
+  constructor(
+    private readonly deps: { db: Db; redis: Redis; databaseUrl: string; prefix: string; log: Log }
+  ) {
+    super()
+    this.setMaxListeners(0)
+    this.channel = `${deps.prefix}:live`
+  }
+
+  /**
+   * Subscribes and listens. Neither waits for Redis or Postgres: the API must start (and say
+   * on /ready what is missing) while either is away; both connections retry by themselves.
+   */
+  async start(): Promise<void> {
+    // a connection of its own: a subscribed Redis connection can do nothing else
+    this.subscriber = this.deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false })
+    this.subscriber.on('error', () => {})
+    this.subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        this.emit('event', JSON.parse(message) as LiveEvent)
+      } catch {
+        // not ours: ignore
+      }
+    })
+    // queued until connected, and sent again by ioredis after a reconnect
+    this.subscriber.subscribe(this.channel).catch(() => {})
+    this.listen().catch(() => this.relisten())
+  }
+
+  private relisten(): void {
+    if (this.closed) return
+    setTimeout(() => void this.listen().catch(() => this.relisten()), 1_000).unref()
+  }
+
+  /** Presence, viewing and typing: published straight to every process. */
+  async announce(event: LiveEvent): Promise<void> {
+    await this.deps.redis.publish(this.channel, JSON.stringify(event))
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    const listener = this.listener
+    this.listener = null
+    await listener?.end().catch(() => {})
+    this.subscriber?.disconnect()
+    this.removeAllListeners()
+  }
+
+  /** A dedicated connection for LISTEN, reconnected with a pause if it drops. */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.deps.databaseUrl, application_name: 'switchboard-live' })
+    client.on('error', () => {})
+    client.on('end', () => {
+      if (this.closed || this.listener !== client) return
+      this.listener = null
+      this.deps.log.warn('live view lost its Postgres listener; reconnecting')
+      this.relisten()
+    })
+    client.on('notification', (n) => {
+      const id = Number(n.payload)
+      if (Number.isInteger(id)) void this.publishOnce(id).catch((err: Error) => this.deps.log.warn({ err: { message: err.message } }, 'live event not published'))
+    })
+    try {
+      await client.connect()
+      await client.query('listen switchboard_case_events')
+    } catch (err) {
+      await client.end().catch(() => {})
+      throw err
+    }
+    if (this.closed) {
+      await client.end().catch(() => {})
+      return
+    }
+    this.listener = client
+  }
+
+  private async publishOnce(eventId: number): Promise<void> {
+    const won = await this.deps.redis.set(`${this.channel}:claimed:${eventId}`, '1', 'EX', 60, 'NX')
+    if (won !== 'OK') return
+    const { rows } = await this.deps.db.query<{
+      type: string
+      created_at: Date
+      data: Record<string, unknown>
+      partnership_id: string | null
+      reference: string
+      council_gss: string | null
+      status: string
+      work_status: string
+      priority: string
+      assigned_agent_id: number | null
+      sla_due_at: Date | null
+      first_placing: boolean
+    }>({
+      name: 'live-event',
+      text: `select e.type, e.created_at, e.data, c.partnership_id, c.reference, c.council_gss, c.status, c.work_status, c.priority, c.assigned_agent_id, c.sla_due_at,
+                    e.type in ('case.routed', 'case.triaged') and not exists (
+                      select 1 from case_events p where p.case_id = e.case_id and p.id < e.id and p.type in ('case.routed', 'case.triaged', 'case.rerouted')
+                    ) as first_placing
+               from case_events e join cases c on c.id = e.case_id where e.id = $1`,
+      values: [eventId]
+    })
+    const e = rows[0]
+    const type = e ? LIVE_TYPES[e.type] : undefined
+    // a case of no partnership yet (a web contact before it is placed) is nobody's to see
+    if (!e || !type || !e.partnership_id) return
+    const partnershipId = e.partnership_id
+    const live = (as: string): LiveEvent => ({
+      type: as,
+      event_id: eventId,
+      at: e.created_at.toISOString(),
+      partnership_id: partnershipId,
+      case: {
+        reference: e.reference,
+        council_gss: e.council_gss,
+        status: e.status,
+        work_status: e.work_status,
+        priority: e.priority,
+        assigned_agent_id: e.assigned_agent_id,
+        sla_due_at: e.sla_due_at?.toISOString() ?? null
+      }
+    })
+    // a case opened before its partnership was known is new to its agents when it is placed
+    if (e.first_placing) await this.announce(live('case.created'))
+    await this.announce(live(type))
+  }
+}

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { agentTokens } from '../../src/agents/tokens.js'
+import { buildApp } from '../../src/app.js'
+import { createTestContext, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
+
+let ctx: TestContext
+let second: Awaited<ReturnType<typeof buildApp>>
+let urlA = ''
+let urlB = ''
+const sockets: WebSocket[] = []
+
+beforeAll(async () => {
+  ctx = await createTestContext({}, { workers: true })
+  // a second API process on the same Postgres and Redis: its own listener, its own sockets
+  second = await buildApp(ctx.infra)
+  urlA = (await ctx.app.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws')
+  urlB = (await second.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws')
+})
+afterAll(async () => {
+  for (const s of sockets) s.terminate()
+  await second?.close()
+  await ctx?.close()
+})
+
+let n = 0
+async function agent(partnership: string, role: 'agent' | 'supervisor' = 'agent') {
+  const [row] = await ctx.query<{ id: number }>(
+    `insert into agents (partnership_id, email, role, password_hash) values ($1, $2, $3, 'not-a-login') returning id`,
+    [partnership, `agent.${++n}.${Date.now()}@switchboard.test`, role]
+  )
+  return { id: row!.id, token: agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15).sign({ agentId: row!.id, partnershipId: partnership, role }) }
+}
+
+/** Connects, and collects every message until the test ends. */
+async function connect(url: string, token: string) {
+  const received: Record<string, unknown>[] = []
+  const ws = new WebSocket(`${url}/v1/agent/stream`, { headers: { authorization: `Bearer ${token}` } })
+  sockets.push(ws)
+  ws.on('message', (data) => received.push(JSON.parse(String(data)) as Record<string, unknown>))
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('error', reject)
+  })
+  return { ws, received }
+}
+
+const about = (received: Record<string, unknown>[], reference: string) => received.filter((e) => (e.case as { reference?: string } | undefined)?.reference === reference)
+
+describe('the live view', () => {
+  it('refuses a connection without a valid agent token', async () => {
+    const refused = new WebSocket(`${urlA}/v1/agent/stream`)
+    const status = await new Promise<number>((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))
+    expect(status).toBe(401)
+    const forged = new WebSocket(`${urlA}/v1/agent/stream?token=${agentTokens('some-other-secret-0123456789abcdef', 15).sign({ agentId: 1, partnershipId: 'tri-borough', role: 'admin' })}`)
+    expect(await new Promise<number>((resolve) => forged.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))).toBe(401)
+  })
+
+  it("shows a case created through one API process to an agent connected to another, once, and nothing of it to another partnership's agent", async () => {
+    const tri = await agent('tri-borough')
+    const other = await agent('brent-lewisham')
+    const onB = await connect(urlB, tri.token)
+    const onA = await connect(urlA, tri.token)
+    const elsewhere = await connect(urlA, other.token)
+    // created through process A (app.inject: the same app that listens on A)
+    const reference = (await postContact(ctx, { email: `live.${n}@example.org`, postcode: 'SW1A 1AA', description: 'Fly-tipping behind the shops' })).json().reference as string
+    await waitPlaced(ctx, reference)
+    for (const seen of [onB, onA]) {
+      const events = await waitFor(async () => {
+        const mine = about(seen.received, reference)
+        return mine.some((e) => e.type === 'case.routed') ? mine : null
+      }, 10_000, 'the events at the agent')
+      expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['case.created', 'case.routed']))
+      // each event once, however many processes listen to Postgres
+      const keys = events.map((e) => `${e.type}:${e.event_id}`)
+      expect(new Set(keys).size).toBe(keys.length)
+      expect(events[0]).toMatchObject({ partnership_id: 'tri-borough', case: { council_gss: 'E09000033' } })
+    }
+    await new Promise((r) => setTimeout(r, 300))
+    expect(about(elsewhere.received, reference)).toEqual([])
+    expect(elsewhere.received.every((e) => e.partnership_id === 'brent-lewisham')).toBe(true)
+  })
+
+  it("keeps agents' presence, and tells colleagues who is viewing a case", async () => {
+    const watcher = await agent('tri-borough', 'supervisor')
+    const worker = await agent('tri-borough')
+    const sees = await connect(urlA, watcher.token)
+    const works = await connect(urlB, worker.token)
+    await waitFor(async () => (await ctx.query<{ presence: string }>('select presence from agents where id = $1', [worker.id]))[0]?.presence === 'online', 5_000, 'online')
+    const [c] = await ctx.query<{ reference: string }>(`select reference from cases where partnership_id = 'tri-borough' limit 1`)
+    works.ws.send(JSON.stringify({ type: 'viewing', reference: c!.reference }))
+    works.ws.send(JSON.stringify({ type: 'heartbeat', presence: 'away' }))
+    const viewing = await waitFor(async () => sees.received.find((e) => e.type === 'case.viewers' && e.agent_id === worker.id), 5_000, 'the viewing event')
+    expect(viewing.detail).toEqual({ reference: c!.reference, activity: 'viewing' })
+    await waitFor(async () => sees.received.find((e) => e.type === 'presence' && e.agent_id === worker.id && (e.detail as { presence: string }).presence === 'away'), 5_000, 'away')
+    works.ws.close()
+    await waitFor(async () => (await ctx.query<{ presence: string }>('select presence from agents where id = $1', [worker.id]))[0]?.presence === 'offline', 5_000, 'offline')
+    await waitFor(async () => sees.received.find((e) => e.type === 'presence' && e.agent_id === worker.id && (e.detail as { presence: string }).presence === 'offline'), 5_000, 'offline event')
+  })
+})
