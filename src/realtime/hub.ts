@@ -58,6 +58,9 @@ export class LiveHub extends EventEmitter {
   private subscriber: Redis | null = null
   private closed = false
   private readonly channel: string
+  /** this process's agent sockets: while there are any, the trigger announces events */
+  private sockets = 0
+  private keepAlive: NodeJS.Timeout | undefined
 
   constructor(
     private readonly deps: { db: Db; redis: Redis; databaseUrl: string; prefix: string; log: Log }
@@ -87,6 +90,27 @@ export class LiveHub extends EventEmitter {
     this.listen().catch(() => this.relisten())
   }
 
+  /**
+   * An agent's socket opened here. While any is open, live_view.until is kept 30 s ahead
+   * (refreshed every 10 s), so Postgres announces case events; with none anywhere, it lapses.
+   */
+  attach(): void {
+    if (this.sockets++ === 0) {
+      const refresh = () => void this.deps.db.query(`update live_view set until = greatest(until, now() + interval '30 seconds')`).catch(() => {})
+      refresh()
+      this.keepAlive = setInterval(refresh, 10_000)
+      this.keepAlive.unref()
+    }
+  }
+
+  detach(): void {
+    if (--this.sockets <= 0) {
+      this.sockets = 0
+      if (this.keepAlive) clearInterval(this.keepAlive)
+      this.keepAlive = undefined
+    }
+  }
+
   private relisten(): void {
     if (this.closed) return
     setTimeout(() => void this.listen().catch(() => this.relisten()), 1_000).unref()
@@ -99,6 +123,7 @@ export class LiveHub extends EventEmitter {
 
   async close(): Promise<void> {
     this.closed = true
+    if (this.keepAlive) clearInterval(this.keepAlive)
     const listener = this.listener
     this.listener = null
     await listener?.end().catch(() => {})

@@ -55,6 +55,7 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra:
       const log = req.log.child({ agentId: agent.agentId })
       let alive = true
       socketsOf.set(agent.agentId, (socketsOf.get(agent.agentId) ?? 0) + 1)
+      hub.attach()
       void setPresence(agent, 'online').catch(() => {})
 
       const forward = (event: LiveEvent) => {
@@ -98,6 +99,7 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra:
       socket.on('close', () => {
         clearInterval(ping)
         hub.off('event', forward)
+        hub.detach()
         const left = (socketsOf.get(agent.agentId) ?? 1) - 1
         if (left > 0) socketsOf.set(agent.agentId, left)
         else {
