@@ -11,7 +11,11 @@ insert into live_view default values;
 
 create function announce_case_event() returns trigger language plpgsql as $$
 begin
-  if (select until from live_view) > now() then
+  -- only the events agents are shown (src/realtime/hub.ts LIVE_TYPES)
+  if new.type in ('case.opened', 'case.routed', 'case.rerouted', 'case.triaged', 'case.assigned', 'case.claimed', 'case.released',
+                  'case.transferred', 'case.work_status_changed', 'message.received', 'message.queued', 'case.reopened',
+                  'case.updated', 'case.status_changed', 'sla.warning', 'sla.breached')
+     and (select until from live_view) > now() then
     perform pg_notify('switchboard_case_events', new.id::text);
   end if;
   return null;

@@ -18,6 +18,7 @@ import { LiveHub } from './realtime/hub.js'
 import { open311Routes } from './routes/open311/index.js'
 import { agentRoutes } from './routes/v1/agent.js'
 import { authRoutes } from './routes/v1/auth.js'
+import { supervisorRoutes } from './routes/v1/supervisor.js'
 import { agentStreamRoutes } from './routes/v1/agent-stream.js'
 import { caseRoutes } from './routes/v1/cases.js'
 import { contactRoutes } from './routes/v1/contacts.js'
@@ -103,6 +104,7 @@ export async function buildApp(infra: Infra) {
   app.addHook('onClose', async () => hub.close())
   await app.register(authRoutes, { infra, tokens })
   await app.register(agentRoutes, { infra, tokens })
+  await app.register(supervisorRoutes, { infra, tokens })
   await app.register(agentStreamRoutes, { infra, tokens, hub })
   return app
 }

@@ -85,6 +85,11 @@ export const ConfigSchema = Type.Object({
   // agents' bearer tokens: shared by every API process (32+ characters; required in production)
   AGENT_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   AGENT_TOKEN_TTL_MINUTES: Type.Integer({ minimum: 1, maximum: 1_440, default: 15 }),
+  // how often the workers hand out auto-assigning teams' queues; a merge may be undone this long after
+  ASSIGN_EVERY_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 2_000 }),
+  MERGE_UNDO_MINUTES: Type.Integer({ minimum: 0, maximum: 10_080, default: 30 }),
+  // how often the SLA clocks are checked (warnings and breaches raised)
+  SLA_CHECK_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 

@@ -3,11 +3,13 @@ import { createMailTransport } from '../src/delivery/email.js'
 import { createPool } from '../src/db/pool.js'
 import { createRedis, type Infra } from '../src/infra.js'
 import { startSweeper } from '../src/jobs/outbox-relay.js'
+import { startAutoAssign } from './auto-assign.js'
 import { createDeliverWorker } from './deliver.js'
 import { startGiveWay, type GiveWayOptions } from './give-way.js'
 import { createRouteWorker } from './route.js'
 import { createMediaWorker } from './media.js'
 import { createSendWorker } from './send.js'
+import { slaCheckMs, startSlaClock } from './sla.js'
 import { createWebhookWorker } from './webhooks.js'
 
 export interface Workers {
@@ -16,9 +18,10 @@ export interface Workers {
 }
 
 /**
- * Starts every queue's worker and the outbox sweeper. With `giveWay` (the all-in-one
- * process, INTAKE_PRIORITY on) the workers slow down while the API is saturated with a
- * burst of contacts, for at most INTAKE_PRIORITY_MAX_LAG_MS of routing delay.
+ * Starts every queue's worker, the outbox sweeper, the SLA clock and automatic assignment.
+ * With `giveWay` (the all-in-one process, INTAKE_PRIORITY on) the workers slow down while
+ * the API is saturated with a burst of contacts, for at most INTAKE_PRIORITY_MAX_LAG_MS of
+ * routing delay.
  */
 export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | GiveWayOptions } = {}): Promise<Workers> {
   // Workers block on Redis: they get their own connection that never gives up a command.
@@ -61,10 +64,14 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
       })
     : null
   const sweeper = startSweeper(db, infra.queues, infra.redis, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
+  const sla = startSlaClock(db, { intervalMs: slaCheckMs(infra.config), log: infra.log.child({ component: 'sla' }) })
+  const autoAssign = startAutoAssign(db, { everyMs: infra.config.ASSIGN_EVERY_MS, log: infra.log.child({ component: 'auto-assign' }) })
   return {
     async close() {
       giveWay?.stop()
+      await autoAssign.stop()
       await sweeper.stop()
+      await sla.stop()
       await Promise.all(workers.map((w) => w.close()))
       mail.close()
       await connection.quit().catch(() => connection.disconnect())

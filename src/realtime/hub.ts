@@ -79,11 +79,13 @@ export class LiveHub extends EventEmitter {
     this.subscriber = this.deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false })
     this.subscriber.on('error', () => {})
     this.subscriber.on('message', (_channel: string, message: string) => {
+      let parsed: LiveEvent | LiveEvent[]
       try {
-        this.emit('event', JSON.parse(message) as LiveEvent)
+        parsed = JSON.parse(message) as LiveEvent | LiveEvent[]
       } catch {
-        // not ours: ignore
+        return // not ours
       }
+      for (const event of Array.isArray(parsed) ? parsed : [parsed]) this.emit('event', event)
     })
     // queued until connected, and sent again by ioredis after a reconnect
     this.subscriber.subscribe(this.channel).catch(() => {})
@@ -124,6 +126,7 @@ export class LiveHub extends EventEmitter {
   async close(): Promise<void> {
     this.closed = true
     if (this.keepAlive) clearInterval(this.keepAlive)
+    if (this.flushing) clearTimeout(this.flushing)
     const listener = this.listener
     this.listener = null
     await listener?.end().catch(() => {})
@@ -143,7 +146,7 @@ export class LiveHub extends EventEmitter {
     })
     client.on('notification', (n) => {
       const id = Number(n.payload)
-      if (Number.isInteger(id)) void this.publishOnce(id).catch((err: Error) => this.deps.log.warn({ err: { message: err.message } }, 'live event not published'))
+      if (Number.isInteger(id)) this.queue(id)
     })
     try {
       await client.connect()
@@ -159,13 +162,33 @@ export class LiveHub extends EventEmitter {
     this.listener = client
   }
 
-  private async publishOnce(eventId: number): Promise<void> {
-    const won = await this.deps.redis.set(`${this.channel}:claimed:${eventId}`, '1', 'EX', 60, 'NX')
-    if (won !== 'OK') return
+  /**
+   * Notifications are gathered for a few milliseconds and handled together: one pipeline of
+   * Redis claims, one query for the events this process won, one message to Redis. Under a
+   * burst that is a few round trips per batch rather than three per event.
+   */
+  private pending: number[] = []
+  private flushing: NodeJS.Timeout | undefined
+
+  private queue(eventId: number): void {
+    this.pending.push(eventId)
+    this.flushing ??= setTimeout(() => {
+      this.flushing = undefined
+      const ids = this.pending.splice(0, this.pending.length)
+      void this.publishOnce(ids).catch((err: Error) => this.deps.log.warn({ err: { message: err.message }, events: ids.length }, 'live events not published'))
+    }, 5)
+  }
+
+  private async publishOnce(eventIds: number[]): Promise<void> {
+    const claims = this.deps.redis.pipeline()
+    for (const id of eventIds) claims.set(`${this.channel}:claimed:${id}`, '1', 'EX', 60, 'NX')
+    const answers = (await claims.exec()) ?? []
+    const won = eventIds.filter((_, i) => answers[i]?.[1] === 'OK')
+    if (!won.length) return
     const { rows } = await this.deps.db.query<{
+      id: number
       type: string
       created_at: Date
-      data: Record<string, unknown>
       partnership_id: string | null
       reference: string
       council_gss: string | null
@@ -176,36 +199,38 @@ export class LiveHub extends EventEmitter {
       sla_due_at: Date | null
       first_placing: boolean
     }>({
-      name: 'live-event',
-      text: `select e.type, e.created_at, e.data, c.partnership_id, c.reference, c.council_gss, c.status, c.work_status, c.priority, c.assigned_agent_id, c.sla_due_at,
+      name: 'live-events',
+      text: `select e.id, e.type, e.created_at, c.partnership_id, c.reference, c.council_gss, c.status, c.work_status, c.priority, c.assigned_agent_id, c.sla_due_at,
                     e.type in ('case.routed', 'case.triaged') and not exists (
                       select 1 from case_events p where p.case_id = e.case_id and p.id < e.id and p.type in ('case.routed', 'case.triaged', 'case.rerouted')
                     ) as first_placing
-               from case_events e join cases c on c.id = e.case_id where e.id = $1`,
-      values: [eventId]
+               from case_events e join cases c on c.id = e.case_id where e.id = any($1::bigint[]) order by e.id`,
+      values: [won]
     })
-    const e = rows[0]
-    const type = e ? LIVE_TYPES[e.type] : undefined
-    // a case of no partnership yet (a web contact before it is placed) is nobody's to see
-    if (!e || !type || !e.partnership_id) return
-    const partnershipId = e.partnership_id
-    const live = (as: string): LiveEvent => ({
-      type: as,
-      event_id: eventId,
-      at: e.created_at.toISOString(),
-      partnership_id: partnershipId,
-      case: {
-        reference: e.reference,
-        council_gss: e.council_gss,
-        status: e.status,
-        work_status: e.work_status,
-        priority: e.priority,
-        assigned_agent_id: e.assigned_agent_id,
-        sla_due_at: e.sla_due_at?.toISOString() ?? null
-      }
-    })
-    // a case opened before its partnership was known is new to its agents when it is placed
-    if (e.first_placing) await this.announce(live('case.created'))
-    await this.announce(live(type))
+    const out: LiveEvent[] = []
+    for (const e of rows) {
+      const type = LIVE_TYPES[e.type]
+      // a case of no partnership yet (a web contact before it is placed) is nobody's to see
+      if (!type || !e.partnership_id) continue
+      const live = (as: string): LiveEvent => ({
+        type: as,
+        event_id: e.id,
+        at: e.created_at.toISOString(),
+        partnership_id: e.partnership_id!,
+        case: {
+          reference: e.reference,
+          council_gss: e.council_gss,
+          status: e.status,
+          work_status: e.work_status,
+          priority: e.priority,
+          assigned_agent_id: e.assigned_agent_id,
+          sla_due_at: e.sla_due_at?.toISOString() ?? null
+        }
+      })
+      // a case opened before its partnership was known is new to its agents when it is placed
+      if (e.first_placing) out.push(live('case.created'))
+      out.push(live(type))
+    }
+    if (out.length) await this.deps.redis.publish(this.channel, JSON.stringify(out))
   }
 }

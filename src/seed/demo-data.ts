@@ -5,6 +5,7 @@ import { parse } from 'csv-parse/sync'
 import type { Db } from '../db/pool.js'
 import { withTransaction } from '../db/pool.js'
 import { projectRoot } from '../lib/paths.js'
+import { loadBankHolidays } from '../sla/bank-holidays.js'
 import { importOnspd } from './onspd-import.js'
 
 const SEEDS = join(projectRoot, 'seeds')
@@ -21,7 +22,7 @@ interface ReferenceData {
 
 /**
  * Loads the demo councils, partnerships, contact-centre teams, services, coverage,
- * destinations and inbound addresses from seeds/. Idempotent: every write is an upsert that
+ * destinations, inbound addresses, SLA targets and bank holidays from seeds/. Idempotent: every write is an upsert that
  * touches a row only when its values differ, so a second run changes nothing. Returns the
  * number of rows changed.
  */
@@ -59,6 +60,15 @@ export async function loadDemoData(pool: Db): Promise<number> {
         await run(`insert into partnership_members values ($1, $2) on conflict do nothing`, [p.id, gss])
       }
     }
+    // SLA defaults for every demo council: an answer within half a working day, resolved
+    // within a working week (an operator's later change is kept)
+    await run(
+      `insert into sla_targets (council_gss, service_code, first_response_hours, resolution_hours)
+       select gss, null, 4, 40 from unnest($1::text[]) as gss
+       on conflict do nothing`,
+      [ref.councils.map((c) => c.gss)]
+    )
+    n += await loadBankHolidays(db)
     for (const t of ref.teams) {
       // created once, then left alone: a supervisor may since have switched auto-assignment
       await run(

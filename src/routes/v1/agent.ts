@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { assignRoundRobin } from '../../agents/assignment.js'
+import { MergeConflict, mergeCases, mergeResidentsAsAgent, undoMerge, undoResidentMerge } from '../../agents/merge.js'
 import { findTeam, listQueue, takeNext, WorkConflict, type Team } from '../../agents/queue.js'
 import type { AgentClaims, AgentTokens } from '../../agents/tokens.js'
 import { addInternalNote, claimCase, releaseCase, replyToResident, setWorkStatus, transferCase, WORK_STATUSES } from '../../agents/work.js'
@@ -28,13 +29,15 @@ const QueueCase = Type.Object({
 const Params = Type.Object({ reference: CaseReference() })
 const TeamQuery = Type.Object({ team: Type.Optional(Type.Integer({ minimum: 1, description: "a team of your partnership: its council's cases only" })) })
 const Text = Type.Object({ body: MultiLine({ minLength: 1, maxLength: 1600 }) }, { additionalProperties: false })
+const ResidentRef = Type.Union([Type.Integer({ minimum: 1, description: 'a resident id' }), CaseReference({ description: 'the reference of one of their cases' })])
+const Reason = MultiLine({ minLength: 1, maxLength: 500 })
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody }
 const security = [{ agentToken: [] }]
 const tags = ['agent workspace']
 
 /**
  * The agent's workspace over REST: the queue, "next case", claim, release, transfer, work
- * statuses, replies to the resident and internal notes. Every route needs an agent token;
+ * statuses, replies to the resident, internal notes, and merging cases or residents. Every route needs an agent token;
  * a case (or team) of another partnership is 404, as if it did not exist.
  */
 export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentTokens }) {
@@ -49,7 +52,7 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
   // to the app's error handler. (Once the codes are in src/errors.ts, WorkConflict can
   // become an AppError and this handler can go.)
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof WorkConflict) return reply.code(409).send({ code: err.code, message: err.message, request_id: req.id })
+    if (err instanceof WorkConflict || err instanceof MergeConflict) return reply.code(409).send({ code: err.code, message: err.message, request_id: req.id })
     throw err
   })
 
@@ -211,5 +214,94 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
       const done = await assignRoundRobin(db, agent.partnershipId, team!.id, `agent:${agent.agentId}`)
       return { assigned: done.map((a) => ({ reference: a.reference, agent_id: a.agentId })) }
     }
+  )
+
+  app.post(
+    '/v1/agent/cases/:reference/merge',
+    {
+      onRequest: asAgent,
+      schema: {
+        tags,
+        security,
+        summary: 'Merge this case into another of your partnership, saying why',
+        description:
+          "Its messages and deliveries move to the other case, which gets a case.merged event; this case points to it and is closed. Undo within MERGE_UNDO_MINUTES with POST /v1/agent/merges/:id/undo. 409 already_merged when either case was merged already.",
+        params: Params,
+        body: Type.Object({ into: CaseReference(), reason: Reason }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            merge_id: Type.Integer(),
+            from: Type.String(),
+            into: Type.String(),
+            message_ids: Type.Array(Type.Integer()),
+            delivery_ids: Type.Array(Type.Integer()),
+            deliveries_kept: Type.Integer({ description: 'deliveries left on the merged case: the survivor had one to the same destination' }),
+            undo_until: Timestamp
+          }),
+          ...errors
+        }
+      }
+    },
+    async (req) => {
+      const m = await mergeCases(db, agentOf(req), refOf(req), req.body.into.toUpperCase(), req.body.reason, config.MERGE_UNDO_MINUTES)
+      return { merge_id: m.id, from: m.from, into: m.into, message_ids: m.messageIds, delivery_ids: m.deliveryIds, deliveries_kept: m.deliveriesKept, undo_until: m.undoUntil }
+    }
+  )
+
+  app.post(
+    '/v1/agent/merges/:id/undo',
+    {
+      onRequest: asAgent,
+      schema: {
+        tags,
+        security,
+        summary: 'Undo a case merge: exactly what it moved goes back, and the merged case is separate again',
+        description: 'By the agent who merged, or a supervisor. 409 undo_window_passed after the window, already_undone, or merged_again when the surviving case was merged on since.',
+        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        response: { 200: Type.Object({ merge_id: Type.Integer(), from: Type.String(), into: Type.String(), message_ids: Type.Array(Type.Integer()), delivery_ids: Type.Array(Type.Integer()) }), ...errors }
+      }
+    },
+    async (req) => {
+      const done = await undoMerge(db, agentOf(req), req.params.id)
+      return { merge_id: req.params.id, from: done.from, into: done.into, message_ids: done.messageIds, delivery_ids: done.deliveryIds }
+    }
+  )
+
+  app.post(
+    '/v1/agent/residents/merge',
+    {
+      onRequest: asAgent,
+      schema: {
+        tags,
+        security,
+        summary: 'Join two residents of your partnership (say, the same person texting and emailing), saying why',
+        description:
+          "Each is named by resident id or by one of their cases' reference. The merged resident's cases and contact points move to the one kept; audited, with a resident.merged event on every moved case. It cannot be undone (409 undo_unavailable), so check first.",
+        body: Type.Object({ keep: ResidentRef, merge: ResidentRef, reason: Reason }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({ merge_id: Type.Integer(), keep: Type.Integer(), merged: Type.Integer(), cases_moved: Type.Integer(), points_moved: Type.Integer(), undoable: Type.Boolean() }),
+          ...errors
+        }
+      }
+    },
+    async (req) => {
+      const done = await mergeResidentsAsAgent(db, agentOf(req), req.body.keep, req.body.merge, req.body.reason)
+      return { merge_id: done.mergeId, keep: done.keep, merged: done.merged, cases_moved: done.casesMoved, points_moved: done.pointsMoved, undoable: false }
+    }
+  )
+
+  app.post(
+    '/v1/agent/residents/merges/:id/undo',
+    {
+      onRequest: asAgent,
+      schema: {
+        tags,
+        security,
+        summary: 'Refused: a resident merge cannot be undone safely (409 undo_unavailable)',
+        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        response: { ...errors }
+      }
+    },
+    async (req) => undoResidentMerge(db, agentOf(req), req.params.id)
   )
 }

@@ -1,0 +1,156 @@
+import type { Queryable } from '../db/pool.js'
+import { holidaysOf } from './bank-holidays.js'
+import { addBusinessHours, minutesOf, type BusinessCalendar } from './business-hours.js'
+
+/** The two promises made to a resident: a first answer, and the case resolved. */
+export type SlaClock = 'first_response' | 'resolution'
+
+/** A warning comes when this share of the target time is left. */
+export const WARN_SHARE = 0.2
+
+/** The most cases one pass sets clocks for, or raises events on. */
+export const SLA_BATCH = 500
+
+interface Unset {
+  id: number
+  created_at: Date
+  first_response_hours: number | null
+  resolution_hours: number | null
+  calendar: string | null
+  business_days: number[] | null
+  opens: string | null
+  closes: string | null
+  time_zone: string | null
+}
+
+/**
+ * Sets both clocks of placed cases that have none yet, counted from when the resident
+ * contacted us (created_at) in the council's business hours: the target for the case's
+ * service, else the council's default. A case with no target is marked as seen, with no
+ * clock. Returns how many cases were looked at (SLA_BATCH or more means there may be more).
+ */
+export async function setClocks(db: Queryable, opts: { now?: Date; limit?: number } = {}): Promise<number> {
+  const { rows } = await db.query<Unset>({
+    name: 'sla-unset',
+    text: `select c.id, c.created_at, t.first_response_hours, t.resolution_hours, co.calendar, co.business_days,
+                  co.business_opens::text as opens, co.business_closes::text as closes, co.business_time_zone as time_zone
+             from cases c
+             left join councils co on co.gss = c.council_gss
+             left join lateral (
+               select first_response_hours, resolution_hours from sla_targets t
+                where t.council_gss = c.council_gss and (t.service_code = c.service_code or t.service_code is null)
+                order by t.service_code nulls last limit 1
+             ) t on true
+            where c.sla_clocks_at is null and c.routed_at is not null
+            order by c.id
+            limit $1`,
+    values: [opts.limit ?? SLA_BATCH]
+  })
+  if (!rows.length) return 0
+  const holidays = await holidaysOf(db, [...new Set(rows.flatMap((r) => (r.calendar ? [r.calendar] : [])))])
+  const ids: number[] = []
+  const due: (Date | null)[][] = [[], [], [], []]
+  for (const r of rows) {
+    const cal: BusinessCalendar | null =
+      r.time_zone && r.business_days && r.opens && r.closes
+        ? { timeZone: r.time_zone, days: r.business_days, opensMinute: minutesOf(r.opens), closesMinute: minutesOf(r.closes), holidays: holidaysFor(holidays, r.calendar) }
+        : null
+    const clocks = [r.first_response_hours, r.resolution_hours].flatMap((hours) =>
+      cal && hours !== null ? [addBusinessHours(r.created_at, hours, cal), addBusinessHours(r.created_at, hours * (1 - WARN_SHARE), cal)] : [null, null]
+    )
+    ids.push(r.id)
+    clocks.forEach((at, i) => due[i]!.push(at))
+  }
+  // the guard on sla_clocks_at lets two workers race harmlessly: the second changes nothing
+  await db.query({
+    name: 'sla-set',
+    text: `update cases c
+              set sla_clocks_at = $6, first_response_due_at = v.fr_due, first_response_warn_at = v.fr_warn,
+                  resolution_due_at = v.res_due, resolution_warn_at = v.res_warn
+             from unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
+                  as v (id, fr_due, fr_warn, res_due, res_warn)
+            where c.id = v.id and c.sla_clocks_at is null`,
+    values: [ids, due[0], due[1], due[2], due[3], opts.now ?? new Date()]
+  })
+  return rows.length
+}
+
+function holidaysFor(byCalendar: Map<string, Set<string>>, calendar: string | null): Set<string> {
+  return (calendar && byCalendar.get(calendar)) || new Set()
+}
+
+/** An event a pass raised. */
+export interface SlaEvent {
+  eventId: number
+  caseId: number
+  type: 'sla.warning' | 'sla.breached'
+  clock: SlaClock
+  dueAt: Date
+}
+
+/**
+ * One pass over running clocks, as one statement: cases whose first response (none given
+ * yet) or resolution (not resolved or closed) has a fifth of its time left get `sla.warning`,
+ * those past due `sla.breached` (escalated to supervisors, who hear it on the live view).
+ * Each clock's mark is set in the statement that writes its event, so each event is raised
+ * once per clock and case, however many workers run passes; a clock first seen past due is
+ * breached without a warning. Returns the events raised.
+ */
+export async function checkClocks(db: Queryable, opts: { now?: Date; limit?: number } = {}): Promise<SlaEvent[]> {
+  const { rows } = await db.query<{ id: number; case_id: number; type: SlaEvent['type']; clock: SlaClock; due_at: Date }>({
+    name: 'sla-check',
+    text: `with due as (
+       select c.id,
+              coalesce(c.first_response_at is null and c.first_response_breached_at is null
+                       and c.first_response_due_at <= $1::timestamptz, false) as fr_breach,
+              coalesce(c.first_response_at is null and c.first_response_breached_at is null and c.first_response_warned_at is null
+                       and c.first_response_warn_at <= $1 and c.first_response_due_at > $1, false) as fr_warn,
+              coalesce(c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null
+                       and c.resolution_due_at <= $1, false) as res_breach,
+              coalesce(c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null and c.resolution_warned_at is null
+                       and c.resolution_warn_at <= $1 and c.resolution_due_at > $1, false) as res_warn
+         from cases c
+        where c.merged_into is null
+          and ((c.first_response_at is null and c.first_response_breached_at is null and c.first_response_warn_at <= $1
+                and (c.first_response_warned_at is null or c.first_response_due_at <= $1))
+            or (c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null and c.resolution_warn_at <= $1
+                and (c.resolution_warned_at is null or c.resolution_due_at <= $1)))
+        order by c.id
+        limit $2
+        for update of c skip locked
+     ), marked as (
+       update cases c
+          set first_response_warned_at = case when d.fr_warn then $1 else c.first_response_warned_at end,
+              first_response_breached_at = case when d.fr_breach then $1 else c.first_response_breached_at end,
+              resolution_warned_at = case when d.res_warn then $1 else c.resolution_warned_at end,
+              resolution_breached_at = case when d.res_breach then $1 else c.resolution_breached_at end
+         from due d
+        where c.id = d.id
+       returning c.id, c.council_gss, c.first_response_due_at, c.resolution_due_at, d.fr_warn, d.fr_breach, d.res_warn, d.res_breach
+     )
+     insert into case_events (case_id, type, actor, reason, data)
+     select m.id, v.type, 'worker:sla',
+            format(case v.type || ':' || v.clock
+                     when 'sla.warning:first_response' then 'No first response yet, with a fifth of the time allowed left: due by %s'
+                     when 'sla.breached:first_response' then 'No first response by %s, when it was due; escalated to supervisors'
+                     when 'sla.warning:resolution' then 'Not resolved yet, with a fifth of the time allowed left: due by %s'
+                     else 'Not resolved by %s, when it was due; escalated to supervisors'
+                   end,
+                   to_char(v.due_at at time zone coalesce(co.business_time_zone, 'Europe/London'), 'FMDay FMDD FMMonth YYYY "at" HH24:MI')),
+            jsonb_build_object('clock', v.clock, 'due_at', to_char(v.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+              || case when v.type = 'sla.breached' then jsonb_build_object('escalated_to', 'supervisor') else '{}'::jsonb end
+       from marked m
+       left join councils co on co.gss = m.council_gss
+       cross join lateral (values
+         (1, m.fr_warn, 'sla.warning', 'first_response', m.first_response_due_at),
+         (2, m.fr_breach, 'sla.breached', 'first_response', m.first_response_due_at),
+         (3, m.res_warn, 'sla.warning', 'resolution', m.resolution_due_at),
+         (4, m.res_breach, 'sla.breached', 'resolution', m.resolution_due_at)
+       ) as v (n, fire, type, clock, due_at)
+      where v.fire
+      order by m.id, v.n
+     returning id, case_id, type, data->>'clock' as clock, (data->>'due_at')::timestamptz as due_at`,
+    values: [opts.now ?? new Date(), opts.limit ?? SLA_BATCH]
+  })
+  return rows.map((r) => ({ eventId: r.id, caseId: r.case_id, type: r.type, clock: r.clock, dueAt: r.due_at }))
+}
