@@ -25,7 +25,7 @@ export interface LiveEvent {
 }
 
 /** Case events as agents know them; anything else stays in the audit trail only. */
-const LIVE_TYPES: Record<string, string> = {
+export const LIVE_TYPES: Record<string, string> = {
   'case.opened': 'case.created',
   'case.routed': 'case.routed',
   'case.rerouted': 'case.routed',

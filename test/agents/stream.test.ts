@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { agentTokens } from '../../src/agents/tokens.js'
+import { LIVE_TYPES } from '../../src/realtime/hub.js'
 import { buildApp } from '../../src/app.js'
 import { createTestContext, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
 
@@ -48,6 +49,13 @@ async function connect(url: string, token: string) {
 const about = (received: Record<string, unknown>[], reference: string) => received.filter((e) => (e.case as { reference?: string } | undefined)?.reference === reference)
 
 describe('the live view', () => {
+  it('is announced by Postgres for exactly the case events the hub shows agents', async () => {
+    // the trigger (migration 016) and LIVE_TYPES must name the same events, or some never arrive
+    const [fn] = await ctx.query<{ def: string }>(`select pg_get_functiondef('announce_case_event'::regproc) as def`)
+    const named = [...fn!.def.matchAll(/'([a-z_]+\.[a-z_]+)'/g)].map((m) => m[1]).sort()
+    expect(named).toEqual(Object.keys(LIVE_TYPES).sort())
+  })
+
   it('refuses a connection without a valid agent token', async () => {
     const refused = new WebSocket(`${urlA}/v1/agent/stream`)
     const status = await new Promise<number>((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))
