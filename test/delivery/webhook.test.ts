@@ -7,7 +7,7 @@ import {
   deliveryOf,
   repointWebhook,
   reservePort,
-  sleep,
+  deliveriesSettled,
   startReceiver,
   useWebhookDestination,
   waitDelivery,
@@ -90,7 +90,7 @@ describe('webhook delivery (up to 10 attempts, 100 ms exponential backoff)', () 
     expect(delivered.last_error).toBeNull()
     expect(delivered.attempts).toBeGreaterThanOrEqual(4)
 
-    await sleep(700) // time for a duplicate attempt to show up, if one were coming
+    await deliveriesSettled(ctx) // no attempt is left to come
     expect(up.requests.map((r) => r.answered)).toEqual([503, 200])
     for (const req of up.requests) {
       expect(req.method).toBe('POST')
@@ -164,7 +164,7 @@ describe('webhook delivery (up to 10 attempts, 100 ms exponential backoff)', () 
     const { reference } = await reportMissedBin(ctx)
     const dead = await waitDelivery(ctx, reference, ['delivered', 'dead'])
     expect(dead).toMatchObject({ state: 'dead', attempts: 1, last_status: status })
-    await sleep(500) // the first retry would have come after 100 ms
+    await deliveriesSettled(ctx) // no attempt is left to come
     expect(hook.requests).toHaveLength(1)
     expect((await caseRow(ctx, reference))?.status).toBe('routed')
   })
@@ -176,7 +176,7 @@ describe('webhook delivery (up to 10 attempts, 100 ms exponential backoff)', () 
     const { reference } = await reportMissedBin(ctx)
     const dead = await waitDelivery(ctx, reference, ['delivered', 'dead'])
     expect(dead).toMatchObject({ state: 'dead', attempts: 1, last_status: 400 })
-    await sleep(500)
+    await deliveriesSettled(ctx) // no attempt is left to come
     expect(hook.requests).toHaveLength(1)
 
     const listed = await adminRequest(ctx, 'GET', '/v1/admin/deliveries?state=dead')
@@ -228,7 +228,7 @@ describe('webhook delivery (up to 10 attempts, 100 ms exponential backoff)', () 
     const again = await adminRequest(ctx, 'POST', `/v1/admin/deliveries/${dead.public_id}/retry`)
     expect(again.statusCode).toBe(409)
     expect(again.json()).toMatchObject({ code: 'delivery_not_retryable' })
-    await sleep(300)
+    await deliveriesSettled(ctx) // no attempt is left to come
     expect(hook.requests).toHaveLength(2)
   })
 
@@ -276,7 +276,7 @@ describe('webhook delivery that never succeeds (3 attempts)', () => {
 
     const dead = await waitDelivery(ctx, reference, ['delivered', 'dead'])
     expect(dead).toMatchObject({ state: 'dead', attempts: 3, last_status: 503 })
-    await sleep(1_000) // a 4th attempt would have come after 400 ms
+    await deliveriesSettled(ctx) // no attempt is left to come
     expect(hook.requests).toHaveLength(3)
     expect(hook.requests.every((r) => r.headers['x-switchboard-delivery'] === dead.public_id)).toBe(true)
     expect((await caseRow(ctx, reference))?.council_gss).toBe('E10000018')

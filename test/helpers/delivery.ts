@@ -123,4 +123,20 @@ export function adminRequest(ctx: TestContext, method: 'GET' | 'POST', url: stri
   return ctx.app.inject({ method, url, headers: key === null ? {} : { authorization: `Bearer ${key}` } })
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/**
+ * Waits until no delivery work is left anywhere: no pending case:deliver outbox row, and no
+ * delivery job waiting, delayed (a retry scheduled) or running. After that, an attempt that
+ * has not happened will not happen: the test can say so without guessing a time to wait.
+ */
+export async function deliveriesSettled(ctx: Pick<TestContext, 'query' | 'infra'>, timeoutMs = 10_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const pending = await ctx.query(`select 1 from outbox where topic = 'case:deliver' and done_at is null limit 1`)
+      if (pending.length) return false
+      const counts = await ctx.infra.queues['case:deliver'].getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'waiting-children')
+      return Object.values(counts).every((n) => n === 0)
+    },
+    timeoutMs,
+    'delivery work to be finished'
+  )
+}

@@ -6,7 +6,8 @@ import { createPool, type Db } from '../../src/db/pool.js'
 import { verifyWebhook } from '../../src/delivery/signature.js'
 import { loadDemoData } from '../../src/seed/demo-data.js'
 import { deleteQueueKeys, dropDatabase, waitFor } from '../helpers/context.js'
-import { sleep, startReceiver, type Receiver } from '../helpers/delivery.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startReceiver, type Receiver } from '../helpers/delivery.js'
 import { exitOf, freePort, killIfAlive, spawnSwitchboard, type Spawned } from '../helpers/processes.js'
 
 const id = randomBytes(5).toString('hex')
