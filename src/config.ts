@@ -90,6 +90,10 @@ export const ConfigSchema = Type.Object({
   MERGE_UNDO_MINUTES: Type.Integer({ minimum: 0, maximum: 10_080, default: 30 }),
   // how often the SLA clocks are checked (warnings and breaches raised)
   SLA_CHECK_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 }),
+  // the retention job (docs/data-protection.md): how often it runs (0: never, e.g. a process
+  // that leaves it to another) and how many rows one statement of it may change
+  RETENTION_EVERY_MINUTES: Type.Integer({ minimum: 0, maximum: 10_080, default: 60 }),
+  RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 

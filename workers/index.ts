@@ -5,7 +5,9 @@ import { createRedis, type Infra } from '../src/infra.js'
 import { startSweeper } from '../src/jobs/outbox-relay.js'
 import { startAutoAssign } from './auto-assign.js'
 import { createDeliverWorker } from './deliver.js'
+import { createErasureNoticeWorker } from './erasure-notices.js'
 import { startGiveWay, type GiveWayOptions } from './give-way.js'
+import { startRetention } from './retention.js'
 import { createRouteWorker } from './route.js'
 import { createMediaWorker } from './media.js'
 import { createSendWorker } from './send.js'
@@ -18,7 +20,8 @@ export interface Workers {
 }
 
 /**
- * Starts every queue's worker, the outbox sweeper, the SLA clock and automatic assignment.
+ * Starts every queue's worker, the outbox sweeper, the SLA clock, automatic assignment and
+ * the retention job.
  * With `giveWay` (the all-in-one process, INTAKE_PRIORITY on) the workers slow down while
  * the API is saturated with a burst of contacts, for at most INTAKE_PRIORITY_MAX_LAG_MS of
  * routing delay.
@@ -47,18 +50,19 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const send = createSendWorker(jobs, connection)
   const media = createMediaWorker(jobs, connection)
   const webhooks = createWebhookWorker(jobs, connection)
-  const workers: Worker[] = [route, deliver, send, media, webhooks]
+  const erasureNotices = createErasureNoticeWorker(jobs, connection, mail)
+  const workers: Worker[] = [route, deliver, send, media, webhooks, erasureNotices]
   for (const w of workers) {
     w.on('failed', (job, err) => {
       // a delivery, send or webhook failure is already logged by its worker, with its detail
-      const level = w.name === 'case-deliver' || w.name === 'message-send' || w.name === 'webhook-send' ? 'debug' : 'warn'
+      const level = w.name === 'case-deliver' || w.name === 'message-send' || w.name === 'webhook-send' || w.name === 'erasure-notify' ? 'debug' : 'warn'
       infra.log[level]({ queue: w.name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'job failed')
     })
     w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
   const giveWay = opts.giveWay
-    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send, media, webhooks] }, infra.log.child({ component: 'workers' }), {
+    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send, media, webhooks, erasureNotices] }, infra.log.child({ component: 'workers' }), {
         maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS,
         ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
       })
@@ -66,9 +70,11 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const sweeper = startSweeper(db, infra.queues, infra.redis, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
   const sla = startSlaClock(db, { intervalMs: slaCheckMs(infra.config), log: infra.log.child({ component: 'sla' }) })
   const autoAssign = startAutoAssign(db, { everyMs: infra.config.ASSIGN_EVERY_MS, log: infra.log.child({ component: 'auto-assign' }) })
+  const retention = await startRetention(jobs, connection)
   return {
     async close() {
       giveWay?.stop()
+      await retention.close()
       await autoAssign.stop()
       await sweeper.stop()
       await sla.stop()

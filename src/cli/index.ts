@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander'
 import { registerAgentCommands } from './agents.js'
 import { registerApiKeyCommands } from './api-keys.js'
 import { registerChannelCommands } from './channels.js'
+import { registerResidentCommands } from './residents.js'
+import { registerRetentionCommands } from './retention.js'
 
 /**
  * The operator CLI: `npm run cli -- <group> <command>`. stdout carries only a command's
@@ -21,6 +23,8 @@ function buildProgram(): Command {
   registerChannelCommands(program)
   registerApiKeyCommands(program)
   registerAgentCommands(program)
+  registerResidentCommands(program)
+  registerRetentionCommands(program)
   return program
 }
 

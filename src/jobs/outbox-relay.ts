@@ -27,6 +27,8 @@ function jobOf(row: OutboxRow) {
       return { topic: row.topic, name: 'fetch', data: { v: 1 as const, outboxId, mediaId: Number(row.payload.media_id) }, opts }
     case 'webhook:send':
       return { topic: row.topic, name: 'webhook', data: { v: 1 as const, outboxId, webhookEventId: Number(row.payload.webhook_event_id) }, opts }
+    case 'erasure:notify':
+      return { topic: row.topic, name: 'notice', data: { v: 1 as const, outboxId, noticeId: Number(row.payload.notice_id) }, opts }
   }
 }
 
@@ -156,14 +158,15 @@ async function jobStates(queues: Queues, redis: Redis, rows: OutboxRow[]): Promi
 
 /**
  * Hands to the queue the outbox rows that nothing relays after commit: those a trigger
- * writes (webhook events fanned out from case events). Each once (stamped relayed_at); a
+ * writes (webhook events fanned out from case events) and those an operator's command writes
+ * without a queue at hand (erasure notices from the CLI). Each once (stamped relayed_at); a
  * row relayed twice collapses on its job id. Returns how many.
  */
 export async function relayFresh(db: Db, queues: Queues): Promise<number> {
   const { rows } = await db.query<OutboxRow>({
-    name: 'outbox-fresh-webhooks',
+    name: 'outbox-fresh',
     text: `update outbox set relayed_at = clock_timestamp()
-            where id in (select id from outbox where topic = 'webhook:send' and done_at is null and relayed_at is null order by id limit 500)
+            where id in (select id from outbox where topic in ('webhook:send', 'erasure:notify') and done_at is null and relayed_at is null order by id limit 500)
            returning id, topic, payload, job_key`
   })
   if (rows.length) await enqueueMany(queues, rows)

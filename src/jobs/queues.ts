@@ -2,7 +2,7 @@ import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 
 /** The queues, by the names the rest of the code (and the outbox) uses. */
-export const TOPICS = ['case:route', 'case:deliver', 'message:send', 'media:fetch', 'webhook:send'] as const
+export const TOPICS = ['case:route', 'case:deliver', 'message:send', 'media:fetch', 'webhook:send', 'erasure:notify'] as const
 export type Topic = (typeof TOPICS)[number]
 
 /** Job payloads: ids only, never personal data or secrets. Versioned so old jobs stay readable. */
@@ -34,6 +34,12 @@ export interface WebhookJob {
   outboxId: number
   webhookEventId: number
 }
+/** One notice that a case was erased, to one council system that had it, by its erasure_notices row. */
+export interface ErasureNoticeJob {
+  v: 1
+  outboxId: number
+  noticeId: number
+}
 export type JobFor<T extends Topic> = T extends 'case:route'
   ? RouteJob
   : T extends 'case:deliver'
@@ -42,7 +48,9 @@ export type JobFor<T extends Topic> = T extends 'case:route'
       ? SendJob
       : T extends 'webhook:send'
         ? WebhookJob
-        : MediaJob
+        : T extends 'erasure:notify'
+          ? ErasureNoticeJob
+          : MediaJob
 
 /**
  * BullMQ refuses ':' in queue names (it separates the parts of its Redis keys), so the
@@ -64,7 +72,7 @@ function jobOptions(topic: Topic, s: QueueSettings): DefaultJobOptions {
   // sweeper can enqueue it again under the same id.
   const common: DefaultJobOptions = { removeOnComplete: { count: 1000 }, removeOnFail: true }
   // a council's webhook is a back office too: the same attempts and backoff as deliveries
-  if (topic === 'case:deliver' || topic === 'webhook:send') {
+  if (topic === 'case:deliver' || topic === 'webhook:send' || topic === 'erasure:notify') {
     return { ...common, attempts: s.deliveryAttempts, backoff: { type: 'exponential', delay: s.deliveryBackoffMs } }
   }
   if (topic === 'message:send') return { ...common, attempts: 6, backoff: { type: 'exponential', delay: 2_000 } }
@@ -86,14 +94,16 @@ export function createQueues(connection: Redis, s: QueueSettings): Queues {
   const send = make('message:send')
   const media = make('media:fetch')
   const webhook = make('webhook:send')
+  const erasure = make('erasure:notify')
   return {
     'case:route': route,
     'case:deliver': deliver,
     'message:send': send,
     'media:fetch': media,
     'webhook:send': webhook,
+    'erasure:notify': erasure,
     async close() {
-      await Promise.all([route.close(), deliver.close(), send.close(), media.close(), webhook.close()])
+      await Promise.all([route.close(), deliver.close(), send.close(), media.close(), webhook.close(), erasure.close()])
     }
   }
 }

@@ -12,7 +12,11 @@ import { relayNow } from '../../jobs/outbox-relay.js'
 import { queueEmailReply } from '../../messaging/email-outbound.js'
 import { queueReply } from '../../messaging/outbound.js'
 import { CaseReference } from '../../intake/reference.js'
+import { adminAccessLogRoutes } from './access-log.js'
 import { adminEmailRoutes } from './email.js'
+import { adminErasureRoutes } from './erasure.js'
+import { adminRetentionRoutes } from './retention.js'
+import { adminSubjectAccessRoutes } from './subject-access.js'
 
 
 const Event = Type.Object({
@@ -84,6 +88,11 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody }
   await app.register(adminEmailRoutes, { infra: opts.infra })
+  // data protection: retention, the read log, subject access, erasure (docs/data-protection.md)
+  await app.register(adminRetentionRoutes, { infra: opts.infra })
+  await app.register(adminAccessLogRoutes, { infra: opts.infra })
+  await app.register(adminSubjectAccessRoutes, { infra: opts.infra })
+  await app.register(adminErasureRoutes, { infra: opts.infra })
 
   app.get(
     '/v1/admin/cases/:reference',
