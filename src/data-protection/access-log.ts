@@ -19,11 +19,16 @@ export interface CaseRead {
   council_gss: string | null
 }
 
-/** Who a request reads as, from what its authentication hook recorded: an agent's token, a council key, else the operator key. */
+/**
+ * Who a request reads as, from what its authentication hook recorded: an agent's token, a
+ * council key or the operator key. A route that serves personal data without any of them is
+ * a mistake, refused here rather than recorded under a wrong name.
+ */
 export function readerOf(req: FastifyRequest): Reader {
   if (req.agent) return { kind: 'agent', id: `agent:${req.agent.agentId}` }
   if (req.apiKey) return { kind: 'council_key', id: `api_key:${req.apiKey.id}` }
-  return { kind: 'operator', id: 'operator' }
+  if (req.operator) return { kind: 'operator', id: 'operator' }
+  throw new Error(`${routeOf(req)} served personal data to a caller with no agent token, council key or operator key`)
 }
 
 /** The route a request came through, as its pattern ('GET /v1/cases/:reference'), never its URL (which may carry a contact). */
@@ -50,4 +55,71 @@ export async function recordReads(db: Queryable, reader: Reader, cases: CaseRead
 /** recordReads for a request: the reader and route taken from it. */
 export async function recordRequestReads(db: Queryable, req: FastifyRequest, cases: CaseRead[]): Promise<void> {
   await recordReads(db, readerOf(req), cases, routeOf(req), req.id)
+}
+
+/**
+ * The cases with these references, for recording reads of answers that name cases by
+ * reference only (a delivery list, Open311's updates). Unknown references are left out;
+ * each case once, however often it is named.
+ */
+export async function casesByReference(db: Queryable, references: string[]): Promise<CaseRead[]> {
+  if (!references.length) return []
+  const { rows } = await db.query<CaseRead>({
+    name: 'access-log-cases-by-reference',
+    text: 'select id, reference, council_gss from cases where reference = any($1::text[]) order by id',
+    values: [[...new Set(references)]]
+  })
+  return rows
+}
+
+/** A recorded read, as the data protection officer sees it. */
+export interface RecordedRead {
+  /** ISO 8601 in UTC to the microsecond, exactly as stored, so it can be given back as `since` */
+  at: string
+  actor_kind: Reader['kind']
+  actor: string
+  route: string
+  request_id: string | null
+}
+
+export interface ReadFilter {
+  /** one actor ('agent:12', 'api_key:5', 'operator:cli'), or every actor of a kind ('agent', 'council_key', 'operator') */
+  actor?: string
+  /** only reads after this instant (the `at` of the last read of the previous page) */
+  since?: string
+  limit: number
+}
+
+const KINDS: readonly string[] = ['agent', 'council_key', 'operator'] satisfies Reader['kind'][]
+
+/**
+ * The recorded reads of one case, oldest first, or null when there is no such case and no
+ * read of it. A page never splits reads made at the very same microsecond (it runs past
+ * `limit` to take them all), so following `since` from page to page misses none.
+ */
+export async function listReads(db: Queryable, reference: string, f: ReadFilter): Promise<RecordedRead[] | null> {
+  const byKind = f.actor !== undefined && KINDS.includes(f.actor)
+  const { rows } = await db.query<RecordedRead & { known: boolean }>({
+    name: 'access-log-list',
+    text: `with known as (
+             select exists (select 1 from cases where reference = $1) or exists (select 1 from access_log where reference = $1) as known
+           ), matching as (
+             select id, at, actor_kind, actor, route, request_id from access_log
+              where reference = $1
+                and ($2::text is null or (case when $3::boolean then actor_kind = $2 else actor = $2 end))
+                and ($4::timestamptz is null or at > $4)
+           ), page as (
+             select * from matching order by at, id limit $5
+           ), tied as (
+             select * from matching where at = (select max(at) from page) and id not in (select id from page)
+           ), reads as (
+             select * from page union all select * from tied
+           )
+           select known.known, to_char(r.at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, r.actor_kind, r.actor, r.route, r.request_id
+             from known left join reads r on true
+            order by r.at, r.id`,
+    values: [reference, f.actor ?? null, byKind, f.since ?? null, f.limit]
+  })
+  if (!rows[0]?.known) return null
+  return rows.filter((r) => r.at !== null).map(({ known: _known, ...read }) => read)
 }

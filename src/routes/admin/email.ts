@@ -4,6 +4,7 @@ import Type from 'typebox'
 import { emailDeps } from '../../channels/email/email-deps.js'
 import { sanitiseHtml } from '../../channels/email/html.js'
 import { releaseQuarantined } from '../../channels/email/receive-email.js'
+import { casesByReference, recordRequestReads, type CaseRead } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
@@ -52,7 +53,13 @@ const Message = Type.Object({
 // Served HTML may only show what it carries: no scripts, frames, forms or remote loads.
 const HTML_CSP = "default-src 'none'; img-src cid: data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-/** Supervisor routes for mail: the quarantine, a case's messages, sanitised HTML, attachments. */
+/**
+ * Supervisor routes for mail: the quarantine, a case's messages, sanitised HTML, attachments.
+ * A case's messages, HTML and attachments record a read of the case before they are sent.
+ * The quarantine's mail belongs to no case (it is held because no case would take it), so
+ * the read log, which is kept per case, cannot record its reads; release and discard
+ * answer an outcome and a reference only.
+ */
 export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db } = opts.infra
@@ -123,6 +130,8 @@ export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: 
         const exists = await db.query('select 1 from cases where reference = $1', [req.params.reference.toUpperCase()])
         if (!exists.rows.length) throw new AppError('not_found', { message: 'No case with this reference' })
       }
+      // no messages shows nothing of anyone's; any message is a read of the case
+      if (rows.length) await recordRequestReads(db, req, await casesByReference(db, [req.params.reference.toUpperCase()]))
       return rows
     }
   )
@@ -131,8 +140,13 @@ export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: 
     '/v1/admin/messages/:id/html',
     { schema: { tags: ['operations'], security, summary: "A mail's HTML part, sanitised (no scripts, no remote content)", params: Id } },
     async (req, reply) => {
-      const { rows } = await db.query<{ html: string | null }>('select html from messages where id = $1', [req.params.id])
+      const { rows } = await db.query<{ html: string | null } & CaseRead>(
+        'select m.html, c.id, c.reference, c.council_gss from messages m join cases c on c.id = m.case_id where m.id = $1',
+        [req.params.id]
+      )
       if (rows[0]?.html == null) throw new AppError('not_found', { message: 'This message has no HTML part' })
+      const { html: _html, ...read } = rows[0]
+      await recordRequestReads(db, req, [read])
       return reply
         .type('text/html; charset=utf-8')
         .header('content-security-policy', HTML_CSP)
@@ -145,12 +159,15 @@ export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: 
     '/v1/admin/attachments/:key',
     { schema: { tags: ['operations'], security, summary: 'An attachment, always as a download', params: Type.Object({ key: Type.String({ format: 'uuid' }) }) } },
     async (req, reply) => {
-      const { rows } = await db.query<{ filename: string | null; content_type: string; content: Buffer | null }>(
-        `select filename, content_type, content from message_media where storage_key = $1 and state = 'stored'`,
+      const { rows } = await db.query<{ filename: string | null; content_type: string; content: Buffer | null; case_id: number; reference: string; council_gss: string | null }>(
+        `select mm.filename, mm.content_type, mm.content, c.id as case_id, c.reference, c.council_gss
+           from message_media mm join messages m on m.id = mm.message_id join cases c on c.id = m.case_id
+          where mm.storage_key = $1 and mm.state = 'stored'`,
         [req.params.key]
       )
       const a = rows[0]
       if (!a?.content) throw new AppError('not_found', { message: 'No stored attachment with this key' })
+      await recordRequestReads(db, req, [{ id: a.case_id, reference: a.reference, council_gss: a.council_gss }])
       const name = a.filename ?? 'attachment'
       return reply
         .type(a.content_type)

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { findCaseWithEvents, listCasesWithoutDestination, listDeliveries, listTriage } from '../../cases/case-admin.js'
+import { casesByReference, recordRequestReads } from '../../data-protection/access-log.js'
 import { retryDelivery } from '../../delivery/retry-delivery.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
@@ -100,6 +101,8 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
     async (req) => {
       const found = await findCaseWithEvents(db, req.params.reference.toUpperCase())
       if (!found) throw new AppError('not_found', { message: 'No case with this reference' })
+      // its place and its events (which may quote the resident): a read
+      await recordRequestReads(db, req, await casesByReference(db, [found.reference]))
       return found
     }
   )
@@ -120,6 +123,7 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
       }
     },
     async (req, reply) => {
+      // answers the new message's id only: no read recorded
       const reference = req.params.reference.toUpperCase()
       const queued =
         (await queueEmailReply(db, reference, req.body.body.trim(), 'operator', config.EMAIL_DOMAIN)) ??
@@ -132,7 +136,12 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
   app.get(
     '/v1/admin/triage',
     { schema: { tags: ['operations'], security, summary: 'Cases no rule could place, oldest first', querystring: Type.Object({ partnership: Type.Optional(Type.String({ maxLength: 64 })), limit: Limit }), response: { 200: Type.Array(TriageItem), ...errors } } },
-    async (req) => listTriage(db, req.query.partnership ?? null, req.query.limit ?? 100)
+    async (req) => {
+      const cases = await listTriage(db, req.query.partnership ?? null, req.query.limit ?? 100)
+      // each case's postcode, and the triage reason that may quote its place: a read of each listed
+      await recordRequestReads(db, req, await casesByReference(db, cases.map((c: { reference: string }) => c.reference)))
+      return cases
+    }
   )
 
   app.get(
@@ -146,6 +155,7 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
         response: { 200: Type.Array(Undeliverable), ...errors }
       }
     },
+    // references, councils, services and dates: nothing of a resident's, no read recorded
     async (req) => listCasesWithoutDestination(db, req.query.limit ?? 100)
   )
 
@@ -160,7 +170,13 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
         response: { 200: Type.Array(Delivery), ...errors }
       }
     },
-    async (req) => listDeliveries(db, req.query.state ?? 'dead', req.query.limit ?? 100)
+    async (req) => {
+      const deliveries = await listDeliveries(db, req.query.state ?? 'dead', req.query.limit ?? 100)
+      // last_error is what a council system answered, which may echo the case it was sent
+      // (docs/data-protection.md, deliveries): a read of each case listed
+      await recordRequestReads(db, req, await casesByReference(db, deliveries.map((d: { case_reference: string }) => d.case_reference)))
+      return deliveries
+    }
   )
 
   app.post(
@@ -174,6 +190,7 @@ export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra
         response: { 202: Type.Object({ id: Type.String(), state: Type.Literal('pending') }), 409: ErrorBody, ...errors }
       }
     },
+    // answers the delivery's id and state: no read recorded
     async (req, reply) => reply.code(202).send(await retryDelivery({ db, queues, log: req.log }, req.params.id, 'operator'))
   )
 }

@@ -1,8 +1,9 @@
 import formbody from '@fastify/formbody'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { applyCouncilUpdate, UPDATE_STATUSES, type UpdateStatus } from '../../cases/council-updates.js'
+import { casesByReference, recordRequestReads, type CaseRead } from '../../data-protection/access-log.js'
 import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
@@ -44,6 +45,17 @@ function windowOf(q: { start_date?: string; end_date?: string }): { start: Date;
   if (start > end) throw new Open311Error(400, 'start_date is after end_date')
   if (end.getTime() - start.getTime() > WINDOW_MS) throw new Open311Error(400, 'start_date and end_date are at most 90 days apart')
   return { start, end }
+}
+
+/**
+ * Records a council key's read of these cases before the answer goes. A keyless call reads
+ * nothing personal (recordOf gives it no reporter, words, address or photo) and is nobody
+ * the log could name, so it records nothing.
+ */
+async function recordKeyReads(db: Infra['db'], req: FastifyRequest, gss: string, rows: Pick<RequestRow, 'id' | 'reference'>[]): Promise<void> {
+  if (!accessOf(req).key) return
+  // a case is the jurisdiction's (placed with it, or sent to it and not yet placed)
+  await recordRequestReads(db, req, rows.map((r): CaseRead => ({ id: r.id, reference: r.reference, council_gss: gss })))
 }
 
 const commaList = (v: string | undefined) =>
@@ -101,6 +113,9 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
   const poster = open311Access(db, catalogue, { key: 'required', scopes: ['open311'], limits })
   const reader = open311Access(db, catalogue, { key: 'required', scopes: ['read', 'open311'], limits })
 
+  // The read log: GET requests (with a key) and GET servicerequestupdates record a read of
+  // each case they answer; discovery, services, tokens and the POSTs answer nothing of a
+  // resident's (a reference, an update id) and record none.
   for (const fmt of FORMATS) {
     const xml = fmt === 'xml'
     const produces = xml ? 'text/xml' : 'application/json'
@@ -193,6 +208,7 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
           status: req.query.status === 'open' || req.query.status === 'closed' ? req.query.status : null,
           limit: MAX_RESULTS
         })
+        await recordKeyReads(db, req, jurisdiction.gss, rows)
         return sendList(reply, fmt, 'requests', rows.map((r) => recordOf(r, Boolean(key))))
       }
     )
@@ -213,6 +229,7 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
         const [row] = await listRequests(db, { jurisdiction: jurisdiction.gss, publicOnly: !key, references: [req.params.service_request_id.toUpperCase()], limit: 1 })
         // one that is not public answers as one that does not exist
         if (!row) throw new Open311Error(404, 'No request with this id')
+        await recordKeyReads(db, req, jurisdiction.gss, [row])
         return sendList(reply, fmt, 'requests', [recordOf(row, Boolean(key))])
       }
     )
@@ -232,6 +249,7 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
         const { jurisdiction, key } = accessOf(req)
         const [row] = await listRequests(db, { jurisdiction: jurisdiction.gss, publicOnly: !key, references: [req.params.token.toUpperCase()], limit: 1 })
         if (!row) throw new Open311Error(404, 'No request with this token')
+        // answers the reference twice, nothing of the resident's: no read recorded
         return sendList(reply, fmt, 'tokens', [{ service_request_id: row.reference, token: row.reference }])
       }
     )
@@ -250,6 +268,8 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
         const { jurisdiction } = accessOf(req)
         const { start, end } = windowOf(req.query)
         const rows = await listUpdates(db, jurisdiction.gss, start, end, MAX_RESULTS)
+        // an update's description is written to the resident and may be about them (docs/data-protection.md, case_updates): a read of each case named
+        await recordRequestReads(db, req, await casesByReference(db, rows.map((u) => u.reference)))
         const updates = rows.map((u) => ({
           update_id: u.update_id,
           service_request_id: u.reference,

@@ -25,6 +25,13 @@ type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { typ
  * "away" }` (at least every minute) and `{ "type": "viewing" | "replying" | "left",
  * "reference": "SB-…" }`. Events come through Redis from every API process (LiveHub). A
  * client that cannot keep up is closed with 4008; one that stops answering pings, 4000.
+ *
+ * Nothing here records a read (docs/data-protection.md, the read log): a live event carries
+ * a case's reference, council, statuses, priority, assignee and SLA time (LiveEvent in
+ * src/realtime/hub.ts), presence and "viewing" carry agent ids, and none carries a
+ * resident's name, contact, words or place. What an agent then opens comes through the
+ * REST routes, which record it. Should LiveEvent ever carry personal data, `forward` must
+ * record each event's case before sending it.
  */
 export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentTokens; hub: LiveHub }) {
   const { db } = opts.infra

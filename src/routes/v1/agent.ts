@@ -6,6 +6,7 @@ import { MergeConflict, mergeCases, mergeResidentsAsAgent, undoMerge, undoReside
 import { findTeam, listQueue, takeNext, WorkConflict, type Team } from '../../agents/queue.js'
 import type { AgentClaims, AgentTokens } from '../../agents/tokens.js'
 import { addInternalNote, claimCase, releaseCase, replyToResident, setWorkStatus, transferCase, WORK_STATUSES } from '../../agents/work.js'
+import { recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
@@ -78,7 +79,10 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
     async (req) => {
       const agent = agentOf(req)
       const team = await teamOf(agent, req.query.team)
-      return { cases: await listQueue(db, { partnershipId: agent.partnershipId, team }, { limit: req.query.limit, offset: req.query.offset }) }
+      const cases = await listQueue(db, { partnershipId: agent.partnershipId, team }, { limit: req.query.limit, offset: req.query.offset })
+      // each case listed shows the resident's own words (description): a read of each
+      await recordRequestReads(db, req, cases)
+      return { cases }
     }
   )
 
@@ -98,20 +102,28 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
     async (req, reply) => {
       const agent = agentOf(req)
       const taken = await takeNext(db, agent, await teamOf(agent, req.query.team))
-      return taken ?? reply.code(204).send(null)
+      if (!taken) return reply.code(204).send(null)
+      await recordRequestReads(db, req, [taken])
+      return taken
     }
   )
 
   app.post(
     '/v1/agent/cases/:reference/claim',
     { onRequest: asAgent, schema: { tags, security, summary: 'Take this case, if no one holds it', params: Params, response: { 200: QueueCase, ...errors } } },
-    async (req) => claimCase(db, agentOf(req), refOf(req))
+    async (req) => {
+      const claimed = await claimCase(db, agentOf(req), refOf(req))
+      await recordRequestReads(db, req, [claimed])
+      return claimed
+    }
   )
 
   app.post(
     '/v1/agent/cases/:reference/release',
     { onRequest: asAgent, schema: { tags, security, summary: 'Put the case back in the queue (yours, or anyone\'s as a supervisor)', params: Params, response: { 204: Type.Null(), ...errors } } },
     async (req, reply) => {
+      // release, transfer, work status, replies, notes, merges, assignment: each answers ids,
+      // references and statuses only, nothing of the resident's, so none records a read
       await releaseCase(db, agentOf(req), refOf(req))
       return reply.code(204).send(null)
     }

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { applyCouncilUpdate, UPDATE_STATUSES } from '../../cases/council-updates.js'
 import { addCouncilNote, caseMessagesAndEvents, findCouncilCase, listCouncilCases, updateCouncilFields } from '../../councils/council-cases.js'
+import { recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
@@ -122,6 +123,8 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
         after: q.cursor ? decodeCursor(q.cursor) : undefined,
         limit: q.limit
       })
+      // every case listed is a read of its resident's details (docs/data-protection.md): recorded before the answer goes
+      await recordRequestReads(db, req, cases)
       const last = cases[cases.length - 1]
       return { cases, next_cursor: last && cases.length === q.limit ? encodeCursor(last) : null }
     }
@@ -132,7 +135,9 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
     { onRequest: read, schema: { tags: ['council cases'], security, summary: 'One case with its messages and events', params: Params, response: { 200: CaseDetail, ...errors } } },
     async (req) => {
       const c = await mine(req)
-      return { ...c, ...(await caseMessagesAndEvents(db, c.id)) }
+      const detail = { ...c, ...(await caseMessagesAndEvents(db, c.id)) }
+      await recordRequestReads(db, req, [c])
+      return detail
     }
   )
 
@@ -163,7 +168,10 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
       if (req.body.status) {
         await applyCouncilUpdate({ db, catalogue, emailDomain: config.EMAIL_DOMAIN, mailFrom: config.MAIL_FROM }, c.id, { status: req.body.status, description: '', forResident: false, source: actorOf(req) })
       }
-      return (await findCouncilCase(db, councilsOf(req), c.reference))!
+      // the answer is the whole case view, resident's details included: a read like GET
+      const updated = (await findCouncilCase(db, councilsOf(req), c.reference))!
+      await recordRequestReads(db, req, [updated])
+      return updated
     }
   )
 
@@ -181,6 +189,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
       }
     },
     async (req, reply) => {
+      // answers { added } only: no personal data shown, no read recorded
       const c = await mine(req)
       await addCouncilNote(db, c.id, req.body.body.trim(), actorOf(req))
       return reply.code(201).send({ added: true as const })
@@ -214,6 +223,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
       }
     },
     async (req, reply) => {
+      // answers the update's id and how the resident was told, nothing of theirs: no read recorded
       const c = await mine(req)
       const done = await applyCouncilUpdate({ db, catalogue, emailDomain: config.EMAIL_DOMAIN, mailFrom: config.MAIL_FROM }, c.id, {
         status: req.body.status,

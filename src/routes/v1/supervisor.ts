@@ -28,7 +28,10 @@ const TeamOverview = Type.Object({
   agents: Type.Array(AgentLoad)
 })
 
-/** The supervisor's view over REST, of their own partnership only: needs a supervisor (or admin) token. */
+/**
+ * The supervisor's view over REST, of their own partnership only: needs a supervisor (or admin) token.
+ * Counts per team and the agents' own presence and load: nothing of any resident's, so no read is recorded.
+ */
 export async function supervisorRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentTokens }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const asSupervisor = requireAgent(opts.tokens, 'supervisor')
