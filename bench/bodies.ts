@@ -37,7 +37,10 @@ export const DESCRIPTIONS = [
   'Lots of litter and graffiti along the high street'
 ] as const
 
-const NAMES = ['Alex Morgan', 'Sam Patel', 'Jo Williams', 'Chris Okafor', 'Pat Nowak', 'Ruth Evans', 'Dev Shah'] as const
+/** An obviously fictitious name: the bench must never carry what could be a real person's details. */
+export function benchName(n: number): string {
+  return `Test Resident ${String(n % 10_000).padStart(4, '0')}`
+}
 
 function pick<T>(list: readonly T[], i: number): T {
   return list[i % list.length] as T
@@ -48,9 +51,9 @@ function pick<T>(list: readonly T[], i: number): T {
  * lets SQL select one phase's cases by their email; the email is unique per (tag, n).
  */
 export function contactBody(n: number, tag: string, domain = 'example.com'): ContactBody {
-  // different strides so the combinations of postcode, description and name vary
+  // different strides so the combinations of postcode and description vary
   return {
-    name: pick(NAMES, n * 3),
+    name: benchName(n),
     email: `bench-${tag}-${n}@${domain}`,
     postcode: pick(ROUTED_POSTCODES, n),
     description: `${pick(DESCRIPTIONS, Math.floor(n / ROUTED_POSTCODES.length) + n)} (bench ${tag} ${n})`
@@ -68,6 +71,46 @@ export function bodySource(tag: string, domain?: string): { next(): string; coun
 
 /** Our partnership numbers the demo data routes by postcode (seeds/reference.json). */
 const SMS_NUMBERS = ['+447700900100', '+447700900200', '+447700900300'] as const
+
+// Ofcom's numbers for drama, which will never be given to anyone: 1,000 in each block, the
+// block's prefix followed by three digits (0113 496 0xxx is +441134960xxx). The mobile block,
+// 07700 900xxx, is left out: the demo's own numbers are there.
+const DRAMA_BLOCKS = [
+  '+441134960', // Leeds 0113 496 0xxx
+  '+441144960', // Sheffield 0114 496 0xxx
+  '+441154960', // Nottingham 0115 496 0xxx
+  '+441164960', // Leicester 0116 496 0xxx
+  '+441174960', // Bristol 0117 496 0xxx
+  '+441184960', // Reading 0118 496 0xxx
+  '+441214960', // Birmingham 0121 496 0xxx
+  '+441314960', // Edinburgh 0131 496 0xxx
+  '+441414960', // Glasgow 0141 496 0xxx
+  '+441514960', // Liverpool 0151 496 0xxx
+  '+441614960', // Manchester 0161 496 0xxx
+  '+441914980', // Tyneside 0191 498 0xxx
+  '+442079460', // London 020 7946 0xxx
+  '+442896496', // Northern Ireland 028 9649 6xxx
+  '+442920180', // Cardiff 029 2018 0xxx
+  '+441632960', // no area 01632 960xxx
+  '+443069990', // UK-wide 0306 999 0xxx
+  '+448081570', // freephone 0808 157 0xxx
+  '+449098790' // premium rate 0909 879 0xxx
+] as const
+const DRAMA_COUNT = DRAMA_BLOCKS.length * 1000
+// North America keeps 555-0100 to 555-0199 for fiction in every area code (200 to 999 here)
+const FICTION_555_COUNT = 800 * 100
+
+/**
+ * The n-th sender number of a run: one nobody holds or ever will. Ofcom's 19,000 drama numbers
+ * first, then North America's 80,000 fictional 555-01xx ones; a run signs fewer texts than
+ * that (two rounds of 8 s at twice the web rate), and past it the numbers come round again.
+ */
+export function fictitiousPhone(n: number): { phone: string; country: 'GB' | 'US' } {
+  const i = n % (DRAMA_COUNT + FICTION_555_COUNT)
+  if (i < DRAMA_COUNT) return { phone: `${DRAMA_BLOCKS[Math.floor(i / 1000)]}${String(i % 1000).padStart(3, '0')}`, country: 'GB' }
+  const j = i - DRAMA_COUNT
+  return { phone: `+1${200 + Math.floor(j / 100)}55501${String(j % 100).padStart(2, '0')}`, country: 'US' }
+}
 
 // shared by every source of a run, so that no two phases text from the same number (a second
 // text from a number with an open case would thread onto it rather than open a case)
@@ -88,7 +131,7 @@ export function smsSource(
   let n = 0
   const tagHex = Buffer.from(tag).toString('hex').slice(0, 8).padEnd(8, '0')
   const make = (i: number) => {
-    const resident = residentsUsed++
+    const sender = fictitiousPhone(residentsUsed++)
     const sid = `SM${tagHex}${i.toString(16).padStart(24, '0')}`
     const c = contactBody(i, tag)
     const params: Record<string, string> = {
@@ -99,12 +142,12 @@ export function smsSource(
       SmsStatus: 'received',
       Body: `${c.description} ${c.postcode}`,
       To: pick(SMS_NUMBERS, i),
-      FromCountry: 'GB',
+      FromCountry: sender.country,
       NumSegments: '1',
       MessageSid: sid,
       AccountSid: `AC${'0'.repeat(32)}`,
-      // a valid UK mobile number per request (07911 000000 onwards): every text is a resident of its own
-      From: `+447911${String(resident % 1_000_000).padStart(6, '0')}`,
+      // a distinct fictitious number per request: every text is a resident of its own
+      From: sender.phone,
       ApiVersion: '2010-04-01'
     }
     return {

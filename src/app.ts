@@ -58,6 +58,9 @@ export async function buildApp(infra: Infra) {
   })
 
   await app.register(swagger, {
+    // shared schemas (app.addSchema) appear under their own $id in components.schemas, e.g.
+    // SubjectAccessExport, so integrators can find them by name
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       info: {
         title: 'Switchboard',

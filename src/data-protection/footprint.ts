@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max'
 import { normaliseContactPoint } from '../lib/contact-points.js'
 
 export interface ContactPoint {
@@ -7,11 +8,21 @@ export interface ContactPoint {
   value: string
 }
 
-/** A contact as an operator types it (an email address or a phone number in any usual form), normalised; a clear 400 otherwise. */
+/**
+ * A contact as an operator types it (an email address or a phone number in any usual form),
+ * normalised; a clear 400 otherwise. Looser than intake about numbers: a text can come from
+ * any number Twilio hands us (a number the phone metadata does not know, one of Ofcom's
+ * drama ranges), and its sender must still be found to be exported or erased, so a possible
+ * number is enough here, where it is only looked up.
+ */
 export function contactOf(input: string): ContactPoint {
   const point = normaliseContactPoint(input)
-  if (!point) throw new AppError('validation_failed', { field: 'contact', message: 'Give an email address or a phone number' })
-  return point
+  if (point) return point
+  if (!input.includes('@')) {
+    const parsed = parsePhoneNumberFromString(input.trim(), 'GB')
+    if (parsed?.isPossible()) return { kind: 'phone', value: parsed.number }
+  }
+  throw new AppError('validation_failed', { field: 'contact', message: 'Give an email address or a phone number' })
 }
 
 export interface Footprint {
