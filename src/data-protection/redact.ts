@@ -46,7 +46,9 @@ export async function redactCases(client: PoolClient, caseIds: number[], redacti
   const { rows } = await client.query<{ id: string }>(
     `update cases set reported_name = null, reported_email = null, reported_phone = null, description = '',
             postcode = nullif(split_part(coalesce(postcode, ''), ' ', 1), ''), lat = null, lng = null,
-            status_notes = null, contacted_address = null, redacted_at = now(), redaction = $2
+            status_notes = null, contacted_address = null, redacted_at = now(), redaction = $2,
+            -- a reply to an old mail thread opens a new case rather than landing on this one
+            reply_token = null
       where id = any($1::bigint[]) and redacted_at is null and legal_hold_at is null
       returning id`,
     [caseIds, redaction]
