@@ -14,6 +14,8 @@ export interface CpuSnapshot {
   pids: Map<number, number> // pid → ms of CPU
   machineBusy: number // ms, all cores
   machineTotal: number // ms, all cores
+  /** postgres and redis-server pids at this snapshot, by command name */
+  services: Map<number, string>
 }
 
 export type CpuGroups = Record<string, number[] | 'postgres' | 'redis'>
@@ -64,22 +66,43 @@ function machine(): { busy: number; total: number } {
 }
 
 export class CpuMeter {
-  private readonly servicePids = new Map<number, string>()
-
   constructor(private readonly named: Record<string, number | undefined>) {}
 
   snapshot(): CpuSnapshot {
     const pids = new Map<number, number>()
-    this.servicePids.clear()
-    for (const [pid, comm] of pidsByComm(['postgres', 'redis-server'])) this.servicePids.set(pid, comm)
-    for (const pid of [...Object.values(this.named), ...this.servicePids.keys()]) {
+    const services = pidsByComm(['postgres', 'redis-server'])
+    for (const pid of [...Object.values(this.named), ...services.keys()]) {
       if (pid === undefined) continue
       const ms = procCpuMs(pid)
       if (ms !== null) pids.set(pid, ms)
     }
     const u = process.cpuUsage()
     const m = machine()
-    return { at: performance.now(), self: (u.user + u.system) / 1000, pids, machineBusy: m.busy, machineTotal: m.total }
+    return { at: performance.now(), self: (u.user + u.system) / 1000, pids, machineBusy: m.busy, machineTotal: m.total, services }
+  }
+
+  /**
+   * Milliseconds of CPU used by each part between two snapshots (for CPU per case), the
+   * machine's busy time over all cores, and `wall`, the elapsed ms. "other" is the machine's
+   * busy time that no tracked part accounts for (other processes, kernel work).
+   */
+  msBetween(a: CpuSnapshot, b: CpuSnapshot): Record<string, number> {
+    const delta = (pid: number) => (b.pids.get(pid) ?? 0) - (a.pids.get(pid) ?? 0) // a process born in between counts from 0
+    const out: Record<string, number> = {}
+    for (const [name, pid] of Object.entries(this.named)) if (pid !== undefined) out[name] = delta(pid)
+    out.bench = b.self - a.self
+    out.postgres = 0
+    out.redis = 0
+    for (const pid of b.pids.keys()) {
+      const comm = b.services.get(pid)
+      if (comm === 'postgres') out.postgres += delta(pid)
+      else if (comm === 'redis-server') out.redis += delta(pid)
+    }
+    out.machine = b.machineBusy - a.machineBusy
+    const tracked = Object.entries(out).reduce((sum, [k, v]) => (k === 'machine' ? sum : sum + v), 0)
+    out.other = Math.max(0, out.machine - tracked)
+    out.wall = b.at - a.at
+    return out
   }
 
   /** Percent of one core used by each part between two snapshots. */
@@ -94,7 +117,7 @@ export class CpuMeter {
     let pgMs = 0
     let redisMs = 0
     for (const pid of b.pids.keys()) {
-      const comm = this.servicePids.get(pid)
+      const comm = b.services.get(pid)
       if (comm === 'postgres') pgMs += delta(pid)
       else if (comm === 'redis-server') redisMs += delta(pid)
     }

@@ -41,7 +41,10 @@ export const ConfigSchema = Type.Object({
   INTAKE_MAX_WAIT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 3_000 }),
   INTAKE_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 10_000 }),
-  ROUTE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 16 }),
+  // route jobs one worker holds at once, placed together in batches (workers/route.ts), and
+  // how many of those batches are written at once
+  ROUTE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1_000, default: 200 }),
+  ROUTE_BATCHES_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
   DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 8 }),
   INTAKE_PRIORITY: Type.Boolean({ default: true }),
   INTAKE_PRIORITY_MAX_LAG_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 30_000 }),

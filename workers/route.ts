@@ -3,17 +3,25 @@ import type { Redis } from 'ioredis'
 import { isTransientInfraError } from '../src/errors.js'
 import type { Infra } from '../src/infra.js'
 import { queueName, type RouteJob } from '../src/jobs/queues.js'
-import { routeCase } from '../src/routing/route-case.js'
+import { RouteBatcher } from '../src/routing/route-batcher.js'
 import { triageAfterFailure } from '../src/routing/triage-after-failure.js'
 
-/** case:route — places each new case with a council and team (src/routing). */
+/**
+ * case:route — places each new case with a council and team (src/routing). The worker takes
+ * up to ROUTE_CONCURRENCY jobs at once and the batcher places those waiting together, a
+ * batch at a time per ROUTE_BATCHES_IN_FLIGHT, in set-based statements.
+ */
 export function createRouteWorker(infra: Infra, connection: Redis): Worker<RouteJob> {
   const log = infra.log.child({ worker: 'case:route' })
+  const batcher = new RouteBatcher(
+    { db: infra.db, catalogue: infra.catalogue, queues: infra.queues, log },
+    { maxInFlight: infra.config.ROUTE_BATCHES_IN_FLIGHT, maxBatch: infra.config.ROUTE_CONCURRENCY }
+  )
   return new Worker<RouteJob>(
     queueName('case:route'),
     async (job) => {
       try {
-        const outcome = await routeCase({ db: infra.db, catalogue: infra.catalogue, queues: infra.queues, log }, job.data)
+        const outcome = await batcher.route(job.data)
         log.debug({ caseId: job.data.caseId, outcome }, 'case placed')
         return outcome
       } catch (err) {

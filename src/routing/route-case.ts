@@ -1,10 +1,10 @@
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
-import { markOutboxDone, relayNow } from '../jobs/outbox-relay.js'
+import { relayNow } from '../jobs/outbox-relay.js'
 import type { Queues } from '../jobs/queues.js'
 import type { Catalogue } from './catalogue.js'
 import type { CoverageRow } from './locate.js'
-import { placeCase } from './place-case.js'
+import { placeCase, type Placement } from './place-case.js'
 
 export type RouteOutcome = 'routed' | 'triaged' | 'already_placed' | 'missing'
 
@@ -22,22 +22,55 @@ interface CaseRow {
   coverage: CoverageRow[]
 }
 
+/** One case:route job: the case and the outbox row that asked for it. */
+export interface RouteJobRef {
+  caseId: number
+  outboxId: number
+}
+
+/** A case's placement as the batch write takes it: one element of the statement's JSON. */
+interface PlacementRow {
+  ord: number
+  case_id: number
+  status: 'routed' | 'triage'
+  service_code: string
+  partnership_id: string | null
+  council_gss: string | null
+  team: string | null
+  destination_id: number | null
+  candidates: string[]
+  sla_hours: number | null
+  service_reason: string
+  service_data: Record<string, unknown>
+  event_type: 'case.routed' | 'case.triaged'
+  reason: string
+  event_data: Record<string, unknown>
+  kind: string | null
+}
+
 /**
- * Places one case and records why. The case is read, placed (in memory, plus a coverage
- * lookup), and the placement written in ONE statement, which Postgres runs atomically: the
- * case row, its two events, the delivery and its outbox row, and this job's outbox row
- * marked done. The write only takes effect while the case is still 'received' (the row
- * lock of the UPDATE orders two routings of the same case; the second finds it placed and
- * writes nothing), so routing a placed case again changes nothing.
+ * Places one case and records why: routeCases with a batch of one.
  */
-export async function routeCase(
-  deps: { db: Db; catalogue: Catalogue; queues: Queues; log: Log },
-  job: { caseId: number; outboxId: number }
-): Promise<RouteOutcome> {
-  // The case, the address it came to, and the coverage rows for its postcode (unit, sector
-  // and outcode, derived from the stored 'LE10 0FR' or 'LE10' form) in one round trip.
+export async function routeCase(deps: { db: Db; catalogue: Catalogue; queues: Queues; log: Log }, job: RouteJobRef): Promise<RouteOutcome> {
+  const [outcome] = await routeCases(deps, [job])
+  return outcome!
+}
+
+/**
+ * Places a batch of cases and records why, in two statements whatever the batch's size:
+ * one reads every case with the address it came to and its postcode's coverage rows (unit,
+ * sector and outcode); each is placed in memory (placeCase, the same decision and reasons
+ * as one at a time); one writes them all, atomically: the case rows, two events each, the
+ * deliveries and their outbox rows, and every job's outbox row marked done. A case is
+ * written only while it is still 'received' (its row lock orders two routings of the same
+ * case; the second finds it placed and writes nothing), so routing a placed case again, or
+ * the same case twice in one batch, changes nothing. Returns an outcome per job, in order.
+ */
+export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Queues; log: Log }, jobs: RouteJobRef[]): Promise<RouteOutcome[]> {
+  if (!jobs.length) return []
+  const caseIds = [...new Set(jobs.map((j) => j.caseId))]
   const found = await deps.db.query<CaseRow>({
-    name: 'route-read-case',
+    name: 'route-read-cases',
     text: `select c.id, c.status, c.channel, c.requested_council_gss, c.requested_service_code, c.description,
                   c.postcode, c.lat, c.lng,
                   (select m.recipient from messages m where m.case_id = c.id order by m.id limit 1) as recipient,
@@ -46,88 +79,118 @@ export async function routeCase(
                     where (cv.kind = 'unit' and strpos(c.postcode, ' ') > 0 and cv.area = c.postcode)
                        or (cv.kind = 'sector' and strpos(c.postcode, ' ') > 0 and cv.area = left(c.postcode, strpos(c.postcode, ' ') + 1))
                        or (cv.kind = 'outcode' and cv.area = split_part(c.postcode, ' ', 1))) as coverage
-             from cases c where c.id = $1`,
-    values: [job.caseId]
+             from cases c where c.id = any($1::bigint[])`,
+    values: [caseIds]
   })
-  const row = found.rows[0]
-  if (!row || row.status !== 'received') {
-    await markOutboxDone(deps.db, job.outboxId)
-    return row ? 'already_placed' : 'missing'
-  }
-  const placement = await placeCase(deps.db, deps.catalogue, {
-    channel: row.channel,
-    recipient: row.recipient,
-    requestedCouncilGss: row.requested_council_gss,
-    requestedServiceCode: row.requested_service_code,
-    description: row.description,
-    postcode: row.postcode,
-    lat: row.lat,
-    lng: row.lng,
-    coverage: row.coverage
-  })
+  const byId = new Map(found.rows.map((r) => [Number(r.id), r]))
 
-  const isRouted = placement.kind === 'routed'
-  const destination = placement.kind === 'routed' ? placement.destination : null
-  const eventData =
-    placement.kind === 'routed'
-      ? { council_gss: placement.councilGss, team: destination?.team ?? null, destination_id: destination?.id ?? null, sla_hours: placement.slaHours }
-      : { candidates: placement.candidates, partnership_id: placement.partnershipId }
-  const written = await deps.db.query<{ placed: number; outbox_id: number | null; payload: Record<string, number> | null; job_key: string | null }>({
-    name: 'route-write-placement',
-    text: `with placed as (
-       update cases
-          set status = $2, service_code = $3, partnership_id = $4, council_gss = $5, team = $6,
-              destination_id = $7::bigint, triage_candidates = $8::text[],
-              sla_due_at = case when $2 = 'routed' then created_at + make_interval(hours => $9::int) end,
-              routed_at = case when $2 = 'routed' then clock_timestamp() end,
-              updated_at = clock_timestamp()
-        where id = $1 and status = 'received'
-        returning id
-     ), events as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select placed.id, e.type, 'worker:route', e.reason, e.data
-         from placed,
-              (values (1, 'case.service_chosen', $10::text, $11::jsonb), (2, $12::text, $13::text, $14::jsonb)) as e (n, type, reason, data)
-        order by e.n
-     ), delivery as (
-       insert into deliveries (case_id, destination_id, kind)
-       select placed.id, $7::bigint, $15::text from placed where $15::text is not null
-       on conflict (case_id, destination_id) do nothing
-       returning id
-     ), deliver_outbox as (
-       insert into outbox (topic, payload)
-       select 'case:deliver', jsonb_build_object('delivery_id', delivery.id) from delivery
-       returning id, payload, job_key
-     ), job_done as (
-       update outbox set done_at = clock_timestamp() where id = $16 and done_at is null
-     )
-     select (select count(*) from placed)::int as placed,
-            (select id from deliver_outbox) as outbox_id,
-            (select payload from deliver_outbox) as payload,
-            (select job_key from deliver_outbox) as job_key`,
-    values: [
-      row.id,
-      isRouted ? 'routed' : 'triage',
-      placement.service.code,
-      placement.partnershipId,
-      placement.kind === 'routed' ? placement.councilGss : null,
-      destination?.team ?? null,
-      destination?.id ?? null,
-      placement.kind === 'triage' ? placement.candidates : [],
-      placement.kind === 'routed' ? placement.slaHours : null,
-      placement.serviceReason,
-      { service_code: placement.service.code },
-      isRouted ? 'case.routed' : 'case.triaged',
-      placement.reason,
-      eventData,
-      destination?.kind ?? null,
-      job.outboxId
-    ]
-  })
-  const result = written.rows[0]
-  if (!result?.placed) return 'already_placed'
-  if (result.outbox_id !== null && result.payload && result.job_key) {
-    relayNow(deps.queues, { id: result.outbox_id, topic: 'case:deliver', payload: result.payload, job_key: result.job_key }, deps.log)
+  // Each case is placed once, by the first of its jobs; a second job for the same case in
+  // this batch is a duplicate and finds it placed.
+  const placements: PlacementRow[] = []
+  const placer = new Map<number, RouteJobRef>()
+  for (const job of jobs) {
+    const row = byId.get(job.caseId)
+    if (!row || row.status !== 'received' || placer.has(job.caseId)) continue
+    placer.set(job.caseId, job)
+    const placement = await placeCase(deps.db, deps.catalogue, {
+      channel: row.channel,
+      recipient: row.recipient,
+      requestedCouncilGss: row.requested_council_gss,
+      requestedServiceCode: row.requested_service_code,
+      description: row.description,
+      postcode: row.postcode,
+      lat: row.lat,
+      lng: row.lng,
+      coverage: row.coverage
+    })
+    placements.push(placementRow(placements.length, job.caseId, placement))
   }
-  return isRouted ? 'routed' : 'triaged'
+
+  // One statement: the cases (locked in id order first, so two batches sharing a case cannot
+  // deadlock), their events in order, deliveries with their outbox rows, every job done.
+  const written = placements.length
+    ? await deps.db.query<{ placed: string[]; outbox: Array<{ id: number; payload: Record<string, number>; job_key: string }> }>({
+        name: 'route-write-placements',
+        text: `with p as (
+           select * from jsonb_to_recordset($1::jsonb) as x (
+             ord int, case_id bigint, status text, service_code text, partnership_id text, council_gss text, team text,
+             destination_id bigint, candidates text[], sla_hours int, service_reason text, service_data jsonb,
+             event_type text, reason text, event_data jsonb, kind text)
+         ), locked as (
+           select c.id from cases c where c.id in (select case_id from p) and c.status = 'received' order by c.id for update
+         ), placed as (
+           update cases c
+              set status = p.status, service_code = p.service_code, partnership_id = p.partnership_id, council_gss = p.council_gss,
+                  team = p.team, destination_id = p.destination_id, triage_candidates = p.candidates,
+                  sla_due_at = case when p.status = 'routed' then c.created_at + make_interval(hours => p.sla_hours) end,
+                  routed_at = case when p.status = 'routed' then clock_timestamp() end,
+                  updated_at = clock_timestamp()
+             from p
+            where c.id = p.case_id and c.id in (select id from locked) and c.status = 'received'
+           returning c.id
+         ), events as (
+           insert into case_events (case_id, type, actor, reason, data)
+           select p.case_id, e.type, 'worker:route', e.reason, e.data
+             from p join placed on placed.id = p.case_id
+             cross join lateral (values (1, 'case.service_chosen', p.service_reason, p.service_data), (2, p.event_type, p.reason, p.event_data)) as e (n, type, reason, data)
+            order by p.ord, e.n
+         ), delivery as (
+           insert into deliveries (case_id, destination_id, kind)
+           select p.case_id, p.destination_id, p.kind from p join placed on placed.id = p.case_id
+            where p.kind is not null
+            order by p.ord
+           on conflict (case_id, destination_id) do nothing
+           returning id
+         ), deliver_outbox as (
+           insert into outbox (topic, payload)
+           select 'case:deliver', jsonb_build_object('delivery_id', delivery.id) from delivery order by delivery.id
+           returning id, payload, job_key
+         ), jobs_done as (
+           update outbox set done_at = clock_timestamp() where id = any($2::bigint[]) and done_at is null
+         )
+         select (select coalesce(array_agg(id), '{}') from placed) as placed,
+                (select coalesce(json_agg(json_build_object('id', id, 'payload', payload, 'job_key', job_key) order by id), '[]') from deliver_outbox) as outbox`,
+        values: [JSON.stringify(placements), jobs.map((j) => j.outboxId)]
+      })
+    : await deps.db.query<{ placed: string[]; outbox: [] }>({
+        name: 'route-jobs-done',
+        text: `update outbox set done_at = clock_timestamp() where id = any($1::bigint[]) and done_at is null returning '{}'::bigint[] as placed, '[]'::json as outbox`,
+        values: [jobs.map((j) => j.outboxId)]
+      })
+  const result = written.rows[0] ?? { placed: [], outbox: [] }
+  for (const o of result.outbox) relayNow(deps.queues, { id: o.id, topic: 'case:deliver', payload: o.payload, job_key: o.job_key }, deps.log)
+
+  const placed = new Set(result.placed.map(Number))
+  const statusOf = new Map(placements.map((p) => [p.case_id, p.status]))
+  return jobs.map((job) => {
+    if (!byId.has(job.caseId)) return 'missing'
+    if (placer.get(job.caseId) !== job || !placed.has(job.caseId)) return 'already_placed'
+    return statusOf.get(job.caseId) === 'routed' ? 'routed' : 'triaged'
+  })
+}
+
+function placementRow(ord: number, caseId: number, placement: Placement): PlacementRow {
+  const routed = placement.kind === 'routed'
+  const destination = placement.kind === 'routed' ? placement.destination : null
+  return {
+    ord,
+    case_id: caseId,
+    status: routed ? 'routed' : 'triage',
+    service_code: placement.service.code,
+    partnership_id: placement.partnershipId,
+    council_gss: placement.kind === 'routed' ? placement.councilGss : null,
+    team: destination?.team ?? null,
+    destination_id: destination?.id ?? null,
+    candidates: placement.kind === 'triage' ? placement.candidates : [],
+    sla_hours: placement.kind === 'routed' ? placement.slaHours : null,
+    service_reason: placement.serviceReason,
+    service_data: { service_code: placement.service.code },
+    event_type: routed ? 'case.routed' : 'case.triaged',
+    reason: placement.reason,
+    event_data:
+      placement.kind === 'routed'
+        ? { council_gss: placement.councilGss, team: destination?.team ?? null, destination_id: destination?.id ?? null, sla_hours: placement.slaHours }
+        : { candidates: placement.candidates, partnership_id: placement.partnershipId },
+    kind: destination?.kind ?? null
+  }
 }
