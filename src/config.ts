@@ -45,7 +45,10 @@ export const ConfigSchema = Type.Object({
   // how many of those batches are written at once
   ROUTE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1_000, default: 200 }),
   ROUTE_BATCHES_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
-  DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 8 }),
+  // delivery jobs one worker holds at once (claimed and recorded in sets), and attempts in
+  // flight at once to any one council system (a slow one never holds up the others)
+  DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
+  DELIVERY_PER_DESTINATION: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
   INTAKE_PRIORITY: Type.Boolean({ default: true }),
   INTAKE_PRIORITY_MAX_LAG_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 30_000 }),
   DELIVERY_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 8 }),

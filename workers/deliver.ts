@@ -1,17 +1,39 @@
-import { Worker, type ConnectionOptions } from 'bullmq'
+import { DelayedError, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Transporter } from 'nodemailer'
-import { deliverCase } from '../src/delivery/deliver-case.js'
+import { DeliveryBatcher } from '../src/delivery/delivery-batcher.js'
 import type { Infra } from '../src/infra.js'
 import { queueName, type DeliverJob } from '../src/jobs/queues.js'
 
-/** case:deliver — hands routed cases to council systems (src/delivery). */
+/** A job whose destination already holds its share of the worker waits this long in the queue. */
+const DEFER_MS = 1_000
+
+/**
+ * case:deliver — hands routed cases to council systems (src/delivery). The worker takes up
+ * to DELIVERY_CONCURRENCY jobs at once; the batcher claims and records them in sets and
+ * sends at most DELIVERY_PER_DESTINATION at a time to any one council system.
+ */
 export function createDeliverWorker(infra: Infra, connection: Redis, mail: Transporter): Worker<DeliverJob> {
   const log = infra.log.child({ worker: 'case:deliver' })
   const settings = { maxAttempts: infra.config.DELIVERY_ATTEMPTS, timeoutMs: infra.config.DELIVERY_TIMEOUT_MS, mailFrom: infra.config.MAIL_FROM, production: infra.config.NODE_ENV === 'production' }
-  return new Worker<DeliverJob>(queueName('case:deliver'), (job) => deliverCase({ db: infra.db, mail, log, settings }, job.data), {
-    connection: connection as unknown as ConnectionOptions,
-    prefix: infra.config.QUEUE_PREFIX,
-    concurrency: infra.config.DELIVERY_CONCURRENCY
-  })
+  const concurrency = infra.config.DELIVERY_CONCURRENCY
+  const perDestination = infra.config.DELIVERY_PER_DESTINATION
+  const batcher = new DeliveryBatcher(
+    { db: infra.db, mail, log, settings },
+    // a slow council never holds more than half the worker's jobs: the rest serve the others
+    { perDestination, perDestinationHeld: Math.max(perDestination, Math.floor(concurrency / 2)) }
+  )
+  return new Worker<DeliverJob>(
+    queueName('case:deliver'),
+    async (job, token) => {
+      const outcome = await batcher.deliver(job.data)
+      if (outcome === 'deferred') {
+        // back in the queue for a moment, no attempt used: its council already has its share
+        await job.moveToDelayed(Date.now() + DEFER_MS, token)
+        throw new DelayedError()
+      }
+      return outcome
+    },
+    { connection: connection as unknown as ConnectionOptions, prefix: infra.config.QUEUE_PREFIX, concurrency }
+  )
 }

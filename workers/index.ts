@@ -44,7 +44,8 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
     lockTimeoutMs: Math.max(10_000, infra.config.DATABASE_LOCK_TIMEOUT_MS)
   })
   const jobs: Infra = { ...infra, db }
-  const mail = createMailTransport(infra.config.SMTP_URL)
+  // pooled: team mails reuse a few SMTP connections instead of a handshake each
+  const mail = createMailTransport(infra.config.SMTP_URL, { pool: true })
   const route = createRouteWorker(jobs, connection)
   const deliver = createDeliverWorker(jobs, connection, mail)
   const send = createSendWorker(jobs, connection)

@@ -1,8 +1,6 @@
-import { UnrecoverableError } from 'bullmq'
 import type { Transporter } from 'nodemailer'
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
-import { markOutboxDone } from '../jobs/outbox-relay.js'
 import { webhookUrlRefusal } from './destination-policy.js'
 import { sendTeamMail } from './email.js'
 import type { AttemptResult } from './outcome.js'
@@ -19,23 +17,32 @@ export interface DeliveryDeps {
 
 export type DeliveryOutcome = 'delivered' | 'kept' | 'already_settled' | 'missing'
 
+/** A delivery as the claim returns it: its row joined with the case and destination, and its destination's id. */
+export type ClaimedDelivery = DeliveryRow & { destination_id: number }
+
+/** What one attempt came to, ready to be recorded with others in one statement. */
+export interface Settlement {
+  delivery: ClaimedDelivery
+  outboxId: number
+  outcome: 'delivered' | 'kept' | 'dead' | 'retrying'
+  result: AttemptResult
+}
+
 /**
- * One attempt to hand a routed case to its council's back office. Success is recorded only
- * after a 2xx (or the mail server's acceptance). A failure either throws for BullMQ to
- * retry with backoff, or, when permanent or out of attempts, dead-letters the delivery for
- * an operator and throws UnrecoverableError.
+ * Counts an attempt on each of these deliveries that is still pending or retrying, and
+ * reads what to send, in one statement: the attempt is counted before it is made, so a
+ * crash mid-send still uses one up. A settled delivery is not claimed (a duplicate job).
  */
-export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number; outboxId: number }): Promise<DeliveryOutcome> {
-  // Claim the attempt and read what to send in one statement: the attempt is counted before
-  // it is made, so a crash mid-send still uses one up. A settled delivery is not claimed.
-  const { rows } = await deps.db.query<DeliveryRow>({
-    name: 'deliver-claim-attempt',
+export async function claimDeliveries(db: Db, ids: number[]): Promise<ClaimedDelivery[]> {
+  if (!ids.length) return []
+  const { rows } = await db.query<ClaimedDelivery>({
+    name: 'deliver-claim-attempts',
     text: `with d as (
        update deliveries set attempts = attempts + 1, updated_at = now()
-        where id = $1 and state in ('pending', 'retrying')
+        where id = any($1::bigint[]) and state in ('pending', 'retrying')
         returning id, public_id, state, attempts, kind, destination_id, case_id
      )
-     select d.id, d.public_id, d.state, d.attempts, d.kind,
+     select d.id, d.public_id, d.state, d.attempts, d.kind, d.destination_id,
             dest.webhook_url, dest.webhook_secret, dest.email as team_email, dest.team,
             c.id as case_id, c.reference, c.status, c.priority, c.channel, c.service_code, s.name as service_name,
             c.council_gss, co.name as council_name, c.description, c.postcode, c.lat, c.lng,
@@ -48,83 +55,13 @@ export async function deliverCase(deps: DeliveryDeps, job: { deliveryId: number;
        join cases c on c.id = d.case_id
        left join services s on s.code = c.service_code
        left join councils co on co.gss = c.council_gss`,
-    values: [job.deliveryId]
+    values: [ids]
   })
-  const delivery = rows[0]
-  if (!delivery) {
-    // delivered or dead-lettered already (a duplicate job), or gone
-    const settled = await deps.db.query('select 1 from deliveries where id = $1', [job.deliveryId])
-    await markOutboxDone(deps.db, job.outboxId)
-    return settled.rowCount ? 'already_settled' : 'missing'
-  }
-
-  const attempt = delivery.attempts
-  const result = await attemptDelivery(deps, delivery)
-  const where = `${delivery.team} of ${delivery.council_name ?? delivery.council_gss} by ${delivery.kind}`
-  if (result.ok && result.kept) {
-    // Settled but not delivered: the case stays routed, so the resident is never told the
-    // council has a report that was sent nowhere. One statement, like a success.
-    await deps.db.query({
-      name: 'deliver-kept',
-      text: `with kept as (
-         update deliveries set state = 'kept', last_status = null, last_error = null, updated_at = now() where id = $1
-       ), event as (
-         insert into case_events (case_id, type, actor, reason, data) values ($2, 'delivery.kept', 'worker:deliver', $3, $4)
-       )
-       update outbox set done_at = clock_timestamp() where id = $5 and done_at is null`,
-      values: [delivery.id, delivery.case_id, `mail for ${where} ${result.detail}; the case stays routed`, { delivery_id: delivery.public_id, attempt }, job.outboxId]
-    })
-    deps.log.info({ deliveryId: delivery.public_id, attempt, kind: delivery.kind }, 'case kept by the demo mail transport, not sent')
-    return 'kept'
-  }
-  if (result.ok) {
-    // one statement, so atomic: the delivery, the case's stage, the audit event, the outbox row
-    await deps.db.query({
-      name: 'deliver-succeeded',
-      text: `with delivered as (
-         update deliveries set state = 'delivered', last_status = $2, last_error = null, delivered_at = now(), updated_at = now()
-          where id = $1
-       ), staged as (
-         update cases set status = 'with_back_office', updated_at = clock_timestamp() where id = $3 and status = 'routed'
-       ), event as (
-         insert into case_events (case_id, type, actor, reason, data) values ($3, 'delivery.succeeded', 'worker:deliver', $4, $5)
-       )
-       update outbox set done_at = clock_timestamp() where id = $6 and done_at is null`,
-      values: [delivery.id, result.status, delivery.case_id, `delivered to ${where} (${result.detail}) on attempt ${attempt}`, { delivery_id: delivery.public_id, attempt }, job.outboxId]
-    })
-    deps.log.info({ deliveryId: delivery.public_id, attempt, kind: delivery.kind }, 'case delivered')
-    return 'delivered'
-  }
-
-  const final = result.permanent || attempt >= deps.settings.maxAttempts
-  if (final) {
-    const why = result.permanent ? 'a permanent failure' : `attempt ${attempt} of ${deps.settings.maxAttempts}`
-    await deps.db.query(
-      `with dead as (
-         update deliveries set state = 'dead', last_status = $2, last_error = $3, updated_at = now() where id = $1
-       ), event as (
-         insert into case_events (case_id, type, actor, reason, data) values ($4, 'delivery.dead_lettered', 'worker:deliver', $5, $6)
-       )
-       update outbox set done_at = clock_timestamp() where id = $7 and done_at is null`,
-      [
-        delivery.id,
-        result.status,
-        result.detail,
-        delivery.case_id,
-        `delivery to ${where} dead-lettered after ${why}: ${result.detail}; an operator can retry it`,
-        { delivery_id: delivery.public_id, attempt },
-        job.outboxId
-      ]
-    )
-    deps.log.warn({ deliveryId: delivery.public_id, attempt, detail: result.detail }, 'delivery dead-lettered')
-    throw new UnrecoverableError(`delivery ${delivery.public_id} dead-lettered: ${result.detail}`)
-  }
-  await deps.db.query(`update deliveries set state = 'retrying', last_status = $2, last_error = $3, updated_at = now() where id = $1`, [delivery.id, result.status, result.detail])
-  deps.log.info({ deliveryId: delivery.public_id, attempt, detail: result.detail }, 'delivery attempt failed; will retry')
-  throw new Error(`delivery attempt ${attempt} failed: ${result.detail}`)
+  return rows.map((r) => ({ ...r, id: Number(r.id), destination_id: Number(r.destination_id), case_id: Number(r.case_id) }))
 }
 
-async function attemptDelivery(deps: DeliveryDeps, d: DeliveryRow): Promise<AttemptResult> {
+/** One attempt to hand a claimed case to its council's back office: a signed webhook or a team mail. */
+export async function attemptDelivery(deps: DeliveryDeps, d: ClaimedDelivery): Promise<AttemptResult> {
   if (d.kind === 'webhook') {
     if (!d.webhook_url || !d.webhook_secret) return { ok: false, permanent: true, status: null, detail: 'destination has no webhook URL or secret' }
     // checked at start too; this catches a destination changed since, before anything is sent
@@ -136,4 +73,76 @@ async function attemptDelivery(deps: DeliveryDeps, d: DeliveryRow): Promise<Atte
   if (!d.team_email) return { ok: false, permanent: true, status: null, detail: 'destination has no email address' }
   const mail = renderCaseEmail(d)
   return sendTeamMail(deps.mail, { from: deps.settings.mailFrom, to: d.team_email, deliveryId: d.public_id, caseReference: d.reference, ...mail })
+}
+
+/** What an attempt's result means for the delivery: settled one way or another, or to be tried again. */
+export function settlementOf(deps: DeliveryDeps, delivery: ClaimedDelivery, outboxId: number, result: AttemptResult): Settlement {
+  const outcome = result.ok ? (result.kept ? 'kept' : 'delivered') : result.permanent || delivery.attempts >= deps.settings.maxAttempts ? 'dead' : 'retrying'
+  return { delivery, outboxId, outcome, result }
+}
+
+/** The audit event's reason, as deliveries have always recorded it. */
+function reasonOf(s: Settlement, maxAttempts: number): string | null {
+  const d = s.delivery
+  const where = `${d.team} of ${d.council_name ?? d.council_gss} by ${d.kind}`
+  if (s.outcome === 'kept') return `mail for ${where} ${s.result.detail}; the case stays routed`
+  if (s.outcome === 'delivered') return `delivered to ${where} (${s.result.detail}) on attempt ${d.attempts}`
+  if (s.outcome === 'dead') {
+    const why = s.result.permanent ? 'a permanent failure' : `attempt ${d.attempts} of ${maxAttempts}`
+    return `delivery to ${where} dead-lettered after ${why}: ${s.result.detail}; an operator can retry it`
+  }
+  return null
+}
+
+/**
+ * Records the outcomes of many attempts in one statement, atomically: each delivery's
+ * state, the case's stage (with the back office, once delivered), an audit event for each
+ * settled one, and its outbox row done. A delivery to try again keeps its outbox row
+ * pending (its job retries with backoff) and records why the attempt failed.
+ */
+export async function settleDeliveries(deps: DeliveryDeps, settlements: Settlement[]): Promise<void> {
+  if (!settlements.length) return
+  const rows = settlements.map((s) => ({
+    id: s.delivery.id,
+    case_id: s.delivery.case_id,
+    outcome: s.outcome,
+    status: s.result.status,
+    detail: s.result.detail,
+    reason: reasonOf(s, deps.settings.maxAttempts),
+    data: { delivery_id: s.delivery.public_id, attempt: s.delivery.attempts },
+    outbox_id: s.outboxId
+  }))
+  await deps.db.query({
+    name: 'deliver-settle',
+    text: `with v as (
+       select * from jsonb_to_recordset($1::jsonb) as x (id bigint, case_id bigint, outcome text, status int, detail text, reason text, data jsonb, outbox_id bigint)
+     ), updated as (
+       update deliveries d
+          set state = case v.outcome when 'retrying' then 'retrying' else v.outcome end,
+              last_status = case when v.outcome = 'kept' then null else v.status end,
+              last_error = case when v.outcome in ('delivered', 'kept') then null else v.detail end,
+              delivered_at = case when v.outcome = 'delivered' then now() else d.delivered_at end,
+              updated_at = now()
+         from v where d.id = v.id
+     ), staged as (
+       update cases set status = 'with_back_office', updated_at = clock_timestamp()
+        where id in (select case_id from v where outcome = 'delivered') and status = 'routed'
+     ), events as (
+       insert into case_events (case_id, type, actor, reason, data)
+       select v.case_id,
+              case v.outcome when 'delivered' then 'delivery.succeeded' when 'kept' then 'delivery.kept' else 'delivery.dead_lettered' end,
+              'worker:deliver', v.reason, v.data
+         from v where v.outcome <> 'retrying' order by v.id
+     )
+     update outbox set done_at = clock_timestamp()
+      where id in (select outbox_id from v where outcome <> 'retrying') and done_at is null`,
+    values: [JSON.stringify(rows)]
+  })
+  for (const s of settlements) {
+    const context = { deliveryId: s.delivery.public_id, attempt: s.delivery.attempts, kind: s.delivery.kind }
+    if (s.outcome === 'delivered') deps.log.info(context, 'case delivered')
+    else if (s.outcome === 'kept') deps.log.info(context, 'case kept by the demo mail transport, not sent')
+    else if (s.outcome === 'dead') deps.log.warn({ ...context, detail: s.result.detail }, 'delivery dead-lettered')
+    else deps.log.info({ ...context, detail: s.result.detail }, 'delivery attempt failed; will retry')
+  }
 }

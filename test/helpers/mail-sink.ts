@@ -9,6 +9,8 @@ export interface MailSink {
   recipients: string[]
   /** every message accepted so far, as sent */
   messages: { from: string; to: string[]; raw: Buffer }[]
+  /** SMTP connections opened to it so far */
+  connections(): number
   close(): Promise<void>
 }
 
@@ -20,8 +22,13 @@ export interface MailSink {
 export async function startMailSink(): Promise<MailSink> {
   const recipients: string[] = []
   const messages: MailSink['messages'] = []
+  let connections = 0
   const server = new SMTPServer({
     authOptional: true,
+    onConnect(_session, callback) {
+      connections++
+      callback()
+    },
     disabledCommands: ['STARTTLS'],
     logger: false,
     onData(stream, session, callback) {
@@ -42,6 +49,7 @@ export async function startMailSink(): Promise<MailSink> {
     url: `smtp://127.0.0.1:${port}`,
     recipients,
     messages,
+    connections: () => connections,
     close: () => new Promise<void>((resolve) => server.close(() => resolve()))
   }
 }
