@@ -15,6 +15,17 @@
  *   Workers process: 2.7 ms per case (two BullMQ jobs per case: route, then deliver).
  *   Redis: 0.7 ms per case.
  *
+ * After (same machine and command, 591 cases/s, 2.1 ms of machine CPU per case): routing
+ * places the cases waiting as one batch (one read, one write of ~80 cases each) and delivery
+ * claims, looks up and records in sets (~22 deliveries per statement):
+ *   Postgres execution, per case:
+ *     route placement write, per case of a batch                                   0.33 ms
+ *     delivery settle, per delivery of a set                                       0.21 ms
+ *     route read                                                                   0.02 ms
+ *     delivery claim and look-up                                                   0.03 ms
+ *   Postgres CPU 0.56 ms per case in all (fewer statements and commits); workers process
+ *   1.16 ms (still two BullMQ jobs per case); Redis 0.28 ms.
+ *
  * The phases:
  *   drain (after each intake round b1, b2): from the moment the round ends until no case is
  *     'received', no delivery is 'pending' and no outbox row is open (at most drainTimeoutMs).
