@@ -123,10 +123,10 @@ export async function settleDeliveries(deps: DeliveryDeps, settlements: Settleme
               last_error = case when v.outcome in ('delivered', 'kept') then null else v.detail end,
               delivered_at = case when v.outcome = 'delivered' then now() else d.delivered_at end,
               updated_at = now()
-         from v where d.id = v.id
+         from v where d.id = v.id and d.id = any($2::bigint[])
      ), staged as (
        update cases set status = 'with_back_office', updated_at = clock_timestamp()
-        where id in (select case_id from v where outcome = 'delivered') and status = 'routed'
+        where id = any($3::bigint[]) and status = 'routed'
      ), events as (
        insert into case_events (case_id, type, actor, reason, data)
        select v.case_id,
@@ -135,8 +135,15 @@ export async function settleDeliveries(deps: DeliveryDeps, settlements: Settleme
          from v where v.outcome <> 'retrying' order by v.id
      )
      update outbox set done_at = clock_timestamp()
-      where id in (select outbox_id from v where outcome <> 'retrying') and done_at is null`,
-    values: [JSON.stringify(rows)]
+      where id = any($4::bigint[]) and done_at is null`,
+    // the ids again as arrays: the planner knows nothing of a JSON record set's rows, and
+    // without them it joins by scanning whole tables, a cost that grows with every case
+    values: [
+      JSON.stringify(rows),
+      rows.map((r) => r.id),
+      rows.filter((r) => r.outcome === 'delivered').map((r) => r.case_id),
+      rows.filter((r) => r.outcome !== 'retrying').map((r) => r.outbox_id)
+    ]
   })
   for (const s of settlements) {
     const context = { deliveryId: s.delivery.public_id, attempt: s.delivery.attempts, kind: s.delivery.kind }

@@ -117,7 +117,7 @@ export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Q
              destination_id bigint, candidates text[], sla_hours int, service_reason text, service_data jsonb,
              event_type text, reason text, event_data jsonb, kind text)
          ), locked as (
-           select c.id from cases c where c.id in (select case_id from p) and c.status = 'received' order by c.id for update
+           select c.id from cases c where c.id = any($3::bigint[]) and c.status = 'received' order by c.id for update
          ), placed as (
            update cases c
               set status = p.status, service_code = p.service_code, partnership_id = p.partnership_id, council_gss = p.council_gss,
@@ -126,7 +126,7 @@ export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Q
                   routed_at = case when p.status = 'routed' then clock_timestamp() end,
                   updated_at = clock_timestamp()
              from p
-            where c.id = p.case_id and c.id in (select id from locked) and c.status = 'received'
+            where c.id = p.case_id and c.id = any($3::bigint[]) and c.id in (select id from locked) and c.status = 'received'
            returning c.id
          ), events as (
            insert into case_events (case_id, type, actor, reason, data)
@@ -150,7 +150,9 @@ export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Q
          )
          select (select coalesce(array_agg(id), '{}') from placed) as placed,
                 (select coalesce(json_agg(json_build_object('id', id, 'payload', payload, 'job_key', job_key) order by id), '[]') from deliver_outbox) as outbox`,
-        values: [JSON.stringify(placements), jobs.map((j) => j.outboxId)]
+        // the case ids again as an array: the planner knows nothing of a JSON record set's rows,
+        // and without them it may join by scanning the whole cases table
+        values: [JSON.stringify(placements), jobs.map((j) => j.outboxId), placements.map((p) => p.case_id)]
       })
     : await deps.db.query<{ placed: string[]; outbox: [] }>({
         name: 'route-jobs-done',
