@@ -23,9 +23,9 @@ export interface GiveWay {
  * acknowledging residents, and a stored case loses nothing by waiting a few seconds. So
  * while the API is saturated (contacts in hand for at least 90 % of an interval, four or
  * more on average) the workers halve how many jobs they run at once (never below one:
- * routing slows, it never stops), and once the burst has passed they add one job slot per
- * interval back up to ROUTE_CONCURRENCY / DELIVERY_CONCURRENCY (AIMD, as in TCP congestion
- * control). A steady stream the process keeps up with leaves gaps and never triggers it.
+ * routing slows, it never stops), and once the burst has passed they add back a sixteenth of
+ * their full concurrency per interval, up to ROUTE_CONCURRENCY / DELIVERY_CONCURRENCY (AIMD,
+ * as in TCP congestion control). A steady stream the process keeps up with leaves gaps and never triggers it.
  * Written by hand: this is a few lines of policy over BullMQ's own runtime-settable
  * concurrency, which honours a lower value before fetching the next job.
  *
@@ -64,7 +64,9 @@ export function startGiveWay(pressure: IntakePressure, workers: { route: Worker;
       let full = true
       for (const w of all) {
         const top = max.get(w) ?? 1
-        if (w.concurrency < top) w.concurrency = w.concurrency + 1
+        // a sixteenth of the way back each interval: a worker holding hundreds of jobs (routing
+        // places them in batches) is back to full within four seconds, not a minute
+        if (w.concurrency < top) w.concurrency = Math.min(top, w.concurrency + Math.max(1, Math.ceil(top / 16)))
         if (w.concurrency < top) full = false
       }
       if (yielding && full) log.info('burst over: routing and delivery back to full concurrency')
