@@ -49,7 +49,9 @@ export const ConfigSchema = Type.Object({
   // flight at once to any one council system (a slow one never holds up the others)
   DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   DELIVERY_PER_DESTINATION: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
-  INTAKE_PRIORITY: Type.Boolean({ default: true }),
+  // off by default since routing and delivery work in batches: giving way then made routing
+  // run in batches of one and cost more, and cases waited seconds (bench, issue 13)
+  INTAKE_PRIORITY: Type.Boolean({ default: false }),
   INTAKE_PRIORITY_MAX_LAG_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 30_000 }),
   DELIVERY_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 8 }),
   DELIVERY_BACKOFF_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 10_000 }),
