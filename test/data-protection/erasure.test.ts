@@ -10,7 +10,7 @@ import { projectRoot } from '../../src/lib/paths.js'
 import { standardSignature } from '../../src/webhooks/signing.js'
 import { createEmailContext, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
 import { OPERATOR_KEY, postContact, waitFor } from '../helpers/context.js'
-import { startReceiver, type Receiver } from '../helpers/delivery.js'
+import { startReceiver, useCouncilWebhooks, type Receiver } from '../helpers/delivery.js'
 import { exitOf, killIfAlive, spawnTs } from '../helpers/processes.js'
 import { postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
 
@@ -96,17 +96,10 @@ describe('erasure of a resident who used the web, SMS and email', () => {
     ctx = await createEmailContext({ TWILIO_AUTH_TOKEN: TWILIO_TOKEN }, { workers: true })
     // Westminster's back office is one signed webhook for every service; its own system
     // also subscribes to case events
-    await ctx.query(`update destinations set active = false where council_gss = $1`, [WESTMINSTER])
-    await ctx.query(
-      `insert into destinations (council_gss, service_code, team, kind, webhook_url, webhook_secret, sla_hours) values ($1, null, 'Customer services', 'webhook', $2, $3, 48)`,
-      [WESTMINSTER, destination.url, DESTINATION_SECRET]
-    )
-    await ctx.query(`insert into webhook_subscriptions (council_gss, url, secret, events) values ($1, $2, $3, '{case.created,case.routed}')`, [
-      WESTMINSTER,
-      subscription.url,
-      SUBSCRIPTION_SECRET
-    ])
-    await ctx.infra.catalogue.load()
+    await useCouncilWebhooks(ctx, WESTMINSTER, {
+      destination: { url: destination.url, secret: DESTINATION_SECRET },
+      subscription: { url: subscription.url, secret: SUBSCRIPTION_SECRET }
+    })
   }, 60_000)
   afterAll(async () => {
     await ctx?.close()

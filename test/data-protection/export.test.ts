@@ -7,7 +7,7 @@ import { createApiKey } from '../../src/councils/api-keys.js'
 import { recordReads } from '../../src/data-protection/access-log.js'
 import type { SubjectAccessExport } from '../../src/data-protection/export-schema.js'
 import { OPERATOR_KEY, postContact, waitFor } from '../helpers/context.js'
-import { deliveriesSettled, startReceiver, type Receiver } from '../helpers/delivery.js'
+import { deliveriesSettled, startReceiver, useCouncilWebhooks, type Receiver } from '../helpers/delivery.js'
 import { createEmailContext, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
 import { exitOf, killIfAlive, spawnTs } from '../helpers/processes.js'
 import { postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
@@ -124,17 +124,10 @@ beforeAll(async () => {
   ctx = await createEmailContext({ TWILIO_AUTH_TOKEN: TWILIO_TOKEN }, { workers: true })
   // Westminster's back office is a signed webhook, and its system subscribes to case events:
   // the export must say which systems got what, never their URLs or secrets
-  await ctx.query('update destinations set active = false where council_gss = $1', [WESTMINSTER])
-  await ctx.query(
-    `insert into destinations (council_gss, service_code, team, kind, webhook_url, webhook_secret, sla_hours) values ($1, null, 'Customer services', 'webhook', $2, $3, 48)`,
-    [WESTMINSTER, destination.url, DESTINATION_SECRET]
-  )
-  await ctx.query(`insert into webhook_subscriptions (council_gss, url, secret, events) values ($1, $2, $3, '{case.created,case.routed}')`, [
-    WESTMINSTER,
-    subscription.url,
-    SUBSCRIPTION_SECRET
-  ])
-  await ctx.infra.catalogue.load()
+  await useCouncilWebhooks(ctx, WESTMINSTER, {
+    destination: { url: destination.url, secret: DESTINATION_SECRET },
+    subscription: { url: subscription.url, secret: SUBSCRIPTION_SECRET }
+  })
 
   // the person, on three channels
   const web = await postContact(ctx, { name: PERSON.name, email: PERSON.email, phone: PERSON.phone, postcode: 'SW1A 1AA', service_code: 'missed_bin', description: 'Bins not collected for two weeks' })

@@ -85,6 +85,28 @@ export async function useWebhookDestination(
   return row!.id
 }
 
+/**
+ * Makes one signed webhook a council's back office for every service (its other destinations
+ * deactivated), and subscribes its own system to case events, as an operator would.
+ */
+export async function useCouncilWebhooks(
+  ctx: Pick<TestContext, 'query' | 'infra'>,
+  council: string,
+  opts: { destination: { url: string; secret: string }; subscription: { url: string; secret: string } }
+): Promise<void> {
+  await ctx.query('update destinations set active = false where council_gss = $1', [council])
+  await ctx.query(
+    `insert into destinations (council_gss, service_code, team, kind, webhook_url, webhook_secret, sla_hours) values ($1, null, 'Customer services', 'webhook', $2, $3, 48)`,
+    [council, opts.destination.url, opts.destination.secret]
+  )
+  await ctx.query(`insert into webhook_subscriptions (council_gss, url, secret, events) values ($1, $2, $3, '{case.created,case.routed}')`, [
+    council,
+    opts.subscription.url,
+    opts.subscription.secret
+  ])
+  await ctx.infra.catalogue.load()
+}
+
 /** Points an existing webhook destination at another URL (read afresh on every attempt). */
 export async function repointWebhook(ctx: Pick<TestContext, 'query'>, destinationId: number, url: string): Promise<void> {
   await ctx.query('update destinations set webhook_url = $2 where id = $1', [destinationId, url])
