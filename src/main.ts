@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { startWorkers, type Workers } from '../workers/index.js'
+import { startWorkersThread } from '../workers/thread-host.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { ensureDatabase, migrate } from './db/migrate.js'
@@ -16,7 +17,7 @@ type Mode = 'all' | 'api' | 'workers' | 'smtp'
 
 /**
  * Starts Switchboard: `all` (API, workers and the SMTP listener in one process, the
- * default), `api`, `workers` or `smtp` (the listener alone). Creates the database if missing, migrates, loads demo data, then serves until
+ * default; the workers on a thread of their own), `api`, `workers` or `smtp` (the listener alone). Creates the database if missing, migrates, loads demo data, then serves until
  * SIGTERM/SIGINT, when it stops taking work, finishes what it holds and exits.
  */
 async function main(mode: Mode): Promise<void> {
@@ -53,7 +54,20 @@ async function main(mode: Mode): Promise<void> {
     log.info('shut down cleanly')
   })
 
-  if (mode === 'all' || mode === 'workers') workers = await startWorkers(infra, { giveWay: mode === 'all' && config.INTAKE_PRIORITY })
+  if (mode === 'workers') workers = await startWorkers(infra)
+  if (mode === 'all') {
+    // on a thread of their own, so that placing a batch of cases never delays an answer to a resident
+    workers = await startWorkersThread({
+      pressure: config.INTAKE_PRIORITY ? infra.intakePressure : undefined,
+      onFailure: (err) => {
+        // an API whose contacts nobody routes must not go on looking healthy: stop the
+        // process as for any uncaught error (shut down gracefully, exit 1)
+        setImmediate(() => {
+          throw err
+        })
+      }
+    })
+  }
   if (mode === 'all' || mode === 'smtp') smtp = await startSmtpListener(emailDeps(infra), config)
   if (mode === 'all' || mode === 'api') {
     app = await buildApp(infra)

@@ -1,6 +1,6 @@
 import type { Job, Worker } from 'bullmq'
 import type { Logger } from 'pino'
-import type { IntakePressure } from '../src/lib/intake-pressure.js'
+import type { PressureSource } from '../src/lib/intake-pressure.js'
 
 export interface GiveWayOptions {
   /** how often the pressure is read, ms */
@@ -34,7 +34,7 @@ export interface GiveWay {
  * sustained overload, intake then slows instead (residents see a slower answer, never a
  * lost contact) and routing lag stays bounded.
  */
-export function startGiveWay(pressure: IntakePressure, workers: { route: Worker; others: Worker[] }, log: Logger, opts: GiveWayOptions = {}): GiveWay {
+export function startGiveWay(pressure: PressureSource, workers: { route: Worker; others: Worker[] }, log: Logger, opts: GiveWayOptions = {}): GiveWay {
   const intervalMs = opts.intervalMs ?? 250
   const saturated = opts.saturated ?? 0.9
   const crowd = opts.crowd ?? 4

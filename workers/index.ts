@@ -4,9 +4,11 @@ import { createPool } from '../src/db/pool.js'
 import { createRedis, type Infra } from '../src/infra.js'
 import { startSweeper } from '../src/jobs/outbox-relay.js'
 import { startAutoAssign } from './auto-assign.js'
-import { createDeliverWorker } from './deliver.js'
+import { handOffToDelivery } from '../src/delivery/hand-off.js'
+import { createDeliverWorker, createDeliveryBatcher } from './deliver.js'
 import { createErasureNoticeWorker } from './erasure-notices.js'
 import { startGiveWay, type GiveWayOptions } from './give-way.js'
+import type { PressureSource } from '../src/lib/intake-pressure.js'
 import { startRetention } from './retention.js'
 import { createRouteWorker } from './route.js'
 import { createMediaWorker } from './media.js'
@@ -24,9 +26,10 @@ export interface Workers {
  * the retention job.
  * With `giveWay` (the all-in-one process, INTAKE_PRIORITY on) the workers slow down while
  * the API is saturated with a burst of contacts, for at most INTAKE_PRIORITY_MAX_LAG_MS of
- * routing delay.
+ * routing delay; `pressure` is where they read how busy the API is (this process's own
+ * counter unless given: on the workers' thread, the figures the API's thread posts).
  */
-export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | GiveWayOptions } = {}): Promise<Workers> {
+export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | GiveWayOptions; pressure?: PressureSource } = {}): Promise<Workers> {
   // Workers block on Redis: they get their own connection that never gives up a command.
   const connection = createRedis(infra.config.REDIS_URL, true)
   connection.on('error', () => {})
@@ -45,9 +48,12 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   })
   const jobs: Infra = { ...infra, db }
   // pooled: team mails reuse a few SMTP connections instead of a handshake each
-  const mail = createMailTransport(infra.config.SMTP_URL, { pool: true })
-  const route = createRouteWorker(jobs, connection)
-  const deliver = createDeliverWorker(jobs, connection, mail)
+  const mail = createMailTransport(infra.config.SMTP_URL, { pool: true, timeoutMs: infra.config.DELIVERY_TIMEOUT_MS })
+  // routing hands the deliveries it commits straight to delivery: no job between the two
+  const delivery = createDeliveryBatcher(jobs, mail)
+  const handOff = handOffToDelivery(delivery, infra.queues, infra.log.child({ worker: 'case:deliver' }), infra.config.DELIVERY_BACKOFF_MS)
+  const route = createRouteWorker(jobs, connection, handOff)
+  const deliver = createDeliverWorker(jobs, connection, delivery)
   const send = createSendWorker(jobs, connection)
   const media = createMediaWorker(jobs, connection)
   const webhooks = createWebhookWorker(jobs, connection)
@@ -63,7 +69,7 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
   const giveWay = opts.giveWay
-    ? startGiveWay(infra.intakePressure, { route, others: [deliver, send, media, webhooks, erasureNotices] }, infra.log.child({ component: 'workers' }), {
+    ? startGiveWay(opts.pressure ?? infra.intakePressure, { route, others: [deliver, send, media, webhooks, erasureNotices] }, infra.log.child({ component: 'workers' }), {
         maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS,
         ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
       })
@@ -79,7 +85,11 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
       await autoAssign.stop()
       await sweeper.stop()
       await sla.stop()
-      await Promise.all(workers.map((w) => w.close()))
+      // routing first: the deliveries it hands over while finishing are attempted and
+      // recorded before the rest stop
+      await route.close()
+      await Promise.all([delivery.idle(), ...workers.filter((w) => w !== route).map((w) => w.close())])
+      await delivery.idle()
       mail.close()
       await connection.quit().catch(() => connection.disconnect())
       await db.end().catch(() => {})

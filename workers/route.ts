@@ -1,6 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { isTransientInfraError } from '../src/errors.js'
+import type { HandOff } from '../src/delivery/hand-off.js'
 import type { Infra } from '../src/infra.js'
 import { queueName, type RouteJob } from '../src/jobs/queues.js'
 import { RouteBatcher } from '../src/routing/route-batcher.js'
@@ -9,12 +10,13 @@ import { triageAfterFailure } from '../src/routing/triage-after-failure.js'
 /**
  * case:route — places each new case with a council and team (src/routing). The worker takes
  * up to ROUTE_CONCURRENCY jobs at once and the batcher places those waiting together, a
- * batch at a time per ROUTE_BATCHES_IN_FLIGHT, in set-based statements.
+ * batch at a time per ROUTE_BATCHES_IN_FLIGHT, in set-based statements. With `handOff`, the
+ * deliveries a batch commits go straight to this process's delivery, with no job between.
  */
-export function createRouteWorker(infra: Infra, connection: Redis): Worker<RouteJob> {
+export function createRouteWorker(infra: Infra, connection: Redis, handOff?: HandOff): Worker<RouteJob> {
   const log = infra.log.child({ worker: 'case:route' })
   const batcher = new RouteBatcher(
-    { db: infra.db, catalogue: infra.catalogue, queues: infra.queues, log },
+    { db: infra.db, catalogue: infra.catalogue, queues: infra.queues, log, handOff },
     { maxInFlight: infra.config.ROUTE_BATCHES_IN_FLIGHT, maxBatch: infra.config.ROUTE_CONCURRENCY }
   )
   return new Worker<RouteJob>(

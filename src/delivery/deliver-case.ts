@@ -29,17 +29,31 @@ export interface Settlement {
 }
 
 /**
- * Counts an attempt on each of these deliveries that is still pending or retrying, and
- * reads what to send, in one statement: the attempt is counted before it is made, so a
- * crash mid-send still uses one up. A settled delivery is not claimed (a duplicate job).
+ * How long a claimed delivery is held by its attempt: six times DELIVERY_TIMEOUT_MS (which
+ * bounds a webhook, and the mail transport's timeouts a mail) and at least 10 s, so a live
+ * attempt and the recording of its outcome are not overtaken; short enough that a
+ * delivery whose claimer died mid-attempt is tried again within a minute at the default
+ * timeout. A council server that outlasts even that may get the case twice, with the same
+ * X-Switchboard-Delivery id, as after any crash between sending and recording.
  */
-export async function claimDeliveries(db: Db, ids: number[]): Promise<ClaimedDelivery[]> {
+export function deliveryLeaseMs(timeoutMs: number): number {
+  return Math.max(10_000, 6 * timeoutMs)
+}
+
+/**
+ * Counts an attempt on each of these deliveries that is still pending or retrying and not
+ * held by another attempt, holds it for `leaseMs`, and reads what to send, in one
+ * statement: the attempt is counted before it is made, so a crash mid-send still uses one
+ * up. A settled delivery is not claimed (a duplicate job), nor one whose attempt is in
+ * flight elsewhere (the outbox sweeper's copy of a job handed over in process).
+ */
+export async function claimDeliveries(db: Db, ids: number[], leaseMs: number): Promise<ClaimedDelivery[]> {
   if (!ids.length) return []
   const { rows } = await db.query<ClaimedDelivery>({
     name: 'deliver-claim-attempts',
     text: `with d as (
-       update deliveries set attempts = attempts + 1, updated_at = now()
-        where id = any($1::bigint[]) and state in ('pending', 'retrying')
+       update deliveries set attempts = attempts + 1, lease_until = now() + make_interval(secs => $2::float8 / 1000), updated_at = now()
+        where id = any($1::bigint[]) and state in ('pending', 'retrying') and (lease_until is null or lease_until < now())
         returning id, public_id, state, attempts, kind, destination_id, case_id
      )
      select d.id, d.public_id, d.state, d.attempts, d.kind, d.destination_id,
@@ -55,7 +69,7 @@ export async function claimDeliveries(db: Db, ids: number[]): Promise<ClaimedDel
        join cases c on c.id = d.case_id
        left join services s on s.code = c.service_code
        left join councils co on co.gss = c.council_gss`,
-    values: [ids]
+    values: [ids, leaseMs]
   })
   return rows.map((r) => ({ ...r, id: Number(r.id), destination_id: Number(r.destination_id), case_id: Number(r.case_id) }))
 }
@@ -96,7 +110,7 @@ function reasonOf(s: Settlement, maxAttempts: number): string | null {
 
 /**
  * Records the outcomes of many attempts in one statement, atomically: each delivery's
- * state, the case's stage (with the back office, once delivered), an audit event for each
+ * state (its lease ended), the case's stage (with the back office, once delivered), an audit event for each
  * settled one, and its outbox row done. A delivery to try again keeps its outbox row
  * pending (its job retries with backoff) and records why the attempt failed.
  */
@@ -122,6 +136,7 @@ export async function settleDeliveries(deps: DeliveryDeps, settlements: Settleme
               last_status = case when v.outcome = 'kept' then null else v.status end,
               last_error = case when v.outcome in ('delivered', 'kept') then null else v.detail end,
               delivered_at = case when v.outcome = 'delivered' then now() else d.delivered_at end,
+              lease_until = null,
               updated_at = now()
          from v where d.id = v.id and d.id = any($2::bigint[])
      ), staged as (

@@ -1,11 +1,25 @@
 import { UnrecoverableError } from 'bullmq'
-import { markOutboxDone } from '../jobs/outbox-relay.js'
-import { attemptDelivery, claimDeliveries, settleDeliveries, settlementOf, type DeliveryDeps, type DeliveryOutcome, type Settlement } from './deliver-case.js'
+import { attemptDelivery, claimDeliveries, deliveryLeaseMs, settleDeliveries, settlementOf, type DeliveryDeps, type DeliveryOutcome, type Settlement } from './deliver-case.js'
 
 export type BatchedDeliveryOutcome = DeliveryOutcome | 'deferred'
 
+/** A delivery to attempt: its outbox row, and its destination when the caller knows it (the route worker does). */
+export interface DeliveryRequest {
+  deliveryId: number
+  outboxId: number
+  destinationId?: number
+}
+
+/** The delivery's attempt is in flight elsewhere (another process, or a job run twice): nothing was sent; try later. */
+export class DeliveryHeldError extends Error {
+  constructor(deliveryId: number) {
+    super(`delivery ${deliveryId} is held by an attempt in flight elsewhere; nothing sent`)
+    this.name = 'DeliveryHeldError'
+  }
+}
+
 interface Waiting {
-  job: { deliveryId: number; outboxId: number }
+  job: DeliveryRequest
   destinationId: number | null
   resolve(outcome: BatchedDeliveryOutcome): void
   reject(err: unknown): void
@@ -30,9 +44,16 @@ export interface DeliveryBatcherOptions {
  * worker's jobs; beyond that a job is deferred (put back in the queue for a second, no
  * attempt used), so the worker's other slots keep serving everyone else.
  *
+ * Requests come from the case:deliver worker's jobs and, with no job in between, from the
+ * route worker of the same process as it commits a routed case (its destination already
+ * known, so not looked up). The same delivery asked for twice while held here is attempted
+ * once, and both askers get its outcome. Across processes the claim's lease keeps a
+ * delivery to one attempt at a time.
+ *
  * An outcome is answered only once it is recorded: delivered or kept resolves; a failure
  * to retry rejects (BullMQ retries with backoff); a dead letter rejects with
- * UnrecoverableError. Written by hand: it is the delivery policy itself (claims, limits,
+ * UnrecoverableError; a delivery held by an attempt elsewhere rejects with
+ * DeliveryHeldError. Written by hand: it is the delivery policy itself (claims, limits,
  * group commit), not a general-purpose queue.
  */
 export class DeliveryBatcher {
@@ -41,19 +62,42 @@ export class DeliveryBatcher {
   private readonly inFlight = new Map<number, number>()
   private readonly held = new Map<number, number>()
   private settling: Array<{ settlement: Settlement; waiting: Waiting }> = []
+  /** every delivery held here, from request to recorded outcome */
+  private readonly holding = new Map<number, Promise<BatchedDeliveryOutcome>>()
+  private idleWaiters: Array<() => void> = []
   private pumping = false
   private again = false
+  private readonly leaseMs: number
 
   constructor(
     private readonly deps: DeliveryDeps,
     private readonly opts: DeliveryBatcherOptions
-  ) {}
+  ) {
+    this.leaseMs = deliveryLeaseMs(deps.settings.timeoutMs)
+  }
 
-  deliver(job: { deliveryId: number; outboxId: number }): Promise<BatchedDeliveryOutcome> {
-    return new Promise((resolve, reject) => {
-      this.incoming.push({ job, destinationId: null, resolve, reject })
+  deliver(job: DeliveryRequest): Promise<BatchedDeliveryOutcome> {
+    const held = this.holding.get(job.deliveryId)
+    if (held) return held
+    const outcome = new Promise<BatchedDeliveryOutcome>((resolve, reject) => {
+      const w: Waiting = { job, destinationId: null, resolve, reject }
+      if (job.destinationId === undefined) this.incoming.push(w)
+      else this.enqueue(w, job.destinationId)
       this.pump()
     })
+    this.holding.set(job.deliveryId, outcome)
+    const done = () => {
+      this.holding.delete(job.deliveryId)
+      if (this.holding.size === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+    }
+    outcome.then(done, done)
+    return outcome
+  }
+
+  /** Resolves once nothing is held: every delivery asked for has its outcome recorded (at shutdown). */
+  idle(): Promise<void> {
+    if (this.holding.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   /** Runs the steps until nothing is left to do; one statement at a time, the sends in between. */
@@ -103,16 +147,7 @@ export class DeliveryBatcher {
           settled.push(w)
           continue
         }
-        const destination = Number(row.destination_id)
-        if ((this.held.get(destination) ?? 0) >= this.opts.perDestinationHeld) {
-          w.resolve('deferred')
-          continue
-        }
-        w.destinationId = destination
-        this.held.set(destination, (this.held.get(destination) ?? 0) + 1)
-        const line = this.queued.get(destination) ?? []
-        line.push(w)
-        this.queued.set(destination, line)
+        this.enqueue(w, Number(row.destination_id))
       }
       if (settled.length) {
         // delivered or dead-lettered already (a duplicate job), or gone: its outbox row is done
@@ -122,6 +157,19 @@ export class DeliveryBatcher {
     } catch (err) {
       for (const w of batch) w.reject(err)
     }
+  }
+
+  /** Lines a request up behind its destination, or defers it if the destination already holds its share. */
+  private enqueue(w: Waiting, destination: number): void {
+    if ((this.held.get(destination) ?? 0) >= this.opts.perDestinationHeld) {
+      w.resolve('deferred')
+      return
+    }
+    w.destinationId = destination
+    this.held.set(destination, (this.held.get(destination) ?? 0) + 1)
+    const line = this.queued.get(destination) ?? []
+    line.push(w)
+    this.queued.set(destination, line)
   }
 
   /** Claims, in one statement, every queued job whose destination has a free slot, and sends them. */
@@ -136,26 +184,50 @@ export class DeliveryBatcher {
     for (const w of starting) this.inFlight.set(w.destinationId!, (this.inFlight.get(w.destinationId!) ?? 0) + 1)
     let claimed: Awaited<ReturnType<typeof claimDeliveries>>
     try {
-      claimed = await claimDeliveries(this.deps.db, starting.map((w) => w.job.deliveryId))
+      claimed = await claimDeliveries(this.deps.db, starting.map((w) => w.job.deliveryId), this.leaseMs)
     } catch (err) {
       for (const w of starting) this.release(w).reject(err)
       return
     }
     const byId = new Map(claimed.map((d) => [d.id, d]))
+    const unclaimed = starting.filter((w) => !byId.has(w.job.deliveryId))
+    if (unclaimed.length) void this.unclaimed(unclaimed)
     for (const w of starting) {
       const delivery = byId.get(w.job.deliveryId)
-      if (!delivery) {
-        // settled by someone else since it was looked up
-        this.release(w)
-        void markOutboxDone(this.deps.db, w.job.outboxId).then(() => w.resolve('already_settled'), w.reject)
-        continue
-      }
+      if (!delivery) continue
       void attemptDelivery(this.deps, delivery)
         .catch((err: Error) => ({ ok: false, permanent: false, status: null, detail: `attempt failed: ${err.message}` }))
         .then((result) => {
           this.settling.push({ settlement: settlementOf(this.deps, delivery, w.job.outboxId, result), waiting: w })
           this.pump()
         })
+    }
+  }
+
+  /**
+   * Requests the claim did not take: settled since (a duplicate; its outbox row is done) or
+   * gone, answered as such; or held by an attempt in flight elsewhere, which will record
+   * the outcome: this request sent nothing and fails, to be tried again later.
+   */
+  private async unclaimed(ws: Waiting[]): Promise<void> {
+    for (const w of ws) this.release(w)
+    try {
+      const { rows } = await this.deps.db.query<{ id: string; settled: boolean }>({
+        name: 'deliver-unclaimed',
+        text: `select id, state not in ('pending', 'retrying') as settled from deliveries where id = any($1::bigint[])`,
+        values: [ws.map((w) => w.job.deliveryId)]
+      })
+      const settled = new Map(rows.map((r) => [Number(r.id), r.settled]))
+      const over = ws.filter((w) => settled.get(w.job.deliveryId) !== false)
+      if (over.length) await this.deps.db.query('update outbox set done_at = clock_timestamp() where id = any($1::bigint[]) and done_at is null', [over.map((w) => w.job.outboxId)])
+      for (const w of ws) {
+        const state = settled.get(w.job.deliveryId)
+        if (state === undefined) w.resolve('missing')
+        else if (state) w.resolve('already_settled')
+        else w.reject(new DeliveryHeldError(w.job.deliveryId))
+      }
+    } catch (err) {
+      for (const w of ws) w.reject(err)
     }
   }
 

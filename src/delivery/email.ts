@@ -6,15 +6,20 @@ import type { AttemptResult } from './outcome.js'
  * JSON transport, which builds the whole message and sends it nowhere (the demo needs no
  * mail server).
  */
-export function createMailTransport(smtpUrl: string | undefined, opts: { pool?: boolean } = {}): Transporter {
+export function createMailTransport(smtpUrl: string | undefined, opts: { pool?: boolean; timeoutMs?: number } = {}): Transporter {
   if (!smtpUrl) return nodemailer.createTransport({ jsonTransport: true })
-  // pooled: many mails reuse a few SMTP connections instead of a handshake each
-  if (opts.pool) {
-    const url = new URL(smtpUrl)
-    url.searchParams.set('pool', 'true')
-    return nodemailer.createTransport(url.toString())
+  if (!opts.pool && !opts.timeoutMs) return nodemailer.createTransport(smtpUrl)
+  // nodemailer reads options from the URL's query; a setting the operator put there wins
+  const url = new URL(smtpUrl)
+  const set = (key: string, value: string) => {
+    if (!url.searchParams.has(key)) url.searchParams.set(key, value)
   }
-  return nodemailer.createTransport(smtpUrl)
+  // pooled: many mails reuse a few SMTP connections instead of a handshake each
+  if (opts.pool) set('pool', 'true')
+  // bounded: a mail server that stalls fails the attempt (to be retried) within the
+  // delivery timeout, as a webhook does, instead of nodemailer's minutes
+  if (opts.timeoutMs) for (const key of ['connectionTimeout', 'greetingTimeout', 'socketTimeout']) set(key, String(opts.timeoutMs))
+  return nodemailer.createTransport(url.toString())
 }
 
 /** What the audit trail says of a mail the demo transport built and sent nowhere. */

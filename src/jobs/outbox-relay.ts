@@ -70,6 +70,16 @@ export async function enqueueMany(queues: Queues, rows: OutboxRow[]): Promise<vo
   )
 }
 
+/**
+ * Adds one outbox row's job to run after `delayMs`, under the row's job id (a job already
+ * there for the row makes this a no-op). For work first attempted in process, with no job,
+ * that is to be tried again after a backoff.
+ */
+export async function enqueueLater(queues: Queues, row: OutboxRow, delayMs: number): Promise<void> {
+  const { topic, name, data, opts } = jobOf(row)
+  await (queues[topic] as Queue).add(name, data, { ...opts, delay: delayMs })
+}
+
 export interface SweepResult {
   /** pending rows looked at */
   checked: number

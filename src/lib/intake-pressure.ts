@@ -4,7 +4,18 @@
  * is coming in (workers/give-way.ts): a resident waiting for an acknowledgement matters
  * more than routing a stored case a few seconds sooner.
  */
-export class IntakePressure {
+/** Since the previous sample: the mean number of contacts in hand, and the share of the time at least one was. */
+export interface PressureSample {
+  mean: number
+  busy: number
+}
+
+/** Where the workers read how busy the API is: the counter itself, or its figures posted from another thread. */
+export interface PressureSource {
+  sample(): PressureSample
+}
+
+export class IntakePressure implements PressureSource {
   private inFlight = 0
   private area = 0
   private busy = 0
@@ -29,7 +40,7 @@ export class IntakePressure {
    * share of the time (0 to 1) at least one was. A steady stream below capacity leaves
    * gaps; a burst the process cannot keep up with does not.
    */
-  sample(): { mean: number; busy: number } {
+  sample(): PressureSample {
     this.advance()
     const span = this.last - this.since
     const mean = span > 0 ? this.area / span : this.inFlight

@@ -1,9 +1,5 @@
-import type { Db } from '../db/pool.js'
 import { isTransientInfraError } from '../errors.js'
-import type { Queues } from '../jobs/queues.js'
-import type { Log } from '../logger.js'
-import type { Catalogue } from './catalogue.js'
-import { routeCase, routeCases, type RouteJobRef, type RouteOutcome } from './route-case.js'
+import { routeCase, routeCases, type RouteDeps, type RouteJobRef, type RouteOutcome } from './route-case.js'
 
 interface Waiting {
   job: RouteJobRef
@@ -40,7 +36,7 @@ export class RouteBatcher {
   private scheduled = false
 
   constructor(
-    private readonly deps: { db: Db; catalogue: Catalogue; queues: Queues; log: Log },
+    private readonly deps: RouteDeps,
     private readonly opts: RouteBatcherOptions
   ) {}
 

@@ -2,11 +2,21 @@ import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
 import { relayNow } from '../jobs/outbox-relay.js'
 import type { Queues } from '../jobs/queues.js'
+import type { HandOff } from '../delivery/hand-off.js'
 import type { Catalogue } from './catalogue.js'
 import type { CoverageRow } from './locate.js'
 import { placeCase, type Placement } from './place-case.js'
 
 export type RouteOutcome = 'routed' | 'triaged' | 'already_placed' | 'missing'
+
+/** What routing needs; with `handOff`, new deliveries go straight to delivery in this process instead of through a case:deliver job. */
+export interface RouteDeps {
+  db: Db
+  catalogue: Catalogue
+  queues: Queues
+  log: Log
+  handOff?: HandOff
+}
 
 interface CaseRow {
   id: number
@@ -51,7 +61,7 @@ interface PlacementRow {
 /**
  * Places one case and records why: routeCases with a batch of one.
  */
-export async function routeCase(deps: { db: Db; catalogue: Catalogue; queues: Queues; log: Log }, job: RouteJobRef): Promise<RouteOutcome> {
+export async function routeCase(deps: RouteDeps, job: RouteJobRef): Promise<RouteOutcome> {
   const [outcome] = await routeCases(deps, [job])
   return outcome!
 }
@@ -61,12 +71,14 @@ export async function routeCase(deps: { db: Db; catalogue: Catalogue; queues: Qu
  * one reads every case with the address it came to and its postcode's coverage rows (unit,
  * sector and outcode); each is placed in memory (placeCase, the same decision and reasons
  * as one at a time); one writes them all, atomically: the case rows, two events each, the
- * deliveries and their outbox rows, and every job's outbox row marked done. A case is
+ * deliveries and their outbox rows, and every job's outbox row marked done. Once committed,
+ * the new deliveries are handed to `deps.handOff` (delivery in this process) or, without
+ * one, to the case:deliver queue. A case is
  * written only while it is still 'received' (its row lock orders two routings of the same
  * case; the second finds it placed and writes nothing), so routing a placed case again, or
  * the same case twice in one batch, changes nothing. Returns an outcome per job, in order.
  */
-export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Queues; log: Log }, jobs: RouteJobRef[]): Promise<RouteOutcome[]> {
+export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<RouteOutcome[]> {
   if (!jobs.length) return []
   const caseIds = [...new Set(jobs.map((j) => j.caseId))]
   const found = await deps.db.query<CaseRow>({
@@ -109,7 +121,7 @@ export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Q
   // One statement: the cases (locked in id order first, so two batches sharing a case cannot
   // deadlock), their events in order, deliveries with their outbox rows, every job done.
   const written = placements.length
-    ? await deps.db.query<{ placed: string[]; outbox: Array<{ id: number; payload: Record<string, number>; job_key: string }> }>({
+    ? await deps.db.query<{ placed: string[]; outbox: Array<{ id: number; payload: Record<string, number>; job_key: string; destination_id: number }> }>({
         name: 'route-write-placements',
         text: `with p as (
            select * from jsonb_to_recordset($1::jsonb) as x (
@@ -140,7 +152,7 @@ export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Q
             where p.kind is not null
             order by p.ord
            on conflict (case_id, destination_id) do nothing
-           returning id
+           returning id, destination_id
          ), deliver_outbox as (
            insert into outbox (topic, payload)
            select 'case:deliver', jsonb_build_object('delivery_id', delivery.id) from delivery order by delivery.id
@@ -149,7 +161,8 @@ export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Q
            update outbox set done_at = clock_timestamp() where id = any($2::bigint[]) and done_at is null
          )
          select (select coalesce(array_agg(id), '{}') from placed) as placed,
-                (select coalesce(json_agg(json_build_object('id', id, 'payload', payload, 'job_key', job_key) order by id), '[]') from deliver_outbox) as outbox`,
+                (select coalesce(json_agg(json_build_object('id', o.id, 'payload', o.payload, 'job_key', o.job_key, 'destination_id', d.destination_id) order by o.id), '[]')
+                   from deliver_outbox o join delivery d on d.id = (o.payload->>'delivery_id')::bigint) as outbox`,
         // the case ids again as an array: the planner knows nothing of a JSON record set's rows,
         // and without them it may join by scanning the whole cases table
         values: [JSON.stringify(placements), jobs.map((j) => j.outboxId), placements.map((p) => p.case_id)]
@@ -160,7 +173,13 @@ export async function routeCases(deps: { db: Db; catalogue: Catalogue; queues: Q
         values: [jobs.map((j) => j.outboxId)]
       })
   const result = written.rows[0] ?? { placed: [], outbox: [] }
-  for (const o of result.outbox) relayNow(deps.queues, { id: o.id, topic: 'case:deliver', payload: o.payload, job_key: o.job_key }, deps.log)
+  const deliveries = result.outbox.map((o) => ({
+    deliveryId: Number(o.payload.delivery_id),
+    destinationId: Number(o.destination_id),
+    outbox: { id: o.id, topic: 'case:deliver' as const, payload: o.payload, job_key: o.job_key }
+  }))
+  if (deps.handOff) deps.handOff(deliveries)
+  else for (const d of deliveries) relayNow(deps.queues, d.outbox, deps.log)
 
   const placed = new Set(result.placed.map(Number))
   const statusOf = new Map(placements.map((p) => [p.case_id, p.status]))

@@ -140,7 +140,9 @@ describe('job payloads', () => {
     })
     expect(sub.statusCode, sub.body).toBe(201)
 
-    // a web contact: case:route, then case:deliver to Westminster's mailbox
+    // a web contact: case:route, then delivery to Westminster's mailbox, which is busy at
+    // first, so that the second attempt is a case:deliver job (a first attempt has none)
+    ctx.mailSink!.refuseNext(1)
     const web = await postContact(ctx, {
       name: RESIDENT.name,
       email: RESIDENT.email,

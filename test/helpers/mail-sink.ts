@@ -11,6 +11,8 @@ export interface MailSink {
   messages: { from: string; to: string[]; raw: Buffer }[]
   /** SMTP connections opened to it so far */
   connections(): number
+  /** answers the next `n` messages 451 (mailbox busy, try again later) instead of taking them */
+  refuseNext(n: number): void
   close(): Promise<void>
 }
 
@@ -23,6 +25,7 @@ export async function startMailSink(): Promise<MailSink> {
   const recipients: string[] = []
   const messages: MailSink['messages'] = []
   let connections = 0
+  let refusals = 0
   const server = new SMTPServer({
     authOptional: true,
     onConnect(_session, callback) {
@@ -35,6 +38,11 @@ export async function startMailSink(): Promise<MailSink> {
       const chunks: Buffer[] = []
       stream.on('data', (chunk: Buffer) => chunks.push(chunk))
       stream.on('end', () => {
+        if (refusals > 0) {
+          refusals--
+          callback(Object.assign(new Error('Mailbox busy, try again later'), { responseCode: 451 }))
+          return
+        }
         const to = session.envelope.rcptTo.map((r) => r.address)
         recipients.push(...to)
         messages.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to, raw: Buffer.concat(chunks) })
@@ -50,6 +58,9 @@ export async function startMailSink(): Promise<MailSink> {
     recipients,
     messages,
     connections: () => connections,
+    refuseNext: (n) => {
+      refusals += n
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve()))
   }
 }
