@@ -45,6 +45,8 @@ export const ConfigSchema = Type.Object({
   // how many of those batches are written at once
   ROUTE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1_000, default: 200 }),
   ROUTE_BATCHES_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
+  // least time between two routing batches' starts while cases keep coming (none after a quiet spell)
+  ROUTE_BATCH_GAP_MS: Type.Integer({ minimum: 0, maximum: 1_000, default: 50 }),
   // delivery jobs one worker holds at once (claimed and recorded in sets), and attempts in
   // flight at once to any one council system (a slow one never holds up the others)
   DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),

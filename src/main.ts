@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace'
-import { startWorkers, type Workers } from '../workers/index.js'
+import { startWorkers, type Stoppable } from '../workers/index.js'
 import { startWorkersThread } from '../workers/thread-host.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
@@ -42,7 +42,7 @@ async function main(mode: Mode): Promise<void> {
   await assertEmailUsable(infra.db, config)
 
   let app: Awaited<ReturnType<typeof buildApp>> | null = null
-  let workers: Workers | null = null
+  let workers: Stoppable | null = null
   let smtp: SmtpListener | null = null
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: false }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
@@ -58,6 +58,7 @@ async function main(mode: Mode): Promise<void> {
   if (mode === 'all') {
     // on a thread of their own, so that placing a batch of cases never delays an answer to a resident
     workers = await startWorkersThread({
+      queues: infra.queues,
       pressure: config.INTAKE_PRIORITY ? infra.intakePressure : undefined,
       onFailure: (err) => {
         // an API whose contacts nobody routes must not go on looking healthy: stop the

@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq'
 import { createMailTransport } from '../src/delivery/email.js'
 import { createPool } from '../src/db/pool.js'
 import { createRedis, type Infra } from '../src/infra.js'
-import { startSweeper } from '../src/jobs/outbox-relay.js'
+import { enqueueMany, startSweeper, type OutboxRow } from '../src/jobs/outbox-relay.js'
 import { startAutoAssign } from './auto-assign.js'
 import { handOffToDelivery } from '../src/delivery/hand-off.js'
 import { createDeliverWorker, createDeliveryBatcher } from './deliver.js'
@@ -10,15 +10,24 @@ import { createErasureNoticeWorker } from './erasure-notices.js'
 import { startGiveWay, type GiveWayOptions } from './give-way.js'
 import type { PressureSource } from '../src/lib/intake-pressure.js'
 import { startRetention } from './retention.js'
-import { createRouteWorker } from './route.js'
+import { createRouteBatcher, createRouteWorker, routeLocally } from './route.js'
 import { createMediaWorker } from './media.js'
 import { createSendWorker } from './send.js'
 import { slaCheckMs, startSlaClock } from './sla.js'
 import { createWebhookWorker } from './webhooks.js'
 
-export interface Workers {
-  /** Stops taking jobs, waits for the ones in hand to finish, and disconnects. */
+/** What can be stopped: the workers, wherever they run. */
+export interface Stoppable {
+  /** Stops taking work, waits for what is in hand to finish, and disconnects. */
   close(): Promise<void>
+}
+
+export interface Workers extends Stoppable {
+  /**
+   * New cases' outbox rows handed over in this process, without a case:route job: placed by
+   * the route worker's batcher (or, beyond what it may hold, queued). After close, queued.
+   */
+  route(rows: OutboxRow[]): void
 }
 
 /**
@@ -52,7 +61,12 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   // routing hands the deliveries it commits straight to delivery: no job between the two
   const delivery = createDeliveryBatcher(jobs, mail)
   const handOff = handOffToDelivery(delivery, infra.queues, infra.log.child({ worker: 'case:deliver' }), infra.config.DELIVERY_BACKOFF_MS)
-  const route = createRouteWorker(jobs, connection, handOff)
+  const routing = createRouteBatcher(jobs, handOff)
+  const route = createRouteWorker(jobs, connection, routing)
+  // cases handed over in process wait in the batcher beside the queue's jobs, up to a few
+  // batches' worth; the rest go to the queue
+  const takeLocally = routeLocally(jobs, routing, 4 * infra.config.ROUTE_CONCURRENCY)
+  let closing = false
   const deliver = createDeliverWorker(jobs, connection, delivery)
   const send = createSendWorker(jobs, connection)
   const media = createMediaWorker(jobs, connection)
@@ -79,7 +93,12 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const autoAssign = startAutoAssign(db, { everyMs: infra.config.ASSIGN_EVERY_MS, log: infra.log.child({ component: 'auto-assign' }) })
   const retention = await startRetention(jobs, connection)
   return {
+    route(rows) {
+      if (!closing) takeLocally(rows)
+      else enqueueMany(infra.queues, rows).catch(() => {}) // the sweeper has them otherwise
+    },
     async close() {
+      closing = true
       giveWay?.stop()
       await retention.close()
       await autoAssign.stop()
@@ -88,6 +107,7 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
       // routing first: the deliveries it hands over while finishing are attempted and
       // recorded before the rest stop
       await route.close()
+      await routing.idle()
       await Promise.all([delivery.idle(), ...workers.filter((w) => w !== route).map((w) => w.close())])
       await delivery.idle()
       mail.close()

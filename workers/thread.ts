@@ -29,6 +29,7 @@ const workers = await startWorkers(infra, { giveWay: config.INTAKE_PRIORITY, pre
 const send = (msg: ToHost) => port.postMessage(msg)
 port.on('message', (msg: FromHost) => {
   if (msg.type === 'pressure') latest = msg.sample
+  if (msg.type === 'route') workers.route(msg.rows)
   if (msg.type === 'close') {
     void (async () => {
       await workers.close()

@@ -34,12 +34,32 @@ function jobOf(row: OutboxRow) {
 
 const waiting = new WeakMap<Queues, { rows: OutboxRow[]; log: Log }>()
 
+/** Takes a topic's rows in this process instead of Redis; see relayLocally. */
+export type LocalHandler = (rows: OutboxRow[]) => void
+const local = new WeakMap<Queues, Map<Topic, LocalHandler>>()
+
 /**
- * Fast path after a commit: hand the job to Redis straight away. Rows committed in the same
- * turn of the event loop go together (one round trip per queue instead of one per
- * contact, which matters under a burst), without waiting any longer than that turn.
- * Failures are only logged: the rows are still pending in Postgres and the sweeper will
- * enqueue them.
+ * From now on, relayNow hands this topic's rows to `handler`, in this process, instead of
+ * adding jobs to Redis: the all-in-one process gives its new cases to the workers' thread
+ * directly (workers/thread-host.ts). The outbox row is the guarantee, as with a job: the
+ * handler's side marks it done with its work, and the sweeper enqueues it if that never
+ * happens. Returns the function that goes back to Redis.
+ */
+export function relayLocally(queues: Queues, topic: Topic, handler: LocalHandler): () => void {
+  const handlers = local.get(queues) ?? new Map<Topic, LocalHandler>()
+  local.set(queues, handlers)
+  handlers.set(topic, handler)
+  return () => {
+    if (handlers.get(topic) === handler) handlers.delete(topic)
+  }
+}
+
+/**
+ * Fast path after a commit: hand the job to Redis straight away (or to the topic's handler
+ * in this process, see relayLocally). Rows committed in the same turn of the event loop go
+ * together (one round trip per queue instead of one per contact, which matters under a
+ * burst), without waiting any longer than that turn. Failures are only logged: the rows
+ * are still pending in Postgres and the sweeper will enqueue them.
  */
 export function relayNow(queues: Queues, row: OutboxRow, log: Log): void {
   const batch = waiting.get(queues)
@@ -49,8 +69,26 @@ export function relayNow(queues: Queues, row: OutboxRow, log: Log): void {
   }
   waiting.set(queues, { rows: [row], log })
   setImmediate(() => {
-    const { rows, log: batchLog } = waiting.get(queues) ?? { rows: [], log }
+    const { rows: all, log: batchLog } = waiting.get(queues) ?? { rows: [], log }
     waiting.delete(queues)
+    const handlers = local.get(queues)
+    let rows = all
+    if (handlers?.size) {
+      rows = []
+      const mine = new Map<LocalHandler, OutboxRow[]>()
+      for (const r of all) {
+        const handler = handlers.get(r.topic)
+        if (!handler) {
+          rows.push(r)
+          continue
+        }
+        const list = mine.get(handler) ?? []
+        if (!list.length) mine.set(handler, list)
+        list.push(r)
+      }
+      for (const [handler, given] of mine) handler(given)
+      if (!rows.length) return
+    }
     const sent = enqueueMany(queues, rows)
     sent.catch((err: Error) => {
       batchLog.warn({ outboxIds: rows.map((r) => r.id), err: { message: err.message } }, 'enqueue after commit failed; the outbox sweeper will retry')
