@@ -10,7 +10,7 @@
  * both over 127.0.0.1 only (autocannon for the maximum-throughput phases):
  *   a. baseline max throughput: POST /baseline, 20 connections, 8 s
  *   b. intake max throughput:   POST /v1/contacts, 20 connections, 8 s, distinct valid bodies
- *      (the workers give way meanwhile, INTAKE_PRIORITY; a drain follows, timed, until the
+ *      (the workers route meanwhile, on their own thread; a drain follows, timed, until the
  *      backlog is routed and delivered: cases/s, its ratio to the web intake rate, and the
  *      machine's CPU per routed and delivered case beside the figure before issue 13; see
  *      bench/sustained.ts)

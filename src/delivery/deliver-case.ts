@@ -3,7 +3,7 @@ import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
 import { webhookUrlRefusal } from './destination-policy.js'
 import { sendTeamMail } from './email.js'
-import type { AttemptResult } from './outcome.js'
+import { settleAs, type AttemptResult } from './outcome.js'
 import { buildCasePayload, renderCaseEmail, type DeliveryRow } from './payload.js'
 import { sendWebhook } from './webhook.js'
 
@@ -74,25 +74,44 @@ export async function claimDeliveries(db: Db, ids: number[], leaseMs: number): P
   return rows.map((r) => ({ ...r, id: Number(r.id), destination_id: Number(r.destination_id), case_id: Number(r.case_id) }))
 }
 
+/** A council system as a destination row describes it: a signed webhook, or a team mailbox. */
+export interface DestinationTarget {
+  kind: string
+  webhook_url: string | null
+  webhook_secret: string | null
+  team_email: string | null
+}
+
+/**
+ * One attempt to send something to a council system: to its webhook, signed, with `id` as
+ * X-Switchboard-Delivery; or to its team mailbox, as a mail. Deliveries and erasure
+ * notices both go this way; `json` and `mail` build what is sent only for the kind needed.
+ */
+export async function sendToDestination(
+  deps: Pick<DeliveryDeps, 'mail' | 'settings'>,
+  to: DestinationTarget,
+  message: { id: string; reference: string; json: () => unknown; mail: () => { subject: string; text: string } }
+): Promise<AttemptResult> {
+  if (to.kind === 'webhook') {
+    if (!to.webhook_url || !to.webhook_secret) return { ok: false, permanent: true, status: null, detail: 'destination has no webhook URL or secret' }
+    // checked at start too; this catches a destination changed since, before anything is sent
+    const refusal = webhookUrlRefusal(to.webhook_url, { production: deps.settings.production })
+    if (refusal) return { ok: false, permanent: true, status: null, detail: `not sent: ${refusal}` }
+    return sendWebhook({ url: to.webhook_url, secret: to.webhook_secret }, message.id, JSON.stringify(message.json()), deps.settings.timeoutMs)
+  }
+  if (!to.team_email) return { ok: false, permanent: true, status: null, detail: 'destination has no email address' }
+  // with the demo transport the mail is built and kept, and the result says so
+  return sendTeamMail(deps.mail, { from: deps.settings.mailFrom, to: to.team_email, deliveryId: message.id, caseReference: message.reference, ...message.mail() })
+}
+
 /** One attempt to hand a claimed case to its council's back office: a signed webhook or a team mail. */
 export async function attemptDelivery(deps: DeliveryDeps, d: ClaimedDelivery): Promise<AttemptResult> {
-  if (d.kind === 'webhook') {
-    if (!d.webhook_url || !d.webhook_secret) return { ok: false, permanent: true, status: null, detail: 'destination has no webhook URL or secret' }
-    // checked at start too; this catches a destination changed since, before anything is sent
-    const refusal = webhookUrlRefusal(d.webhook_url, { production: deps.settings.production })
-    if (refusal) return { ok: false, permanent: true, status: null, detail: `not sent: ${refusal}` }
-    const body = JSON.stringify(buildCasePayload(d))
-    return sendWebhook({ url: d.webhook_url, secret: d.webhook_secret }, d.public_id, body, deps.settings.timeoutMs)
-  }
-  if (!d.team_email) return { ok: false, permanent: true, status: null, detail: 'destination has no email address' }
-  const mail = renderCaseEmail(d)
-  return sendTeamMail(deps.mail, { from: deps.settings.mailFrom, to: d.team_email, deliveryId: d.public_id, caseReference: d.reference, ...mail })
+  return sendToDestination(deps, d, { id: d.public_id, reference: d.reference, json: () => buildCasePayload(d), mail: () => renderCaseEmail(d) })
 }
 
 /** What an attempt's result means for the delivery: settled one way or another, or to be tried again. */
 export function settlementOf(deps: DeliveryDeps, delivery: ClaimedDelivery, outboxId: number, result: AttemptResult): Settlement {
-  const outcome = result.ok ? (result.kept ? 'kept' : 'delivered') : result.permanent || delivery.attempts >= deps.settings.maxAttempts ? 'dead' : 'retrying'
-  return { delivery, outboxId, outcome, result }
+  return { delivery, outboxId, outcome: settleAs(result, delivery.attempts, deps.settings.maxAttempts), result }
 }
 
 /** The audit event's reason, as deliveries have always recorded it. */

@@ -19,3 +19,13 @@ export function classifyHttpStatus(status: number): AttemptResult {
   const permanent = status >= 400 && status < 500 && status !== 408 && status !== 429
   return { ok: false, permanent, status, detail: `HTTP ${status}` }
 }
+
+/**
+ * What an attempt's result makes of the thing sent (a delivery, a council's webhook event, an
+ * erasure notice): delivered, kept by the demo transport, dead-lettered (a permanent failure,
+ * or the last of `maxAttempts`), or to be tried again.
+ */
+export function settleAs(result: AttemptResult, attempts: number, maxAttempts: number): 'delivered' | 'kept' | 'dead' | 'retrying' {
+  if (result.ok) return result.kept ? 'kept' : 'delivered'
+  return result.permanent || attempts >= maxAttempts ? 'dead' : 'retrying'
+}

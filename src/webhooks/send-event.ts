@@ -1,8 +1,7 @@
-import { UnrecoverableError } from 'bullmq'
 import type { Db } from '../db/pool.js'
 import { webhookUrlRefusal } from '../delivery/destination-policy.js'
 import { classifyHttpStatus, type AttemptResult } from '../delivery/outcome.js'
-import { markOutboxDone } from '../jobs/outbox-relay.js'
+import { sendOne } from '../delivery/send-one.js'
 import type { Log } from '../logger.js'
 import { webhookHeaders } from './signing.js'
 
@@ -62,64 +61,53 @@ export function webhookBody(e: ClaimedEvent): string {
 }
 
 /**
- * One attempt to send one webhook event, as deliverCase sends a case: the attempt is
- * counted before it is made, a 2xx settles the event and its outbox row in one statement,
- * any other answer throws for BullMQ to retry with backoff, and a permanent failure or the
- * last attempt dead-letters it (listed and replayable through the API). A settled event is
- * never claimed again, so a duplicate job sends nothing.
+ * One attempt to send one webhook event (sendOne): the attempt is counted before it is
+ * made, a 2xx settles the event and its outbox row in one statement, any other answer
+ * throws for BullMQ to retry with backoff, and a permanent failure or the last attempt
+ * dead-letters it (listed and replayable through the API). A settled event is never
+ * claimed again, so a duplicate job sends nothing.
  */
 export async function sendWebhookEvent(deps: WebhookSendDeps, job: { webhookEventId: number; outboxId: number }): Promise<WebhookSendOutcome> {
-  const { rows } = await deps.db.query<ClaimedEvent>({
-    name: 'webhook-claim-attempt',
-    text: `with e as (
-       update webhook_events set attempts = attempts + 1
-        where id = $1 and state = 'pending'
-        returning id, event_id, subscription_id, case_id, type, payload, attempts, created_at
-     )
-     select e.id, e.event_id, e.subscription_id, e.type, e.payload, e.attempts, e.created_at,
-            s.url, s.secret, s.council_gss as subscription_council,
-            coalesce(c.council_gss, c.requested_council_gss) as case_council,
-            c.reference, c.status, c.council_gss, c.service_code, c.back_office_status, c.council_reference
-       from e
-       join webhook_subscriptions s on s.id = e.subscription_id
-       join cases c on c.id = e.case_id`,
-    values: [job.webhookEventId]
-  })
-  const event = rows[0]
-  if (!event) {
+  return sendOne({ db: deps.db, log: deps.log, maxAttempts: deps.settings.maxAttempts }, job.outboxId, {
+    what: 'webhook event',
+    table: 'webhook_events',
+    claim: async () => {
+      const { rows } = await deps.db.query<ClaimedEvent>({
+        name: 'webhook-claim-attempt',
+        text: `with e as (
+           update webhook_events set attempts = attempts + 1
+            where id = $1 and state = 'pending'
+            returning id, event_id, subscription_id, case_id, type, payload, attempts, created_at
+         )
+         select e.id, e.event_id, e.subscription_id, e.type, e.payload, e.attempts, e.created_at,
+                s.url, s.secret, s.council_gss as subscription_council,
+                coalesce(c.council_gss, c.requested_council_gss) as case_council,
+                c.reference, c.status, c.council_gss, c.service_code, c.back_office_status, c.council_reference
+           from e
+           join webhook_subscriptions s on s.id = e.subscription_id
+           join cases c on c.id = e.case_id`,
+        values: [job.webhookEventId]
+      })
+      return rows[0]
+    },
     // delivered or dead already (a duplicate job), or its subscription was deleted
-    const settled = await deps.db.query('select 1 from webhook_events where id = $1', [job.webhookEventId])
-    await markOutboxDone(deps.db, job.outboxId)
-    return settled.rowCount ? 'already_settled' : 'missing'
-  }
-  const context = { eventId: event.event_id, subscriptionId: event.subscription_id, type: event.type, attempt: event.attempts }
-  const result = await attemptSend(deps, event)
-  if (result.ok) {
-    await deps.db.query({
-      name: 'webhook-delivered',
-      text: `with delivered as (
-         update webhook_events set state = 'delivered', last_status = $2, last_error = null, delivered_at = now() where id = $1
-       )
-       update outbox set done_at = clock_timestamp() where id = $3 and done_at is null`,
-      values: [event.id, result.status, job.outboxId]
-    })
-    deps.log.info(context, 'webhook event delivered')
-    return 'delivered'
-  }
-  if (result.permanent || event.attempts >= deps.settings.maxAttempts) {
-    await deps.db.query(
-      `with dead as (
-         update webhook_events set state = 'dead', last_status = $2, last_error = $3 where id = $1
-       )
-       update outbox set done_at = clock_timestamp() where id = $4 and done_at is null`,
-      [event.id, result.status, result.detail, job.outboxId]
-    )
-    deps.log.warn({ ...context, detail: result.detail }, 'webhook event dead-lettered')
-    throw new UnrecoverableError(`webhook event ${event.event_id} dead-lettered: ${result.detail}`)
-  }
-  await deps.db.query('update webhook_events set last_status = $2, last_error = $3 where id = $1', [event.id, result.status, result.detail])
-  deps.log.info({ ...context, detail: result.detail }, 'webhook attempt failed; will retry')
-  throw new Error(`webhook attempt ${event.attempts} failed: ${result.detail}`)
+    exists: async () => ((await deps.db.query('select 1 from webhook_events where id = $1', [job.webhookEventId])).rowCount ?? 0) > 0,
+    attempt: (event) => attemptSend(deps, event),
+    describe: (event) => ({ rowId: event.id, id: event.event_id, context: { eventId: event.event_id, subscriptionId: event.subscription_id, type: event.type, attempt: event.attempts } }),
+    settle: async (event, outcome, result) => {
+      await deps.db.query({
+        name: 'webhook-settle',
+        text: `with settled as (
+           update webhook_events
+              set state = $2, last_status = $3, last_error = $4,
+                  delivered_at = case when $2 = 'delivered' then now() else delivered_at end
+            where id = $1
+         )
+         update outbox set done_at = clock_timestamp() where id = $5 and done_at is null`,
+        values: [event.id, outcome, result.status, outcome === 'delivered' ? null : result.detail, job.outboxId]
+      })
+    }
+  })
 }
 
 async function attemptSend(deps: WebhookSendDeps, e: ClaimedEvent): Promise<AttemptResult> {
