@@ -1,22 +1,16 @@
-import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureDatabase, migrate } from '../../src/db/migrate.js'
-import { createPool, type Db } from '../../src/db/pool.js'
-import { verifyWebhook } from '../../src/delivery/signature.js'
-import { loadDemoData } from '../../src/seed/demo-data.js'
-import { deleteQueueKeys, dropDatabase, waitFor } from '../helpers/context.js'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Db } from '../../src/db/pool.js'
+import { verifyWebhook } from '../../src/delivery/signature.js'
 import { startReceiver, type Receiver } from '../helpers/delivery.js'
-import { exitOf, freePort, killIfAlive, spawnSwitchboard, type Spawned } from '../helpers/processes.js'
+import { exitOf, type Spawned } from '../helpers/processes.js'
+import { startSwitchboardWithWebhook, type RunningSwitchboard } from '../helpers/switchboard.js'
 
-const id = randomBytes(5).toString('hex')
-const DATABASE_URL = `postgres://postgres@127.0.0.1:5432/sb_test_${id}`
-const QUEUE_PREFIX = `sbtest-${id}`
-const REDIS_URL = 'redis://127.0.0.1:6379'
+const id = Math.random().toString(36).slice(2, 8)
 const SECRET = 'whsec_shutdown_0a1b2c3d4e5f6789'
 const ANSWER_DELAY_MS = 1_500
 
+let running: RunningSwitchboard | undefined
 let db: Db
 let hook: Receiver
 let proc: Spawned | undefined
@@ -28,51 +22,13 @@ beforeAll(async () => {
     await sleep(ANSWER_DELAY_MS)
     return 200
   })
-  // the database is prepared, and the webhook configured, before Switchboard starts
-  await ensureDatabase(DATABASE_URL)
-  db = createPool({ DATABASE_URL, DATABASE_POOL_SIZE: 2 })
-  await migrate(db)
-  await loadDemoData(db)
-  await db.query(`update destinations set active = false where council_gss = 'E09000033' and service_code = 'missed_bin' and active`)
-  await db.query(
-    `insert into destinations (council_gss, service_code, team, kind, webhook_url, webhook_secret, sla_hours)
-     values ('E09000033', 'missed_bin', 'Waste and street scene', 'webhook', $1, $2, 48)`,
-    [hook.url, SECRET]
-  )
-
-  const port = await freePort()
-  base = `http://127.0.0.1:${port}`
-  proc = spawnSwitchboard({
-    NODE_ENV: 'test',
-    DATABASE_URL,
-    REDIS_URL,
-    QUEUE_PREFIX,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'info',
-    OPERATOR_API_KEY: 'shutdown-test-operator-key-0123',
-    LOAD_DEMO_DATA: 'false' // loaded above
-  })
-  await waitFor(
-    async () => {
-      if (!proc!.alive()) throw new Error(`switchboard exited early: ${proc!.output()}`)
-      const res = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1_000) }).catch(() => null)
-      return res?.status === 200
-    },
-    30_000,
-    'switchboard to be ready'
-  )
-})
+  running = await startSwitchboardWithWebhook({ webhookUrl: hook.url, secret: SECRET })
+  ;({ db, proc, base } = running)
+}, 60_000)
 
 afterAll(async () => {
-  await killIfAlive(proc)
+  await running?.close()
   await hook?.close()
-  await db?.end()
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  await redis.connect()
-  await deleteQueueKeys({ redis }, QUEUE_PREFIX)
-  await redis.quit()
-  await dropDatabase(DATABASE_URL)
 })
 
 describe('shutting down on SIGTERM', () => {
