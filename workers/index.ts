@@ -66,7 +66,6 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   // cases handed over in process wait in the batcher beside the queue's jobs, up to a few
   // batches' worth; the rest go to the queue
   const takeLocally = routeLocally(jobs, routing, 4 * infra.config.ROUTE_CONCURRENCY)
-  let closing = false
   const deliver = createDeliverWorker(jobs, connection, delivery)
   const send = createSendWorker(jobs, connection)
   const media = createMediaWorker(jobs, connection)
@@ -92,6 +91,7 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const sla = startSlaClock(db, { intervalMs: slaCheckMs(infra.config), log: infra.log.child({ component: 'sla' }) })
   const autoAssign = startAutoAssign(db, { everyMs: infra.config.ASSIGN_EVERY_MS, log: infra.log.child({ component: 'auto-assign' }) })
   const retention = await startRetention(jobs, connection)
+  let closing = false
   return {
     route(rows) {
       if (!closing) takeLocally(rows)
@@ -109,7 +109,6 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
       await route.close()
       await routing.idle()
       await Promise.all([delivery.idle(), ...workers.filter((w) => w !== route).map((w) => w.close())])
-      await delivery.idle()
       mail.close()
       await connection.quit().catch(() => connection.disconnect())
       await db.end().catch(() => {})
