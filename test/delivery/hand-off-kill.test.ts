@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, eventsOf, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { deliveryOf, startReceiver, useWebhookDestination, type Receiver } from '../helpers/delivery.js'
-import { exitOf, killIfAlive, spawnTs, type Spawned } from '../helpers/processes.js'
+import { exitOf, killIfAlive, spawnTs, workersSettings, type Spawned } from '../helpers/processes.js'
 
 // A delivery handed from routing to delivery in the same process has no queue job: if the
 // process dies mid-attempt, the outbox row and the claim's lease bring it back, once.
@@ -42,18 +42,11 @@ describe('a workers process killed mid-attempt', () => {
     // the first attempt is never answered: the process dies holding it
     let hang: (() => void) | undefined
     answers = [...hook.requests.map(() => 200), () => new Promise<number>((resolve) => (hang = () => resolve(200)))]
-    const settings = {
-      DATABASE_URL: ctx.config.DATABASE_URL,
-      QUEUE_PREFIX: ctx.config.QUEUE_PREFIX,
-      LOG_LEVEL: 'warn',
-      OPERATOR_API_KEY: 'x'.repeat(32),
-      OUTBOX_SWEEP_MS: '200',
-      OUTBOX_LEASE_MS: '1000',
+    const settings = workersSettings(ctx.config, {
       DELIVERY_BACKOFF_MS: '300',
       // the lease on an attempt: the larger of 10 s and six times this
-      DELIVERY_TIMEOUT_MS: '1000',
-      RETENTION_EVERY_MINUTES: '0'
-    }
+      DELIVERY_TIMEOUT_MS: '1000'
+    })
     let workers: Spawned | undefined
     try {
       workers = spawnTs('src/main.ts', ['workers'], settings)

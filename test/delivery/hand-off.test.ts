@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { claimDeliveries } from '../../src/delivery/deliver-case.js'
 import { verifyWebhook } from '../../src/delivery/signature.js'
@@ -25,7 +24,8 @@ beforeAll(async () => {
     const next = answers[n]
     return typeof next === 'function' ? next() : (next ?? 200)
   })
-  ctx = await createTestContext({ DELIVERY_BACKOFF_MS: 300 }, { workers: true })
+  // a long delivery timeout: the council of the third test holds its answer for as long as the test needs
+  ctx = await createTestContext({ DELIVERY_BACKOFF_MS: 300, DELIVERY_TIMEOUT_MS: 10_000 }, { workers: true })
 }, 60_000)
 afterAll(async () => {
   await ctx?.close()
@@ -86,9 +86,10 @@ describe('routing hands a case straight to delivery', () => {
 
   it('makes an attempt in flight once, though the sweeper enqueues it and another process tries it meanwhile', async () => {
     await useWebhookDestination(ctx, { council: HAMMERSMITH, service: 'missed_bin', url: hook.url, secret: SECRET })
-    // the council takes 1.7 s to answer (within the 2 s timeout): longer than the outbox lease (1 s here), so the
-    // sweeper finds the row pending with no job and enqueues one while the attempt is out
-    answers = [...hook.requests.map(() => 200), () => sleep(1_700).then(() => 200)]
+    // the council holds its answer until the test lets it go: the outbox lease (1 s here) runs
+    // out meanwhile, so the sweeper finds the row pending with no job and enqueues one
+    let answer: (() => void) | undefined
+    answers = [...hook.requests.map(() => 200), () => new Promise<number>((resolve) => (answer = () => resolve(200)))]
     // a second set of workers, as another process would run: its deliver worker may take the job
     await ctx.startWorkers()
     const arrived = hook.nextRequest()
@@ -97,7 +98,12 @@ describe('routing hands a case straight to delivery', () => {
     const delivery = (await deliveryOf(ctx, reference))!
     // while it is in flight, a claim from anywhere gets nothing, and costs no attempt
     expect(await claimDeliveries(ctx.infra.db, [delivery.id], 60_000)).toEqual([])
-    await waitFor(async () => Object.values(await deliverJobs()).some((n) => n > 0), 5_000, 'the sweeper to enqueue the delivery')
+    // the sweeper's job is taken by a worker (this process's joins the attempt in flight;
+    // the other's finds the delivery held and will retry) while the first attempt is still out
+    const jobs = ctx.infra.queues['case:deliver']
+    await waitFor(async () => Object.values(await jobs.getJobCounts('active', 'delayed')).some((n) => n > 0), 10_000, 'a worker to take the sweeper\'s job')
+    expect(requestsFor(reference)).toHaveLength(1)
+    answer!()
     await waitDelivery(ctx, reference, ['delivered'])
     await deliveriesSettled(ctx, 15_000)
     expect(requestsFor(reference)).toHaveLength(1)

@@ -102,3 +102,21 @@ export async function runSwitchboard(settings: Record<string, string>, timeoutMs
     await killIfAlive(child)
   }
 }
+
+/**
+ * Settings for a workers process (`src/main.ts workers`) of a test's own, on the test
+ * context's database and queue prefix: quiet logs, a quick outbox sweeper, no retention
+ * job; `extra` adds or overrides.
+ */
+export function workersSettings(config: { DATABASE_URL: string; QUEUE_PREFIX: string }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: config.DATABASE_URL,
+    QUEUE_PREFIX: config.QUEUE_PREFIX,
+    LOG_LEVEL: 'warn',
+    OPERATOR_API_KEY: 'x'.repeat(32),
+    OUTBOX_SWEEP_MS: '200',
+    OUTBOX_LEASE_MS: '1000',
+    RETENTION_EVERY_MINUTES: '0',
+    ...extra
+  }
+}

@@ -5,7 +5,7 @@ import { enqueueMany } from '../../src/jobs/outbox-relay.js'
 import { routeCase, routeCases, type RouteJobRef } from '../../src/routing/route-case.js'
 import { createTestContext, waitFor, type TestContext } from '../helpers/context.js'
 import { inbound, PLACES, uid } from '../helpers/pipeline.js'
-import { exitOf, killIfAlive, spawnTs, type Spawned } from '../helpers/processes.js'
+import { exitOf, killIfAlive, spawnTs, workersSettings, type Spawned } from '../helpers/processes.js'
 
 // Routing a batch of cases in set-based statements must decide and record exactly what
 // routing them one by one does, and stay exactly-once when the process dies mid-batch.
@@ -130,17 +130,8 @@ describe('routing a batch of cases', () => {
     )
     await enqueueMany(ctx.infra.queues, rows)
 
-    const settings = {
-      DATABASE_URL: ctx.config.DATABASE_URL,
-      QUEUE_PREFIX: ctx.config.QUEUE_PREFIX,
-      LOG_LEVEL: 'warn',
-      OPERATOR_API_KEY: 'x'.repeat(32),
-      OUTBOX_SWEEP_MS: '200',
-      OUTBOX_LEASE_MS: '1000',
-      RETENTION_EVERY_MINUTES: '0',
-      // small batches, so the kill lands between some and in the middle of others
-      ROUTE_CONCURRENCY: '50'
-    }
+    // small batches, so the kill lands between some and in the middle of others
+    const settings = workersSettings(ctx.config, { ROUTE_CONCURRENCY: '50' })
     // this test's cases only (the file's other test has routed cases of its own)
     const routed = async () => (await ctx.query<{ n: number }>(`select count(*)::int as n from cases where status <> 'received' and reported_email like 'kill.%'`))[0]!.n
     let workers: Spawned | undefined
