@@ -53,7 +53,9 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   // stalled Postgres turns into failed jobs that retry, never into jobs hung for good.
   const db = createPool({ DATABASE_URL: infra.config.DATABASE_URL, DATABASE_POOL_SIZE: infra.config.WORKER_DATABASE_POOL_SIZE }, 'switchboard-workers', {
     statementTimeoutMs: Math.max(60_000, infra.config.DATABASE_STATEMENT_TIMEOUT_MS),
-    lockTimeoutMs: Math.max(10_000, infra.config.DATABASE_LOCK_TIMEOUT_MS)
+    lockTimeoutMs: Math.max(10_000, infra.config.DATABASE_LOCK_TIMEOUT_MS),
+    // their statements place, claim and settle batches: each planned for its own batch
+    customPlans: true
   })
   const jobs: Infra = { ...infra, db }
   // pooled: team mails reuse a few SMTP connections instead of a handshake each

@@ -2,7 +2,7 @@ import type { Config } from '../src/config.js'
 import type { Db } from '../src/db/pool.js'
 import type { Log } from '../src/logger.js'
 import { loadBankHolidays } from '../src/sla/bank-holidays.js'
-import { checkClocks, setClocks } from '../src/sla/clocks.js'
+import { checkClocks, setClocks, SLA_BATCH } from '../src/sla/clocks.js'
 
 export interface SlaClockWorker {
   /** passes finished so far (a failed pass counts too: it is tried again next time) */
@@ -36,7 +36,13 @@ export function startSlaClock(db: Db, opts: { intervalMs: number; log: Log; now?
         holidaysLoaded = true
       }
       const now = opts.now?.() ?? new Date()
-      const set = await setClocks(db, { now })
+      // routing sets the clocks of the cases it places: this is for the rest, in bounded batches
+      let set = 0
+      for (let batch = 0; batch < 20; batch++) {
+        const n = await setClocks(db, { now })
+        set += n
+        if (n < SLA_BATCH) break
+      }
       const events = await checkClocks(db, { now })
       if (set || events.length) {
         const breaches = events.filter((e) => e.type === 'sla.breached').length

@@ -1,5 +1,7 @@
 import type { Db } from '../db/pool.js'
 import { TEMPLATE_DEFAULTS, type TemplateKind } from '../messaging/templates.js'
+import { minutesOf, type BusinessCalendar } from '../sla/business-hours.js'
+import { clockTimes, type ClockTimes, type SlaTarget } from '../sla/clocks.js'
 
 export type CouncilTier = 'london_borough' | 'metropolitan_borough' | 'unitary' | 'county' | 'district'
 
@@ -51,14 +53,32 @@ export class Catalogue {
   inboundAddresses = new Map<string, InboundAddress>()
   /** key: `${kind}|${council ?? ''}|${partnership ?? ''}|${status ?? ''}` */
   templates = new Map<string, string>()
+  /** key: `${council}|${service ?? ''}` */
+  slaTargets = new Map<string, SlaTarget>()
+  /** each council's working week with its holidays; a council whose holiday calendar has no days loaded yet is left out */
+  calendars = new Map<string, BusinessCalendar>()
   private timer: NodeJS.Timeout | undefined
 
   constructor(private readonly db: Db, private readonly refreshMs = 30_000) {}
 
   async load(): Promise<void> {
-    const [councils, members, services, destinations, inbound, templates] = await Promise.all([
-      this.db.query<{ gss: string; name: string; short_name: string; tier: CouncilTier; county_gss: string | null; default_sla_hours: number }>(
-        'select gss, name, short_name, tier, county_gss, default_sla_hours from councils'
+    const [councils, members, services, destinations, inbound, templates, targets, holidays] = await Promise.all([
+      this.db.query<{
+        gss: string
+        name: string
+        short_name: string
+        tier: CouncilTier
+        county_gss: string | null
+        default_sla_hours: number
+        calendar: string
+        business_days: number[]
+        opens: string
+        closes: string
+        time_zone: string
+      }>(
+        `select gss, name, short_name, tier, county_gss, default_sla_hours, calendar, business_days,
+                business_opens::text as opens, business_closes::text as closes, business_time_zone as time_zone
+           from councils`
       ),
       this.db.query<{ partnership_id: string; council_gss: string }>('select partnership_id, council_gss from partnership_members order by partnership_id'),
       this.db.query<{ code: string; name: string; tier: Service['tier']; keywords: string[]; needs_location: boolean }>(
@@ -72,7 +92,11 @@ export class Catalogue {
       ),
       this.db.query<{ kind: TemplateKind; council_gss: string | null; partnership_id: string | null; status: string | null; body: string }>(
         'select kind, council_gss, partnership_id, status, body from message_templates'
-      )
+      ),
+      this.db.query<{ council_gss: string; service_code: string | null; first_response_hours: number; resolution_hours: number }>(
+        'select council_gss, service_code, first_response_hours, resolution_hours from sla_targets'
+      ),
+      this.db.query<{ calendar: string; day: string }>(`select calendar, to_char(day, 'YYYY-MM-DD') as day from bank_holidays`)
     ])
     const partnershipsOf = new Map<string, string[]>()
     for (const m of members.rows) partnershipsOf.set(m.council_gss, [...(partnershipsOf.get(m.council_gss) ?? []), m.partnership_id])
@@ -95,6 +119,19 @@ export class Catalogue {
       inbound.rows.map((a) => [`${a.channel}|${a.address}`, { channel: a.channel, address: a.address, councilGss: a.council_gss, partnershipId: a.partnership_id }])
     )
     this.templates = new Map(templates.rows.map((t) => [`${t.kind}|${t.council_gss ?? ''}|${t.partnership_id ?? ''}|${t.status ?? ''}`, t.body]))
+    this.slaTargets = new Map(
+      targets.rows.map((t) => [`${t.council_gss}|${t.service_code ?? ''}`, { firstResponseHours: t.first_response_hours, resolutionHours: t.resolution_hours }])
+    )
+    const daysOff = new Map<string, Set<string>>()
+    for (const h of holidays.rows) daysOff.set(h.calendar, (daysOff.get(h.calendar) ?? new Set()).add(h.day))
+    this.calendars = new Map(
+      councils.rows.flatMap((c) => {
+        const off = daysOff.get(c.calendar)
+        return off
+          ? [[c.gss, { timeZone: c.time_zone, days: c.business_days, opensMinute: minutesOf(c.opens), closesMinute: minutesOf(c.closes), holidays: off }] as const]
+          : []
+      })
+    )
     if (!this.timer && this.refreshMs > 0) {
       this.timer = setInterval(() => void this.load().catch(() => {}), this.refreshMs)
       this.timer.unref()
@@ -109,6 +146,19 @@ export class Catalogue {
   /** The council's destination for this service, else its default one. */
   destinationFor(councilGss: string, serviceCode: string): Destination | null {
     return this.destinations.get(`${councilGss}|${serviceCode}`) ?? this.destinations.get(`${councilGss}|`) ?? null
+  }
+
+  /**
+   * The SLA clocks of a case placed now with this council for this service (its target,
+   * else the council's default; none without either), or null when the catalogue cannot
+   * tell: the council's holiday calendar is not loaded yet (the SLA worker loads it on a
+   * database without demo data), and the SLA worker's pass sets the clocks instead.
+   */
+  slaClocks(councilGss: string, serviceCode: string, contactedAt: Date): ClockTimes | null {
+    const calendar = this.calendars.get(councilGss)
+    if (!calendar) return null
+    const target = this.slaTargets.get(`${councilGss}|${serviceCode}`) ?? this.slaTargets.get(`${councilGss}|`) ?? null
+    return clockTimes(contactedAt, target, calendar)
   }
 
   inboundAddress(channel: string, address: string | null | undefined): InboundAddress | null {

@@ -6,6 +6,7 @@ import type { HandOff } from '../delivery/hand-off.js'
 import type { Catalogue } from './catalogue.js'
 import type { CoverageRow } from './locate.js'
 import { placeCase, type Placement } from './place-case.js'
+import type { ClockTimes } from '../sla/clocks.js'
 
 export type RouteOutcome = 'routed' | 'triaged' | 'already_placed' | 'missing'
 
@@ -28,6 +29,7 @@ interface CaseRow {
   postcode: string | null
   lat: number | null
   lng: number | null
+  created_at: Date
   recipient: string | null
   coverage: CoverageRow[]
 }
@@ -56,6 +58,12 @@ interface PlacementRow {
   reason: string
   event_data: Record<string, unknown>
   kind: string | null
+  /** the SLA clocks are set with the placement (false: the SLA worker's pass sets them) */
+  clocks: boolean
+  fr_due: Date | null
+  fr_warn: Date | null
+  res_due: Date | null
+  res_warn: Date | null
 }
 
 /**
@@ -70,7 +78,8 @@ export async function routeCase(deps: RouteDeps, job: RouteJobRef): Promise<Rout
  * Places a batch of cases and records why, in two statements whatever the batch's size:
  * one reads every case with the address it came to and its postcode's coverage rows (unit,
  * sector and outcode); each is placed in memory (placeCase, the same decision and reasons
- * as one at a time); one writes them all, atomically: the case rows, two events each, the
+ * as one at a time); one writes them all, atomically: the case rows (with their SLA clocks,
+ * so a placed case is not written a second time to start them), two events each, the
  * deliveries and their outbox rows, and every job's outbox row marked done. Once committed,
  * the new deliveries are handed to `deps.handOff` (delivery in this process) or, without
  * one, to the case:deliver queue. A case is
@@ -84,7 +93,7 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
   const found = await deps.db.query<CaseRow>({
     name: 'route-read-cases',
     text: `select c.id, c.status, c.channel, c.requested_council_gss, c.requested_service_code, c.description,
-                  c.postcode, c.lat, c.lng,
+                  c.postcode, c.lat, c.lng, c.created_at,
                   (select m.recipient from messages m where m.case_id = c.id order by m.id limit 1) as recipient,
                   (select coalesce(json_agg(json_build_object('kind', cv.kind, 'council_gss', cv.council_gss) order by cv.council_gss), '[]')
                      from coverage cv
@@ -115,7 +124,8 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
       lng: row.lng,
       coverage: row.coverage
     })
-    placements.push(placementRow(placements.length, job.caseId, placement))
+    const clocks = placement.kind === 'routed' ? deps.catalogue.slaClocks(placement.councilGss, placement.service.code, row.created_at) : null
+    placements.push(placementRow(placements.length, job.caseId, placement, clocks))
   }
 
   // One statement: the cases (locked in id order first, so two batches sharing a case cannot
@@ -127,7 +137,8 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
            select * from jsonb_to_recordset($1::jsonb) as x (
              ord int, case_id bigint, status text, service_code text, partnership_id text, council_gss text, team text,
              destination_id bigint, candidates text[], sla_hours int, service_reason text, service_data jsonb,
-             event_type text, reason text, event_data jsonb, kind text)
+             event_type text, reason text, event_data jsonb, kind text,
+             clocks boolean, fr_due timestamptz, fr_warn timestamptz, res_due timestamptz, res_warn timestamptz)
          ), locked as (
            select c.id from cases c where c.id = any($3::bigint[]) and c.status = 'received' order by c.id for update
          ), placed as (
@@ -136,6 +147,11 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
                   team = p.team, destination_id = p.destination_id, triage_candidates = p.candidates,
                   sla_due_at = case when p.status = 'routed' then c.created_at + make_interval(hours => p.sla_hours) end,
                   routed_at = case when p.status = 'routed' then clock_timestamp() end,
+                  sla_clocks_at = case when p.clocks and c.sla_clocks_at is null then clock_timestamp() else c.sla_clocks_at end,
+                  first_response_due_at = case when p.clocks and c.sla_clocks_at is null then p.fr_due else c.first_response_due_at end,
+                  first_response_warn_at = case when p.clocks and c.sla_clocks_at is null then p.fr_warn else c.first_response_warn_at end,
+                  resolution_due_at = case when p.clocks and c.sla_clocks_at is null then p.res_due else c.resolution_due_at end,
+                  resolution_warn_at = case when p.clocks and c.sla_clocks_at is null then p.res_warn else c.resolution_warn_at end,
                   updated_at = clock_timestamp()
              from p
             where c.id = p.case_id and c.id = any($3::bigint[]) and c.id in (select id from locked) and c.status = 'received'
@@ -190,7 +206,7 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
   })
 }
 
-function placementRow(ord: number, caseId: number, placement: Placement): PlacementRow {
+function placementRow(ord: number, caseId: number, placement: Placement, clocks: ClockTimes | null): PlacementRow {
   const routed = placement.kind === 'routed'
   const destination = placement.kind === 'routed' ? placement.destination : null
   return {
@@ -212,6 +228,11 @@ function placementRow(ord: number, caseId: number, placement: Placement): Placem
       placement.kind === 'routed'
         ? { council_gss: placement.councilGss, team: destination?.team ?? null, destination_id: destination?.id ?? null, sla_hours: placement.slaHours }
         : { candidates: placement.candidates, partnership_id: placement.partnershipId },
-    kind: destination?.kind ?? null
+    kind: destination?.kind ?? null,
+    clocks: clocks !== null,
+    fr_due: clocks?.firstResponseDue ?? null,
+    fr_warn: clocks?.firstResponseWarn ?? null,
+    res_due: clocks?.resolutionDue ?? null,
+    res_warn: clocks?.resolutionWarn ?? null
   }
 }

@@ -34,19 +34,18 @@ export function addBusinessHours(start: Date, hours: number, cal: BusinessCalend
   if (!Number.isFinite(hours) || hours < 0) throw new RangeError(`business hours must be a non-negative number, not ${hours}`)
   let remaining = hours * HOUR_MS
   let at = start.getTime()
-  let day = localDate(at, cal.timeZone)
+  let day = startDay(at, cal)
   for (let i = 0; i < MAX_DAYS; i++) {
-    if (isWorkingDay(day, cal)) {
-      const opens = instantOf(day, cal.opensMinute, cal.timeZone)
-      const closes = instantOf(day, cal.closesMinute, cal.timeZone)
-      if (at < opens) at = opens
-      if (at < closes) {
-        if (remaining <= closes - at) return new Date(at + remaining)
-        remaining -= closes - at
+    const hours = dayOf(day, cal)
+    if (hours.working) {
+      if (at < hours.opens) at = hours.opens
+      if (at < hours.closes) {
+        if (remaining <= hours.closes - at) return new Date(at + remaining)
+        remaining -= hours.closes - at
       }
     }
-    day = nextDay(day)
-    at = instantOf(day, 0, cal.timeZone)
+    day = hours.next
+    at = hours.nextMidnight
   }
   throw new RangeError('the calendar has no working time in the next ten years')
 }
@@ -62,6 +61,54 @@ interface LocalDate {
   y: number
   m: number
   d: number
+}
+
+/** One local day of a calendar, as addBusinessHours walks it. */
+interface DayHours {
+  working: boolean
+  /** when it opens and closes (instants, ms) */
+  opens: number
+  closes: number
+  next: LocalDate
+  /** the next day's local midnight (instant, ms) */
+  nextMidnight: number
+}
+
+// Each day's opening instants take several zone look-ups (Intl, the slow part), and every
+// case placed today walks the same few days: they are kept per calendar object, a bounded
+// number of days each (a calendar is rebuilt whenever the routing catalogue reloads).
+const DAYS_KEPT = 2_000
+const dayCache = new WeakMap<BusinessCalendar, Map<string, DayHours>>()
+
+function dayOf(day: LocalDate, cal: BusinessCalendar): DayHours {
+  let days = dayCache.get(cal)
+  if (!days) dayCache.set(cal, (days = new Map()))
+  const key = isoDate(day)
+  let hours = days.get(key)
+  if (!hours) {
+    const next = nextDay(day)
+    hours = {
+      working: isWorkingDay(day, cal),
+      opens: instantOf(day, cal.opensMinute, cal.timeZone),
+      closes: instantOf(day, cal.closesMinute, cal.timeZone),
+      next,
+      nextMidnight: instantOf(next, 0, cal.timeZone)
+    }
+    if (days.size >= DAYS_KEPT) days.clear()
+    days.set(key, hours)
+  }
+  return hours
+}
+
+/** The local day an instant falls on: the last one found for the calendar if it still holds. */
+const lastDay = new WeakMap<BusinessCalendar, { day: LocalDate; from: number; to: number }>()
+
+function startDay(at: number, cal: BusinessCalendar): LocalDate {
+  const last = lastDay.get(cal)
+  if (last && at >= last.from && at < last.to) return last.day
+  const day = localDate(at, cal.timeZone)
+  lastDay.set(cal, { day, from: instantOf(day, 0, cal.timeZone), to: dayOf(day, cal).nextMidnight })
+  return day
 }
 
 function isWorkingDay(day: LocalDate, cal: BusinessCalendar): boolean {

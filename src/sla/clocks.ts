@@ -11,6 +11,36 @@ export const WARN_SHARE = 0.2
 /** The most cases one pass sets clocks for, or raises events on. */
 export const SLA_BATCH = 500
 
+/** A council's targets for a service, in business hours. */
+export interface SlaTarget {
+  firstResponseHours: number
+  resolutionHours: number
+}
+
+/** When each clock of a case falls due, and when it warns (a fifth of the time left); null: no clock. */
+export interface ClockTimes {
+  firstResponseDue: Date | null
+  firstResponseWarn: Date | null
+  resolutionDue: Date | null
+  resolutionWarn: Date | null
+}
+
+/**
+ * A case's clocks, counted from when the resident contacted us in the council's business
+ * hours. No target, or no calendar (a council unknown), means no clocks. Used by routing,
+ * which sets the clocks in the statement that places a case, and by setClocks, which sets
+ * those of cases placed any other way.
+ */
+export function clockTimes(contactedAt: Date, target: SlaTarget | null, cal: BusinessCalendar | null): ClockTimes {
+  const at = (hours: number) => (cal && target ? addBusinessHours(contactedAt, hours, cal) : null)
+  return {
+    firstResponseDue: target && at(target.firstResponseHours),
+    firstResponseWarn: target && at(target.firstResponseHours * (1 - WARN_SHARE)),
+    resolutionDue: target && at(target.resolutionHours),
+    resolutionWarn: target && at(target.resolutionHours * (1 - WARN_SHARE))
+  }
+}
+
 interface Unset {
   id: number
   created_at: Date
@@ -26,7 +56,9 @@ interface Unset {
 /**
  * Sets both clocks of placed cases that have none yet, counted from when the resident
  * contacted us (created_at) in the council's business hours: the target for the case's
- * service, else the council's default. A case with no target is marked as seen, with no
+ * service, else the council's default. Routing sets the clocks as it places a case; this
+ * pass is for cases placed another way (an agent placing a triaged case), or while the
+ * routing catalogue could not tell (its holidays not loaded yet). A case with no target is marked as seen, with no
  * clock. Returns how many cases were looked at (SLA_BATCH or more means there may be more).
  */
 export async function setClocks(db: Queryable, opts: { now?: Date; limit?: number } = {}): Promise<number> {
@@ -55,11 +87,10 @@ export async function setClocks(db: Queryable, opts: { now?: Date; limit?: numbe
       r.time_zone && r.business_days && r.opens && r.closes
         ? { timeZone: r.time_zone, days: r.business_days, opensMinute: minutesOf(r.opens), closesMinute: minutesOf(r.closes), holidays: holidaysFor(holidays, r.calendar) }
         : null
-    const clocks = [r.first_response_hours, r.resolution_hours].flatMap((hours) =>
-      cal && hours !== null ? [addBusinessHours(r.created_at, hours, cal), addBusinessHours(r.created_at, hours * (1 - WARN_SHARE), cal)] : [null, null]
-    )
+    const target = r.first_response_hours !== null && r.resolution_hours !== null ? { firstResponseHours: r.first_response_hours, resolutionHours: r.resolution_hours } : null
+    const t = clockTimes(r.created_at, target, cal)
     ids.push(r.id)
-    clocks.forEach((at, i) => due[i]!.push(at))
+    ;[t.firstResponseDue, t.firstResponseWarn, t.resolutionDue, t.resolutionWarn].forEach((at, i) => due[i]!.push(at))
   }
   // the guard on sla_clocks_at lets two workers race harmlessly: the second changes nothing
   await db.query({

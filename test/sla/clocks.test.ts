@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { intakeContact } from '../../src/intake/intake.js'
 import { newCaseReference } from '../../src/intake/reference.js'
-import { checkClocks, setClocks } from '../../src/sla/clocks.js'
+import { routeCases, type RouteJobRef } from '../../src/routing/route-case.js'
+import { checkClocks, setClocks, SLA_BATCH } from '../../src/sla/clocks.js'
 import { startSlaClock } from '../../workers/sla.js'
 import { createTestContext, eventsOf, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
+import { inbound, uid } from '../helpers/pipeline.js'
 
 // The clocks on a real database. Cases are inserted already placed, with a known contact
 // time, and "now" is handed to each pass, so every due time is known in advance.
@@ -68,6 +71,89 @@ describe('setting the clocks', () => {
     expect(none.first_response_due_at).toBeNull()
     await checkClocks(ctx.infra.db, at('2030-01-01T00:00:00Z'))
     expect(await slaEvents(untargeted.reference)).toEqual([])
+  })
+})
+
+describe('clocks set by routing', () => {
+  const deps = () => ({ db: ctx.infra.db, catalogue: ctx.infra.catalogue, queues: ctx.infra.queues, log: ctx.infra.log })
+  const CLOCKS = 'first_response_due_at, first_response_warn_at, resolution_due_at, resolution_warn_at'
+
+  /** Web contacts stored as the API stores them, with their route jobs. */
+  async function stored(cases: Array<{ postcode: string; service: string }>): Promise<RouteJobRef[]> {
+    const jobs: RouteJobRef[] = []
+    for (const c of cases) {
+      const r = await intakeContact(
+        ctx.infra.db,
+        inbound({ sender: { name: 'Sam Resident', email: `sam.${uid()}@example.com`, phone: null, raw: null }, serviceCode: c.service, location: { postcode: c.postcode, lat: null, lng: null } })
+      )
+      jobs.push({ caseId: r.caseId, outboxId: r.outbox!.id })
+    }
+    return jobs
+  }
+
+  const clocksOfAll = (ids: number[]) =>
+    ctx.query<Record<string, Date | null>>(`select id, sla_clocks_at, ${CLOCKS} from cases where id = any($1) order by id`, [ids])
+
+  it('sets both clocks in the statement that places a case, to the times the clock pass would set', async () => {
+    // a service's own target beside Westminster's default, in the catalogue routing reads
+    await ctx.query(`insert into sla_targets (council_gss, service_code, first_response_hours, resolution_hours) values ($1, 'fly_tipping', 2, 16) on conflict do nothing`, [WESTMINSTER])
+    await ctx.infra.catalogue.load()
+    const jobs = await stored([
+      { postcode: 'SW1A 1AA', service: 'council_tax' },
+      { postcode: 'SW1A 1AA', service: 'fly_tipping' },
+      { postcode: 'HA9 0FJ', service: 'missed_bin' },
+      { postcode: 'LE10 0FR', service: 'pothole' }
+    ])
+    const ids = jobs.map((j) => j.caseId)
+    expect(await routeCases(deps(), jobs)).toEqual(['routed', 'routed', 'routed', 'routed'])
+    const byRouting = await clocksOfAll(ids)
+    for (const row of byRouting) {
+      expect(row.sla_clocks_at, `case ${row.id}`).not.toBeNull()
+      expect(row.first_response_due_at, `case ${row.id}`).not.toBeNull()
+    }
+    // the service's own target is shorter than the council's default
+    const [tax, flyTipping] = byRouting
+    expect(flyTipping!.resolution_due_at!.getTime()).toBeLessThan(tax!.resolution_due_at!.getTime())
+
+    // the pass, given the same cases with no clocks, sets the very same times
+    await ctx.query(`update cases set sla_clocks_at = null, ${CLOCKS.split(', ').map((c) => `${c} = null`).join(', ')} where id = any($1)`, [ids])
+    await setClocks(ctx.infra.db)
+    const without = (rows: Array<Record<string, Date | null>>) => rows.map(({ sla_clocks_at: _, ...times }) => times)
+    expect(without(await clocksOfAll(ids))).toEqual(without(byRouting))
+  })
+
+  it("leaves the clocks to the pass while the catalogue has not loaded the council's holidays", async () => {
+    const calendars = ctx.infra.catalogue.calendars
+    ctx.infra.catalogue.calendars = new Map()
+    try {
+      const jobs = await stored([{ postcode: 'SW1A 1AA', service: 'council_tax' }])
+      await routeCases(deps(), jobs)
+      const [unset] = await clocksOfAll([jobs[0]!.caseId])
+      expect(unset).toMatchObject({ sla_clocks_at: null, first_response_due_at: null })
+      await setClocks(ctx.infra.db)
+      const [set] = await clocksOfAll([jobs[0]!.caseId])
+      expect(set!.sla_clocks_at).not.toBeNull()
+      expect(set!.first_response_due_at).not.toBeNull()
+    } finally {
+      ctx.infra.catalogue.calendars = calendars
+    }
+  })
+
+  it('has the clock worker set, in one pass, the clocks of more cases than one batch holds', async () => {
+    const n = SLA_BATCH * 2 + 50
+    await ctx.query(
+      `with r as (insert into residents select from generate_series(1, $1) returning id),
+            numbered as (select id, row_number() over () as i from r)
+       insert into cases (reference, resident_id, channel, status, partnership_id, council_gss, service_code, created_at, routed_at)
+       select 'SB-BULK-' || i || '-' || $2, id, 'web', 'routed', 'tri-borough', $3, 'council_tax', now(), now() from numbered`,
+      [n, uid(), WESTMINSTER]
+    )
+    const unset = async () => Number((await ctx.query<{ n: string }>(`select count(*) as n from cases where sla_clocks_at is null and routed_at is not null`))[0]!.n)
+    expect(await unset()).toBeGreaterThanOrEqual(n)
+    const clock = startSlaClock(ctx.infra.db, { intervalMs: 60_000, log: ctx.infra.log })
+    await waitFor(async () => clock.passes >= 1, 10_000, 'the first pass')
+    await clock.stop()
+    expect(await unset()).toBe(0)
   })
 })
 
