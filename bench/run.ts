@@ -624,7 +624,7 @@ async function run(): Promise<number> {
       baselineFigs.push(await maxThroughput(round, 'baseline'))
       intakeFigs.push(await maxThroughput(round, 'intake'))
       intakeSoFar.push(intakeFigs[intakeFigs.length - 1]!)
-      drains.push(await measureDrain(routing, round, DRAIN_TIMEOUT_MS))
+      drains.push(await measureDrain(routing, round, intakeFigs[intakeFigs.length - 1]!.total, DRAIN_TIMEOUT_MS))
       // signed Twilio texts through the same intake, right after the web round they are compared with
       smsFigs.push(await maxThroughput(round, 'sms'))
       await settle()
