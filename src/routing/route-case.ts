@@ -129,7 +129,10 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
   }
 
   // One statement: the cases (locked in id order first, so two batches sharing a case cannot
-  // deadlock), their events in order, deliveries with their outbox rows, every job done.
+  // deadlock), their events in order, deliveries with their outbox rows, every job done. The
+  // lock is 'no key update', as the update itself takes: it orders two routings of a case but
+  // lets others add a row that refers to the case meanwhile (an event, a message: their foreign
+  // key check takes a key-share lock, which 'for update' would have kept waiting for the batch).
   const written = placements.length
     ? await deps.db.query<{ placed: string[]; outbox: Array<{ id: number; payload: Record<string, number>; job_key: string; destination_id: number }> }>({
         name: 'route-write-placements',
@@ -140,7 +143,7 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
              event_type text, reason text, event_data jsonb, kind text,
              clocks boolean, fr_due timestamptz, fr_warn timestamptz, res_due timestamptz, res_warn timestamptz)
          ), locked as (
-           select c.id from cases c where c.id = any($3::bigint[]) and c.status = 'received' order by c.id for update
+           select c.id from cases c where c.id = any($3::bigint[]) and c.status = 'received' order by c.id for no key update
          ), placed as (
            update cases c
               set status = p.status, service_code = p.service_code, partnership_id = p.partnership_id, council_gss = p.council_gss,
