@@ -28,8 +28,8 @@ export interface ClockTimes {
 /**
  * A case's clocks, counted from when the resident contacted us in the council's business
  * hours. No target, or no calendar (a council unknown), means no clocks. Used by routing,
- * which sets the clocks in the statement that places a case, and by setClocks, which sets
- * those of cases placed any other way.
+ * which sets the clocks in the statement that places a case, and by setClocks for the cases
+ * routing left without.
  */
 export function clockTimes(contactedAt: Date, target: SlaTarget | null, cal: BusinessCalendar | null): ClockTimes {
   const at = (hours: number) => (cal && target ? addBusinessHours(contactedAt, hours, cal) : null)
@@ -57,9 +57,10 @@ interface Unset {
  * Sets both clocks of placed cases that have none yet, counted from when the resident
  * contacted us (created_at) in the council's business hours: the target for the case's
  * service, else the council's default. Routing sets the clocks as it places a case; this
- * pass is for cases placed another way (an agent placing a triaged case), or while the
- * routing catalogue could not tell (its holidays not loaded yet). A case with no target is marked as seen, with no
- * clock. Returns how many cases were looked at (SLA_BATCH or more means there may be more).
+ * pass is for the cases it left without: placed while the routing catalogue had no holidays
+ * for the council's calendar, or by an earlier version during an upgrade. A case with no
+ * target is marked as seen, with no clock. Returns how many cases were looked at (SLA_BATCH
+ * or more means there may be more).
  */
 export async function setClocks(db: Queryable, opts: { now?: Date; limit?: number } = {}): Promise<number> {
   const { rows } = await db.query<Unset>({
