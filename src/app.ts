@@ -27,6 +27,18 @@ import { webhookRoutes } from './routes/v1/webhooks.js'
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
 /**
+ * Node's own limits on a client that trickles its headers or body in. Node measures both
+ * from the request's first byte, but only looks every `connectionsCheckingInterval` (30 s
+ * by default), and its headers limit defaults to 60 s whatever `requestTimeout` says: a
+ * trickled request was cut at 36 s (headers) and 66 s (body), not within the 10 s the README
+ * promises. So headers get the same limit as the whole request, and the check runs often
+ * enough to act within a tenth of it (at least every second). Such a client is answered 408.
+ */
+function slowClientLimits(timeoutMs: number) {
+  return { requestTimeout: timeoutMs, headersTimeout: timeoutMs, connectionsCheckingInterval: Math.min(1_000, Math.ceil(timeoutMs / 10)) }
+}
+
+/**
  * Builds the HTTP app: external plugins, then ours, then routes, each access boundary in
  * its own context. The server only listens (src/main.ts); tests use app.inject().
  */
@@ -47,6 +59,7 @@ export async function buildApp(infra: Infra) {
     // handlerTimeout would add a backstop, but it builds an AbortController, and on every
     // request a DOMException, which cost about 5 % of intake's CPU when measured.)
     requestTimeout: infra.config.REQUEST_TIMEOUT_MS,
+    http: slowClientLimits(infra.config.REQUEST_TIMEOUT_MS),
     // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (none by default):
     // anyone can send it, and the rate limits count by client address
     trustProxy: parseTrustProxy(infra.config.TRUST_PROXY)
