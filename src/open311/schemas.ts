@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { MultiLine, SingleLine } from '../lib/schema.js'
 
-// The JSON shapes of the answers, as ../shared/open311/*.json (open311/schema-validation)
+// The JSON shapes of the answers, as test/fixtures/open311/*.json (open311/schema-validation)
 // describe them: string ids, real booleans, datetimes with a timezone, null for what we lack.
 const NullableString = Type.Union([Type.String(), Type.Null()])
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])

@@ -13,7 +13,7 @@ import { createEmailContext, TRI_BOROUGH_MAILBOX, type EmailContext } from '../h
 // auto-replies answer mail we never sent, so they wait in quarantine; releasing them shows
 // what intake made of them.
 
-const CORPUS = join(projectRoot, '..', 'shared', 'corpus', 'mail')
+const CORPUS = join(projectRoot, 'test', 'fixtures', 'mail')
 
 interface CorpusEntry {
   file: string

@@ -11,7 +11,7 @@ import { projectRoot } from '../../src/lib/paths.js'
 // whether it is a person at all, and which files may be kept. The corpus is real mail from
 // public helpdesk and bounce-parser fixtures; index.json says what a correct parser concludes.
 
-const CORPUS = join(projectRoot, '..', 'shared', 'corpus', 'mail')
+const CORPUS = join(projectRoot, 'test', 'fixtures', 'mail')
 
 interface CorpusEntry {
   file: string

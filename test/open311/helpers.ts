@@ -7,7 +7,7 @@ import { expect } from 'vitest'
 import { createApiKey, type ApiKeyScope } from '../../src/councils/api-keys.js'
 import type { TestContext } from '../helpers/context.js'
 
-const SCHEMAS = join(import.meta.dirname, '../../../shared/open311')
+const SCHEMAS = join(import.meta.dirname, '../fixtures/open311')
 const addFormats = ajvFormats as unknown as typeof ajvFormats.default
 // the schemas are plain draft-07 without $schema or $id; they refer to each other by file name
 const ajv = new Ajv({ strict: false, allErrors: true })
@@ -16,7 +16,7 @@ for (const name of ['request', 'service', 'requests', 'services', 'service-defin
   ajv.addSchema(JSON.parse(readFileSync(join(SCHEMAS, `${name}.json`), 'utf8')), `${name}.json`)
 }
 
-/** Asserts a JSON answer validates against one of ../shared/open311/*.json. */
+/** Asserts a JSON answer validates against one of test/fixtures/open311/*.json. */
 export function expectSchema(schema: 'requests' | 'services' | 'service-definition' | 'request', body: unknown) {
   const validate = ajv.getSchema(`${schema}.json`)!
   const ok = validate(body)
