@@ -8,6 +8,9 @@
  * process, NODE_ENV=production, LOG_LEVEL=warn) and a tiny baseline server
  * (bench/baseline-server.ts: Fastify + one INSERT + one BullMQ add per request), then drives
  * both over 127.0.0.1 only (autocannon for the maximum-throughput phases):
+ *   k. (first, while the databases are fresh) intake of an earlier build (BENCH_BASE_REF,
+ *      default the commit before issue 20's hardening) against this one, interleaved old,
+ *      new, new, old; requests/s and the app's CPU per contact of each (bench/base-compare.ts)
  *   a. baseline max throughput: POST /baseline, 20 connections, 8 s
  *   b. intake max throughput:   POST /v1/contacts, 20 connections, 8 s, distinct valid bodies
  *      (the workers route meanwhile, on their own thread; a drain follows, timed, until the
@@ -50,21 +53,21 @@
  * BENCH_KEEP_DB=1 (keep switchboard_bench for inspection), BENCH_APP_NODE_ARGS (extra node
  * flags for the app, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_APP_ENV
  * (settings for the app to try, e.g. "ROUTE_CONCURRENCY=4 DATABASE_POOL_SIZE=10"),
- * BENCH_APP_MODE (all, the default, or api: intake alone, with no workers competing).
+ * BENCH_APP_MODE (all, the default, or api: intake alone, with no workers competing),
+ * BENCH_BASE_REF (the commit phase k compares with, or none to skip it).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import http from 'node:http'
 import os from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
-import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { agentTokens } from '../src/agents/tokens.js'
+import { buildBase, costLines, DEFAULT_BASE_REF, intakeCost, type CostFigures } from './base-compare.js'
 import { bodySource, mailSource, smsSource } from './bodies.js'
+import { root, startChild, StartError, stopChild, waitReady, type Child } from './children.js'
 import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
 import { liveAgents, type LiveFigures } from './live-agents.js'
+import { load, paced, round1, stopLoad } from './load.js'
 import { smtpLoad, type SmtpFigures } from './smtp-load.js'
 import {
   measureDrain,
@@ -84,6 +87,9 @@ const HOST = '127.0.0.1'
 const APP_PORT = 3310
 const BASELINE_PORT = 3311
 const SMTP_PORT = 3312
+// the base build of phase k, beside this one
+const BASE_APP_PORT = 3313
+const BASE_SMTP_PORT = 3314
 const DB_NAME = 'switchboard_bench'
 const ADMIN_URL = `postgres://postgres@${HOST}:5432/postgres`
 const DATABASE_URL = `postgres://postgres@${HOST}:5432/${DB_NAME}`
@@ -112,94 +118,17 @@ const SMTP_SESSIONS = 32
 // are queued by the server, where shedding must happen, not by the load generator
 const OVERLOAD_CONNECTIONS = 1500
 const OVERLOAD_MAX_MS = 10_000
-const READY_TIMEOUT_MS = 60_000
 const DRAIN_TIMEOUT_MS = 30_000 // backlog of phase b, before phase d
 const ROUTED_WAIT_MS = 20_000 // a phase d's cases routed and delivered
-const CHILD_EXIT_TIMEOUT_MS = 20_000
 const IDLE_BUSY_PCT = 25 // machine CPU (% of one core) above which it does not count as idle
 const IDLE_WAIT_MS = 15_000
 const OTHER_CPU_WARN_PCT = 25 // CPU used by processes outside the bench during a phase
 
-const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, smsPctOfWeb: 70, smtpPctOfWeb: 20, smtpP99Ms: 100, liveP99Ms: 100 }
+// checksCostPct: what this build may cost intake against the base build of phase k (issue 20: under 3 %)
+const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 35, smsPctOfWeb: 70, smtpPctOfWeb: 20, smtpP99Ms: 100, liveP99Ms: 100, checksCostPct: 3 }
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..') // dist/bench → project root
 const APP_MAIN = join(root, 'dist', 'src', 'main.js')
 const BASELINE_MAIN = join(root, 'dist', 'bench', 'baseline-server.js')
-
-// ---------------------------------------------------------------- child processes
-
-interface Child {
-  name: string
-  proc: ChildProcess
-  tail: string[]
-  lines: number
-  exited: Promise<number | null>
-  exitCode: number | null | undefined
-}
-
-function startChild(name: string, script: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, script, ...args], {
-    cwd: root,
-    // a clean environment: nothing from the caller's shell (a REDIS_URL, a pool size) leaks in
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const child: Child = { name, proc, tail: [], lines: 0, exited: Promise.resolve(null), exitCode: undefined }
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line.trim()) continue
-      child.lines++
-      child.tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line)
-      if (child.tail.length > 20) child.tail.shift()
-    }
-  }
-  proc.stdout?.on('data', collect)
-  proc.stderr?.on('data', collect)
-  child.exited = new Promise((resolve) => {
-    proc.once('exit', (code, signal) => {
-      child.exitCode = code ?? (signal ? -1 : null)
-      resolve(child.exitCode)
-    })
-    proc.once('error', () => {
-      child.exitCode = -1
-      resolve(-1)
-    })
-  })
-  return child
-}
-
-async function waitReady(child: Child, url: string): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS
-  while (Date.now() < deadline) {
-    if (child.exitCode !== undefined) throw new StartError(child, `exited with code ${child.exitCode} before it was ready`)
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) })
-      await res.arrayBuffer()
-      if (res.status === 200) return
-    } catch {
-      // not listening yet
-    }
-    await sleep(200)
-  }
-  throw new StartError(child, `did not answer 200 on ${url} within ${READY_TIMEOUT_MS / 1000} s`)
-}
-
-class StartError extends Error {
-  constructor(readonly child: Child, message: string) {
-    super(`${child.name} ${message}`)
-  }
-}
-
-async function stopChild(child: Child | undefined): Promise<void> {
-  if (!child || child.exitCode !== undefined) return
-  child.proc.kill('SIGTERM')
-  const timedOut = await Promise.race([child.exited.then(() => false), sleep(CHILD_EXIT_TIMEOUT_MS).then(() => true)])
-  if (timedOut && child.exitCode === undefined) {
-    console.error(`${child.name} did not exit ${CHILD_EXIT_TIMEOUT_MS / 1000} s after SIGTERM; sending SIGKILL`)
-    child.proc.kill('SIGKILL')
-    await child.exited
-  }
-}
 
 // ---------------------------------------------------------------- Postgres and Redis
 
@@ -244,139 +173,8 @@ async function deleteKeys(pattern: string): Promise<number> {
   return deleted
 }
 
-// ---------------------------------------------------------------- load
-
-let running: autocannon.Instance | null = null
-/** aborted on cleanup: SMTP workers open no new sessions */
-const smtpStop = new AbortController()
-
-/** JSON bodies, or whole requests (body and headers, e.g. signed Twilio forms) */
-type RequestSource = { next(): string } | { next(): { body: string; headers: Record<string, string> } }
-
-async function load(opts: {
-  title: string
-  url: string
-  body: RequestSource
-  seconds: number
-  connections: number
-}): Promise<LoadFigures> {
-  let finished!: (r: { err: unknown; result: autocannon.Result }) => void
-  const done = new Promise<{ err: unknown; result: autocannon.Result }>((resolve) => (finished = resolve))
-  const instance = autocannon({
-    title: opts.title,
-    url: opts.url,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    connections: opts.connections,
-    duration: opts.seconds,
-    timeout: 10,
-    requests: [
-      {
-        method: 'POST',
-        setupRequest: (req) => {
-          const next = opts.body.next()
-          return typeof next === 'string' ? { ...req, body: next } : { ...req, body: next.body, headers: { ...req.headers, ...next.headers } }
-        }
-      }
-    ]
-  }, (err, result) => finished({ err, result }))
-  running = instance
-  const statuses: Record<string, number> = {}
-  instance.on('response', (_client, statusCode) => {
-    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1
-  })
-  try {
-    const { err, result: r } = await done
-    if (err) throw err
-    return {
-      rps: round1(r.requests.mean),
-      total: r.requests.total,
-      p50: r.latency.p50,
-      p99: r.latency.p99,
-      non2xx: r.non2xx,
-      errors: r.errors,
-      timeouts: r.timeouts,
-      status: statuses
-    }
-  } finally {
-    running = null
-  }
-}
-
-/**
- * Open-loop load at a steady rate: request i is due at start + i / rate, whatever happened
- * to the ones before, and its latency counts from when it was due (so a sender held up by
- * a slow server does not hide the wait: no coordinated omission). Written by hand because
- * autocannon's overallRate hands out each second's budget as fast as it can at the start
- * of the second, which turns "500/s" into bursts of several hundred requests.
- */
-async function paced(opts: { url: string; body: { next(): string }; rate: number; seconds: number; connections: number }): Promise<LoadFigures> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections, maxFreeSockets: opts.connections })
-  const url = new URL(opts.url)
-  // Open the connections first (GET /health on each): otherwise the first second opens them
-  // all at once, and a SYN flood of our own making (dropped by the listen backlog, retried
-  // by TCP after 1 s, 3 s, 7 s) is what gets measured rather than the server.
-  await Promise.all(
-    Array.from({ length: opts.connections }, () =>
-      new Promise<void>((resolve) => {
-        const req = http.request({ agent, host: url.hostname, port: url.port, path: '/health', method: 'GET' }, (res) => {
-          res.resume()
-          res.on('end', () => resolve())
-        })
-        req.on('error', () => resolve())
-        req.end()
-      })
-    )
-  )
-  const total = Math.round(opts.rate * opts.seconds)
-  const latencies: number[] = []
-  const status: Record<string, number> = {}
-  let errors = 0
-  let timeouts = 0
-  const post = (body: string, due: number) =>
-    new Promise<void>((resolve) => {
-      const req = http.request(
-        { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 10_000 },
-        (res) => {
-          res.resume()
-          res.on('end', () => {
-            latencies.push(performance.now() - due)
-            status[res.statusCode ?? 0] = (status[res.statusCode ?? 0] ?? 0) + 1
-            resolve()
-          })
-        }
-      )
-      req.on('timeout', () => {
-        timeouts++
-        req.destroy(new Error('timeout'))
-      })
-      req.on('error', () => {
-        errors++
-        resolve()
-      })
-      req.end(body)
-    })
-  const start = performance.now()
-  const sent: Promise<void>[] = []
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / opts.rate
-    const wait = due - performance.now()
-    if (wait >= 1) await sleep(wait)
-    sent.push(post(opts.body.next(), due))
-  }
-  await Promise.all(sent)
-  const elapsedS = (performance.now() - start) / 1000
-  agent.destroy()
-  latencies.sort((a, b) => a - b)
-  const pct = (q: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]!) : 0)
-  const ok = Object.entries(status).reduce((n, [code, count]) => (Number(code) >= 200 && Number(code) < 300 ? n + count : n), 0)
-  const max = latencies.length ? Math.round(latencies[latencies.length - 1]!) : 0
-  return { rps: round1(latencies.length / elapsedS), total: latencies.length, p50: pct(0.5), p99: pct(0.99), max, non2xx: latencies.length - ok, errors, timeouts, status }
-}
-
 // ---------------------------------------------------------------- helpers
 
-const round1 = (n: number) => Math.round(n * 10) / 10
 const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? 'n/a' : n.toLocaleString('en-GB', { maximumFractionDigits: digits, minimumFractionDigits: 0 }))
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`)
 
@@ -397,13 +195,16 @@ async function waitUntil(done: () => Promise<boolean>, timeoutMs: number, everyM
 
 // ---------------------------------------------------------------- the run
 
+/** aborted on cleanup: SMTP workers open no new sessions */
+const smtpStop = new AbortController()
+
 let app: Child | undefined
 let baseline: Child | undefined
 let cleaning: Promise<void> | null = null
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    running?.stop()
+    stopLoad()
     smtpStop.abort()
     await Promise.all([stopChild(app), stopChild(baseline)])
     try {
@@ -452,6 +253,8 @@ interface Results {
   live: LiveFigures
   /** after b1 and b2: the backlog routed and delivered */
   drain: DrainFigures[]
+  /** k: intake of a base build (BENCH_BASE_REF) and this one, interleaved; null when skipped */
+  cost: CostFigures | null
   cpu: Record<string, Record<string, number>>
   appLogLines: number
 }
@@ -491,39 +294,34 @@ async function run(): Promise<number> {
   await deleteKeys(`${QUEUE_PREFIX}:*`)
 
   const appNodeArgs = (process.env.BENCH_APP_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-  app = startChild(
-    'app',
-    APP_MAIN,
-    [process.env.BENCH_APP_MODE ?? 'all'],
-    {
-      DATABASE_URL,
-      REDIS_URL,
-      QUEUE_PREFIX,
-      PORT: String(APP_PORT),
-      HOST,
-      SMTP_PORT: String(SMTP_PORT),
-      // every session comes from 127.0.0.1, as the bench's requests do
-      SMTP_MAX_CLIENTS_PER_ADDRESS: '500',
-      LOG_LEVEL: 'warn',
-      // Not production: production refuses to start with the demo's team mailboxes and no
-      // SMTP_URL, and a real SMTP conversation per delivery would make the drain and the
-      // CPU figures measure a mail server rather than Switchboard. Outside production the
-      // demo transport builds each mail and keeps it (the delivery is recorded 'kept'),
-      // which costs what delivery cost in earlier runs of this bench.
-      NODE_ENV: 'development',
-      LOAD_DEMO_DATA: 'true',
-      OPERATOR_API_KEY,
-      AGENT_TOKEN_SECRET,
-      TWILIO_AUTH_TOKEN,
-      // what Twilio signs is the public URL: here, the address the bench calls
-      PUBLIC_BASE_URL: `http://${HOST}:${APP_PORT}`,
-      // the bench posts from one address far faster than a resident would
-      RATE_LIMIT_INTAKE_PER_MIN: '0',
-      RATE_LIMIT_LOOKUP_PER_MIN: '0',
-      ...appEnv()
-    },
-    appNodeArgs
-  )
+  const appEnvironment: Record<string, string> = {
+    DATABASE_URL,
+    REDIS_URL,
+    QUEUE_PREFIX,
+    PORT: String(APP_PORT),
+    HOST,
+    SMTP_PORT: String(SMTP_PORT),
+    // every session comes from 127.0.0.1, as the bench's requests do
+    SMTP_MAX_CLIENTS_PER_ADDRESS: '500',
+    LOG_LEVEL: 'warn',
+    // Not production: production refuses to start with the demo's team mailboxes and no
+    // SMTP_URL, and a real SMTP conversation per delivery would make the drain and the
+    // CPU figures measure a mail server rather than Switchboard. Outside production the
+    // demo transport builds each mail and keeps it (the delivery is recorded 'kept'),
+    // which costs what delivery cost in earlier runs of this bench.
+    NODE_ENV: 'development',
+    LOAD_DEMO_DATA: 'true',
+    OPERATOR_API_KEY,
+    AGENT_TOKEN_SECRET,
+    TWILIO_AUTH_TOKEN,
+    // what Twilio signs is the public URL: here, the address the bench calls
+    PUBLIC_BASE_URL: `http://${HOST}:${APP_PORT}`,
+    // the bench posts from one address far faster than a resident would
+    RATE_LIMIT_INTAKE_PER_MIN: '0',
+    RATE_LIMIT_LOOKUP_PER_MIN: '0',
+    ...appEnv()
+  }
+  app = startChild('app', APP_MAIN, [process.env.BENCH_APP_MODE ?? 'all'], appEnvironment, appNodeArgs)
   baseline = startChild('baseline', BASELINE_MAIN, [], { DATABASE_URL, REDIS_URL, QUEUE_PREFIX, PORT: String(BASELINE_PORT), HOST, NODE_ENV: 'production' })
   try {
     await Promise.all([waitReady(app, `http://${HOST}:${APP_PORT}/ready`), waitReady(baseline, `http://${HOST}:${BASELINE_PORT}/ready`)])
@@ -615,6 +413,18 @@ async function run(): Promise<number> {
   }
 
   try {
+    // k. first, while both databases are fresh: intake of an earlier build against this one
+    const baseRef = process.env.BENCH_BASE_REF ?? DEFAULT_BASE_REF
+    const build = baseRef === 'none' ? null : await buildBase(baseRef, log)
+    const cost = build
+      ? await measured('k_cost', () =>
+          intakeCost({
+            build, appEnv: appEnvironment, app: app!, newUrl: appUrl, settleNew: settle, host: HOST, port: BASE_APP_PORT, smtpPort: BASE_SMTP_PORT,
+            adminQuery, deleteKeys, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, log
+          })
+        )
+      : null
+
     const baselineFigs: LoadFigures[] = []
     const intakeFigs: LoadFigures[] = []
     const drains: Results['drain'] = []
@@ -692,6 +502,7 @@ async function run(): Promise<number> {
       sms: smsFigs,
       smtp: smtpFigs,
       live,
+      cost,
       drain: drains,
       cpu: cpuByPhase,
       appLogLines: app.lines
@@ -775,6 +586,8 @@ function report(r: Results): void {
   )
   console.log(`c. ratio intake ÷ baseline, both rounds: ${fmt(r.ratioPct)} % (round 1: ${fmt(ratioOf(r.baseline.slice(0, 1), r.intake.slice(0, 1)))} %, round 2: ${fmt(ratioOf(r.baseline.slice(1), r.intake.slice(1)))} %)`)
   for (const l of routingLines(r.drain, r.sustained, intake.rps)) console.log(l)
+  const cost = costLines(r.cost, TARGETS.checksCostPct)
+  for (const l of cost.lines) console.log(l)
 
   const o = r.overload
   const clearAnswers = Object.keys(o.status).every((code) => ['202', '429', '503'].includes(code))
@@ -802,6 +615,7 @@ function report(r: Results): void {
       clearAnswers && o.errors === 0 && o.timeouts === 0 && (o.max ?? Infinity) < OVERLOAD_MAX_MS && o.total > 0
     ],
     [`overload: every 202 stored`, `${o.stored} of ${o.accepted}`, o.stored === o.accepted],
+    ...(cost.check ? [cost.check] : []),
     [`live view: ${LIVE_AGENTS} agents, event→agent p99 < ${TARGETS.liveP99Ms} ms`, `${fmt(r.live.p99, 0)} ms, ${r.live.connected} connected`, r.live.connected === LIVE_AGENTS && r.live.events > 0 && r.live.p99 < TARGETS.liveP99Ms],
     [`live view: every event to every agent`, `${r.live.missing} missing`, r.live.missing === 0 && r.live.events > 0]
   ]
