@@ -7,7 +7,8 @@ import { parseTrustProxy } from './config.js'
 import type { Infra } from './infra.js'
 import { IntakeBatcher } from './intake/intake-batcher.js'
 import { validatorCompiler } from './lib/validator-compiler.js'
-import { errorHandler } from './plugins/error-handler.js'
+import { wellFormedJsonParser } from './lib/well-formed-json.js'
+import { errorHandler, frameworkErrors } from './plugins/error-handler.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { adminRoutes } from './routes/admin/index.js'
 import { healthRoutes } from './routes/health.js'
@@ -52,6 +53,8 @@ export async function buildApp(infra: Infra) {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     requestIdHeader: false,
+    // a path the router cannot read is a 400 naming it, in our shape
+    frameworkErrors,
     // A client that trickles its request in is cut off after REQUEST_TIMEOUT_MS. What the
     // service does with a request is bounded on its own terms: a contact waits at most
     // INTAKE_MAX_WAIT_MS in line, every query at most the pool's connection timeout plus
@@ -66,6 +69,10 @@ export async function buildApp(infra: Infra) {
   })
   // bodies are validated strictly, querystrings, params and headers with type coercion
   app.setValidatorCompiler(validatorCompiler)
+  // JSON as Fastify parses it (prototype poisoning refused), and refused (400, naming the
+  // field) where a string is not Unicode
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, wellFormedJsonParser(app.getDefaultJsonParser('error', 'error')))
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
   })

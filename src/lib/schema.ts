@@ -1,4 +1,4 @@
-import Type, { type TStringOptions } from 'typebox'
+import Type, { type TNumberOptions, type TStringOptions } from 'typebox'
 
 /** A string enum as plain JSON Schema (`enum`), typed as the union of its values. */
 export function StringEnum<const T extends readonly string[]>(values: T, options: Record<string, unknown> = {}) {
@@ -36,6 +36,20 @@ export function SingleLine(options: Omit<TStringOptions, 'pattern'> = {}) {
 /** Free text: line breaks and tabs allowed, no other control character. */
 export function MultiLine(options: Omit<TStringOptions, 'pattern'> = {}) {
   return Type.String({ ...options, pattern: MULTI_LINE })
+}
+
+// Every id is a bigint, but a JSON or JavaScript number holds integers exactly only up to
+// 2^53 - 1: a bound here keeps `99999999999999999999` (more than a bigint holds) from SQL.
+type IntegerOptions = Omit<TNumberOptions, 'minimum' | 'maximum'>
+
+/** A row id in a path, a query or a body: a whole number from 1 to Number.MAX_SAFE_INTEGER. */
+export function Id(options: IntegerOptions = {}) {
+  return Type.Integer({ ...options, minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
+}
+
+/** A whole number from `minimum` to `maximum`: a page size, an offset, a count of days. */
+export function IntegerBetween(minimum: number, maximum: number, options: IntegerOptions = {}) {
+  return Type.Integer({ ...options, minimum, maximum })
 }
 
 /** A timestamp in a response: a Date from pg, serialised as an ISO 8601 date-time. */

@@ -1,11 +1,15 @@
+import twilio from 'twilio'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { caseRow, createTestContext, postContact, waitFor, type TestContext } from '../helpers/context.js'
+import { caseRow, createTestContext, OPERATOR_KEY, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { adminRequest, startReceiver, useWebhookDestination, waitDelivery, type Receiver } from '../helpers/delivery.js'
+import { formBody, postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
+import { TRI_BOROUGH_MAILBOX } from '../helpers/email.js'
 
 let ctx: TestContext
+const EMAIL_SECRET = 'hygiene-secret-0123456789'
 beforeAll(async () => {
   // workers on: the admin listings below need cases that routing placed or gave up on
-  ctx = await createTestContext({ DELIVERY_ATTEMPTS: 2 }, { workers: true })
+  ctx = await createTestContext({ DELIVERY_ATTEMPTS: 2, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, EMAIL_INBOUND_SECRETS: `hygiene:${EMAIL_SECRET}` }, { workers: true })
 })
 afterAll(async () => {
   await ctx?.close()
@@ -175,5 +179,140 @@ describe('querystrings and params are coerced to their types; JSON bodies are no
     const res = await adminRequest(ctx, 'POST', '/v1/admin/deliveries/not-a-uuid/retry')
     expect(res.statusCode, res.body).toBe(400)
     expect(res.json()).toMatchObject({ code: 'validation_failed', field: 'id' })
+  })
+})
+
+// JSON text as a client sends it: JSON.stringify writes a lone surrogate as the escape \ud800
+const postRaw = (json: string) => ctx.app.inject({ method: 'POST', url: '/v1/contacts', headers: { 'content-type': 'application/json' }, payload: json })
+
+describe('a lone UTF-16 surrogate is refused wherever JSON text can carry one; whole characters are kept', () => {
+  const json = (over: Record<string, unknown>) => JSON.stringify({ ...valid, ...over })
+  const cases: [string, () => ReturnType<typeof postRaw>, string][] = [
+    ['a high surrogate alone in the description', () => postRaw(json({ description: 'bin \ud800 overflowing' })), 'description'],
+    ['a low surrogate alone at the end of the name', () => postRaw(json({ name: 'Ada \udfff' })), 'name'],
+    ['a pair the wrong way round in the postcode', () => postRaw(json({ postcode: 'SW1A\ude00\ud83d1AA' })), 'postcode'],
+    ['an upper-case escape in the email', () => postRaw(json({ email: 'x' }).replace('"x"', '"ada\\uD800@example.com"')), 'email'],
+    ['a lone surrogate in a property name', () => postRaw(json({ '\ud800': 'x' })), '\ufffd'],
+    ['a lone surrogate in a list of contacts (operator erasure)', () => adminJson('/v1/admin/residents/erase', { contacts: ['ada@example.com', '\ud800'], reason: 'request by post' }), 'contacts.1']
+  ]
+  for (const [what, send, field] of cases) {
+    it(`${what} → 400 validation_failed (${field}), nothing stored`, async () => {
+      const before = await stored()
+      const res = await send()
+      expect(res.statusCode, res.body).toBe(400)
+      expect(res.json()).toMatchObject({ code: 'validation_failed', field })
+      expect(res.json().message).toMatch(/surrogate/)
+      expect(await stored()).toEqual(before)
+    })
+  }
+
+  it('keeps an emoji sent as an escaped surrogate pair, and a backslash-u the resident typed', async () => {
+    const res = await postRaw(json({ email: 'pair@example.com', description: 'Sx' }).replace('"Sx"', '"Bin \\ud83d\\uddd1 gone, and the sign says \\\\ud800"'))
+    expect(res.statusCode, res.body).toBe(202)
+    const [c] = await ctx.query<{ description: string }>('select description from cases where reference = $1', [res.json().reference])
+    expect(c!.description).toBe('Bin \u{1F5D1} gone, and the sign says \\ud800')
+  })
+
+  it('takes text messages whose form carries a percent-encoded or raw-byte surrogate as well-formed text (no 5xx)', async () => {
+    // %ED%A0%80 is not UTF-8, so the form keeps it as the text sent; raw bytes that are not
+    // UTF-8 become U+FFFD: a form cannot carry a lone surrogate. Each is signed over the form
+    // as the server reads it, as Twilio signs what it sends.
+    const percent = smsParams({ From: '+447911000333', To: '+447700900100', Body: 'Bin %ED%A0%80 SW1A 2AA' })
+    const encoded = formBody(percent).replace('Body=Bin+%25ED%25A0%2580+SW1A+2AA', 'Body=Bin+%ED%A0%80+SW1A+2AA')
+    expect(encoded).toContain('Body=Bin+%ED%A0%80')
+    const first = await postTwilio(ctx, '/channels/twilio/sms', percent, { body: encoded })
+    expect(first.statusCode, first.body).toBe(200)
+
+    const bytes = smsParams({ From: '+447911000333', To: '+447700900100', Body: 'Bin \ufffd\ufffd\ufffd SW1A 2AA' })
+    const payload = Buffer.from(formBody(bytes).replace(/Body=[^&]*/, 'Body=Bin+\u0000+SW1A+2AA'))
+    const nul = payload.indexOf(0)
+    const raw = Buffer.concat([payload.subarray(0, nul), Buffer.from([0xed, 0xa0, 0x80]), payload.subarray(nul + 1)])
+    const signature = twilio.getExpectedTwilioSignature(TWILIO_TOKEN, `${ctx.config.PUBLIC_BASE_URL}/channels/twilio/sms`, bytes)
+    const second = await ctx.app.inject({ method: 'POST', url: '/channels/twilio/sms', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, payload: raw })
+    expect(second.statusCode, second.body).toBe(200)
+
+    const rows = await ctx.query<{ body: string }>(`select m.body from messages m join cases c on c.id = m.case_id where c.reported_phone = '+447911000333' and m.direction = 'inbound'`)
+    expect(rows.map((r) => r.body).sort()).toEqual(['Bin %ED%A0%80 SW1A 2AA', 'Bin \ufffd\ufffd\ufffd SW1A 2AA'])
+  })
+
+  it('takes mail whose charsets decode to half a surrogate pair, or whose long subject ends in an emoji, with U+FFFD for the half', async () => {
+    // UTF-16 and UTF-7 can spell a lone surrogate; Postgres refused it in the intake's jsonb,
+    // so the provider's post was a 500 and the sender's server would retry for ever
+    const lone = `=?UTF-16BE?B?${Buffer.from([0xd8, 0x00, 0x00, 0x41]).toString('base64')}?=`
+    const mail = (id: string, headers: string, body: string) =>
+      Buffer.from(`From: Ada <ada.${id}@example.org>\r\nTo: ${TRI_BOROUGH_MAILBOX}\r\nMessage-ID: <${id}@example.org>\r\nDate: Mon, 1 Dec 2025 10:00:00 +0000\r\nMIME-Version: 1.0\r\n${headers}\r\n${body}\r\n`)
+    const plain = 'Content-Type: text/plain; charset=utf-8\r\n'
+    const attached = (disposition: string) =>
+      `--b\r\nContent-Type: text/plain\r\n\r\nBin at SW1A 1AA\r\n--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; ${disposition}\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--`
+    const mails: [string, Buffer][] = [
+      ['subject', mail('hyg-subject', `Subject: Bin ${lone}\r\n${plain}`, 'Bin overflowing at SW1A 1AA')],
+      ['emoji at 250', mail('hyg-emoji', `Subject: ${'a'.repeat(249)}=?UTF-8?B?${Buffer.from('\u{1F600} bin').toString('base64')}?=\r\n${plain}`, 'Bin overflowing at SW1A 1AA')],
+      ['sender name', mail('hyg-name', `Subject: Bin\r\n${plain}`.replace('Subject', `Sender: ${lone} <ada@example.org>\r\nSubject`), 'Bin overflowing at SW1A 1AA').toString().replace('From: Ada', `From: ${lone}`)],
+      ['utf-7 body', mail('hyg-utf7', 'Subject: Bin\r\nContent-Type: text/plain; charset=utf-7\r\n', 'Bin +2AA- overflowing at SW1A 1AA')],
+      ['filename', mail('hyg-file', 'Subject: Bin\r\nContent-Type: multipart/mixed; boundary=b\r\n', attached(`filename="${lone}.png"`))],
+      ['filename*', mail('hyg-file2', 'Subject: Bin\r\nContent-Type: multipart/mixed; boundary=b\r\n', attached("filename*=utf-16be''%D8%00%00A%00.%00p%00n%00g"))]
+    ].map(([what, raw]) => [what as string, Buffer.isBuffer(raw) ? raw : Buffer.from(raw as string)])
+    const reference: Record<string, string> = {}
+    for (const [what, raw] of mails) {
+      const res = await ctx.app.inject({ method: 'POST', url: '/channels/email/inbound', headers: { authorization: `Bearer ${EMAIL_SECRET}`, 'content-type': 'message/rfc822' }, payload: raw })
+      expect(res.statusCode, `${what}: ${res.body}`).toBe(200)
+      expect(res.json().outcome, what).toBe('accepted')
+      reference[what] = res.json().reference
+    }
+    const inbound = (what: string) =>
+      ctx.query<{ subject: string; filename: string | null }>(
+        `select m.subject, mm.filename from messages m join cases c on c.id = m.case_id left join message_media mm on mm.message_id = m.id
+          where c.reference = $1 and m.direction = 'inbound'`,
+        [reference[what]]
+      )
+    expect((await inbound('subject'))[0]?.subject).toBe('Bin \ufffdA')
+    // the mail's record keeps 250 units of the subject, cut between characters: the emoji
+    // that would have been split is left out whole
+    const [kept] = await ctx.query<{ subject: string }>(
+      'select e.subject from inbound_emails e join raw_inbound ri on ri.id = e.raw_inbound_id join cases c on c.id = ri.case_id where c.reference = $1',
+      [reference['emoji at 250']]
+    )
+    expect(kept?.subject).toBe('a'.repeat(249))
+    expect((await inbound('filename'))[0]?.filename).toBe('\ufffdA.png')
+    expect((await inbound('filename*'))[0]?.filename).toBe('\ufffdA.png')
+  })
+
+  it('answers a querystring with a percent-encoded surrogate without a 5xx', async () => {
+    const res = await ctx.app.inject({ method: 'GET', url: '/v1/contacts/SB-0000-0000-0000?contact=ada%ED%A0%80%40example.com' })
+    expect(res.statusCode, res.body).toBe(404)
+  })
+})
+
+function adminJson(url: string, body: unknown) {
+  return ctx.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) })
+}
+
+describe('numbers in querystrings and paths are digits, within their bounds', () => {
+  for (const value of ['1e400', 'Infinity', '99999999999999999999', '0x10', '1e2', ' 5', '-1']) {
+    it(`refuses ?limit=${value} naming the limit and its bounds`, async () => {
+      const res = await adminRequest(ctx, 'GET', `/v1/admin/triage?limit=${encodeURIComponent(value)}`)
+      expect(res.statusCode, res.body).toBe(400)
+      expect(res.json()).toMatchObject({ code: 'validation_failed', field: 'limit' })
+      expect(res.json().message).toMatch(/^limit must be (a whole number from 1 to 500, in digits|>= 1)$/)
+    })
+  }
+
+  it('answers a path the router cannot read (not UTF-8, or a part over 100 characters) with 400 naming the path', async () => {
+    for (const url of ['/v1/admin/cases/SB-%ED%A0%80', '/v1/contacts/%ff?contact=ada%40example.com', `/v1/admin/messages/${'9'.repeat(101)}/html`]) {
+      const res = await adminRequest(ctx, 'GET', url)
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(400)
+      expect(res.json()).toMatchObject({ code: 'validation_failed', field: 'path' })
+      // the path is not echoed back
+      expect(res.body).not.toContain('%ED')
+      expect(res.headers['x-request-id']).toBe(res.json().request_id)
+    }
+  })
+
+  it('refuses an id past 2^53 - 1 naming it, and looks up the largest one there is', async () => {
+    const over = await adminRequest(ctx, 'GET', '/v1/admin/messages/99999999999999999999/html')
+    expect(over.statusCode, over.body).toBe(400)
+    expect(over.json()).toMatchObject({ code: 'validation_failed', field: 'id' })
+    const largest = await adminRequest(ctx, 'GET', `/v1/admin/messages/${Number.MAX_SAFE_INTEGER}/html`)
+    expect(largest.statusCode, largest.body).toBe(404)
   })
 })

@@ -1,5 +1,6 @@
 import { extname } from 'node:path'
 import { fileTypeFromBuffer } from 'file-type'
+import { toWellFormedText } from '../../lib/well-formed-json.js'
 
 /**
  * What a council accepts as an email attachment, by declared content type, with what the
@@ -85,7 +86,8 @@ export function bareContentType(contentType: string | undefined): string {
  * only the name people see.
  */
 export function safeFilename(name: string | null | undefined, contentType: string): string {
-  let base = (name ?? '').normalize('NFC').replace(UNSAFE_CHARS, '')
+  // a UTF-16 filename* can decode to half a surrogate pair: U+FFFD instead (jsonb refuses it)
+  let base = toWellFormedText(name ?? '').normalize('NFC').replace(UNSAFE_CHARS, '')
   base = base.split(/[/\\]/).pop() ?? ''
   base = base.replace(RESERVED_CHARS, '_').replace(/^[\s.]+/, '').replace(/[\s.]+$/, '')
   if (base === '') return 'attachment' + (EXTENSION_FOR[bareContentType(contentType)] ?? '')

@@ -1,5 +1,6 @@
 import { parseAddressHeader, simpleParser, type Attachment, type HeaderLines, type ParsedMail as MailparserResult, type SimpleParserOptions, type StructuredHeader } from 'mailparser'
 import { attachmentRefusal, bareContentType, cutAt, safeFilename } from './attachments.js'
+import { toWellFormedText } from '../../lib/well-formed-json.js'
 import { classifyMail, type MailClassification, type RawHeaders } from './classify.js'
 
 export type { MailClassification } from './classify.js'
@@ -215,13 +216,16 @@ function rawHeaders(lines: HeaderLines): Map<string, string[]> {
   return map
 }
 
+// A UTF-16 or UTF-7 charset can decode to half a surrogate pair, which Postgres refuses in
+// jsonb (a 500 at the webhook, a retry from the sender for ever): it becomes U+FFFD here.
+
 /** Control characters (CR and LF included) become spaces: a value reused in a header cannot add one. */
 function oneLine(value: string): string {
-  return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
+  return toWellFormedText(value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' '))
 }
 
 function stripNul(value: string): string {
-  return value.replace(/\u0000/g, '')
+  return toWellFormedText(value.replace(/\u0000/g, ''))
 }
 
 function subjectOf(decoded: string | undefined, headers: RawHeaders): string {

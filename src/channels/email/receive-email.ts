@@ -10,6 +10,7 @@ import { findPostcode, formatPostcode } from '../../lib/postcode.js'
 import { normaliseEmail } from '../../lib/contact-points.js'
 import { headerSafe, newMessageId, newReplyToken } from '../../messaging/email-outbound.js'
 import { renderTemplate } from '../../messaging/templates.js'
+import { cutAt } from './attachments.js'
 import type { IntakePressure } from '../../lib/intake-pressure.js'
 import type { Catalogue } from '../../routing/catalogue.js'
 import type { Mailboxes, OurRecipient } from './mailboxes.js'
@@ -140,7 +141,8 @@ async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, rel
         source: mail.source,
         envelope_from: mail.envelopeFrom,
         recipients: mail.recipients.map((r) => r.address),
-        subject: parsed.subject.slice(0, 250),
+        // cut between characters, never inside a surrogate pair (jsonb refuses half of one)
+        subject: cutAt(parsed.subject, 250),
         release_id: release?.id ?? null,
         release_by: release?.by ?? null,
         attachments: parsed.attachments.map((a, position) => ({

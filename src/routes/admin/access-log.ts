@@ -5,7 +5,7 @@ import { listReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
-import { Nullable, SingleLine, StringEnum } from '../../lib/schema.js'
+import { IntegerBetween, Nullable, SingleLine, StringEnum } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
 const Read = Type.Object({
@@ -43,7 +43,7 @@ export async function adminAccessLogRoutes(fastify: FastifyInstance, opts: { inf
               SingleLine({ minLength: 1, maxLength: 64, description: "one actor ('agent:12', 'api_key:5', 'operator:cli') or every actor of a kind ('agent', 'council_key', 'operator')" })
             ),
             since: Type.Optional(Type.String({ format: 'date-time', description: 'only reads after this instant' })),
-            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
+            limit: IntegerBetween(1, 1000, { default: 100 })
           },
           { additionalProperties: false }
         ),

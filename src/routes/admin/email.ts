@@ -8,10 +8,10 @@ import { casesByReference, recordRequestReads, type CaseRead } from '../../data-
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
-import { Nullable, Timestamp } from '../../lib/schema.js'
+import { Id as RowId, Nullable, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
-const Id = Type.Object({ id: Type.Integer({ minimum: 1 }) })
+const Id = Type.Object({ id: RowId() })
 
 const Quarantined = Type.Object({
   id: Type.Integer(),

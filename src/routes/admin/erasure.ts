@@ -5,7 +5,7 @@ import { eraseResident, releaseLegalHold, setLegalHold } from '../../data-protec
 import { contactOf } from '../../data-protection/footprint.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
-import { MultiLine, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
+import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
 const Held = Type.Object({ reference: Type.String(), reason: Type.String() })
@@ -87,7 +87,7 @@ export async function adminErasureRoutes(fastify: FastifyInstance, opts: { infra
         tags,
         security,
         summary: 'Erasure requests and what came of each, newest first (refusals under legal hold included)',
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }),
+        querystring: Type.Object({ limit: Type.Optional(IntegerBetween(1, 500, { default: 100 })) }),
         response: { 200: Type.Array(ErasureRecord), ...errors }
       }
     },
@@ -110,7 +110,7 @@ export async function adminErasureRoutes(fastify: FastifyInstance, opts: { infra
         summary: 'Notices of erasure to council systems, by state (dead-lettered by default)',
         querystring: Type.Object({
           state: Type.Optional(StringEnum(['pending', 'delivered', 'dead'] as const, { default: 'dead' })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 }))
+          limit: Type.Optional(IntegerBetween(1, 500, { default: 100 }))
         }),
         response: { 200: Type.Array(Notice), ...errors }
       }

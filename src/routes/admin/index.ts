@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 import { requireOperatorKey } from '../../plugins/operator-auth.js'
-import { MultiLine, Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
+import { IntegerBetween, MultiLine, Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { queueEmailReply } from '../../messaging/email-outbound.js'
 import { queueReply } from '../../messaging/outbound.js'
@@ -78,7 +78,7 @@ const Delivery = Type.Object({
   created_at: Timestamp,
   updated_at: Timestamp
 })
-const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 }))
+const Limit = Type.Optional(IntegerBetween(1, 500, { default: 100 }))
 
 /** Supervisor and operator routes: the reasons behind routing, the triage queue, dead letters. */
 export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {

@@ -14,12 +14,12 @@ import {
 } from '../../data-protection/retention-schedules.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
-import { Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
+import { IntegerBetween, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
 const RecordClass = StringEnum(RECORD_CLASSES, { description: 'raw, content, case, delivery, resident or access_log' })
 const Gss = SingleLine({ minLength: 9, maxLength: 9, description: "a council's GSS code, e.g. E09000033" })
-const KeepDays = Type.Integer({ minimum: 1, maximum: 36_500, description: 'days a record is kept, counted from its own clock (see the class)' })
+const KeepDays = IntegerBetween(1, 36_500, { description: 'days a record is kept, counted from its own clock (see the class)' })
 const Schedule = Type.Object({
   record_class: RecordClass,
   council_gss: Nullable(Type.String()),
@@ -151,7 +151,7 @@ export async function adminRetentionRoutes(fastify: FastifyInstance, opts: { inf
         tags,
         security,
         summary: 'Recent retention runs with what each removed, newest first (no finished_at: cut short, or still going)',
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) }),
+        querystring: Type.Object({ limit: Type.Optional(IntegerBetween(1, 500, { default: 50 })) }),
         response: { 200: Type.Array(Run), ...errors }
       }
     },

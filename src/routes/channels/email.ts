@@ -89,7 +89,9 @@ export async function emailRoutes(fastify: FastifyInstance, opts: { infra: Infra
       }
     },
     async (req) => {
-      const raw = req.body as Buffer
+      // a POST with no body and no Content-Type reaches here unparsed
+      if (!Buffer.isBuffer(req.body)) throw new AppError('unsupported_media_type', { field: 'content-type', message: 'Send the raw message as message/rfc822' })
+      const raw = req.body
       const recipients: OurRecipient[] = []
       for (const address of addressesFor(raw, req.query.to)) {
         const ours = deps.mailboxes.recognise(address)

@@ -11,7 +11,7 @@ import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
-import { MultiLine, Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
+import { Id, IntegerBetween, MultiLine, Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
@@ -28,9 +28,9 @@ const QueueCase = Type.Object({
   created_at: Timestamp
 })
 const Params = Type.Object({ reference: CaseReference() })
-const TeamQuery = Type.Object({ team: Type.Optional(Type.Integer({ minimum: 1, description: "a team of your partnership: its council's cases only" })) })
+const TeamQuery = Type.Object({ team: Type.Optional(Id({ description: "a team of your partnership: its council's cases only" })) })
 const Text = Type.Object({ body: MultiLine({ minLength: 1, maxLength: 1600 }) }, { additionalProperties: false })
-const ResidentRef = Type.Union([Type.Integer({ minimum: 1, description: 'a resident id' }), CaseReference({ description: 'the reference of one of their cases' })])
+const ResidentRef = Type.Union([Id({ description: 'a resident id' }), CaseReference({ description: 'the reference of one of their cases' })])
 const Reason = MultiLine({ minLength: 1, maxLength: 500 })
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody }
 const security = [{ agentToken: [] }]
@@ -72,7 +72,7 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
         tags,
         security,
         summary: "Unassigned open cases of your partnership (or of one team), most urgent first, then by SLA due time",
-        querystring: Type.Object({ ...TeamQuery.properties, limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), offset: Type.Integer({ minimum: 0, maximum: 100_000, default: 0 }) }),
+        querystring: Type.Object({ ...TeamQuery.properties, limit: IntegerBetween(1, 200, { default: 50 }), offset: IntegerBetween(0, 100_000, { default: 0 }) }),
         response: { 200: Type.Object({ cases: Type.Array(QueueCase) }), ...errors }
       }
     },
@@ -140,8 +140,8 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
         params: Params,
         body: Type.Union(
           [
-            Type.Object({ agent_id: Type.Integer({ minimum: 1 }), reason: MultiLine({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
-            Type.Object({ team_id: Type.Integer({ minimum: 1 }), reason: MultiLine({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false })
+            Type.Object({ agent_id: Id(), reason: MultiLine({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
+            Type.Object({ team_id: Id(), reason: MultiLine({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false })
           ],
           { examples: [{ team_id: 3, reason: 'Needs the housing team' }] }
         ),
@@ -216,7 +216,7 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
         tags,
         security,
         summary: "Hand out the team's queue round-robin to its online agents with spare capacity, once",
-        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ id: Id() }),
         response: { 200: Type.Object({ assigned: Type.Array(Type.Object({ reference: Type.String(), agent_id: Type.Integer() })) }), ...errors }
       }
     },
@@ -269,7 +269,7 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
         security,
         summary: 'Undo a case merge: exactly what it moved goes back, and the merged case is separate again',
         description: 'By the agent who merged, or a supervisor. 409 undo_window_passed after the window, already_undone, or merged_again when the surviving case was merged on since.',
-        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ id: Id() }),
         response: { 200: Type.Object({ merge_id: Type.Integer(), from: Type.String(), into: Type.String(), message_ids: Type.Array(Type.Integer()), delivery_ids: Type.Array(Type.Integer()) }), ...errors }
       }
     },
@@ -310,7 +310,7 @@ export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra
         tags,
         security,
         summary: 'Refused: a resident merge cannot be undone safely (409 undo_unavailable)',
-        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ id: Id() }),
         response: { ...errors }
       }
     },

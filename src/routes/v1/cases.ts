@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
-import { MultiLine, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
+import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { requireApiKey } from '../../plugins/api-key-auth.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
@@ -105,7 +105,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
             reference: Type.Optional(CaseReference()),
             updated_since: Type.Optional(Type.String({ format: 'date-time' })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
-            limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 })
+            limit: IntegerBetween(1, 500, { default: 100 })
           },
           { additionalProperties: false }
         ),

@@ -6,7 +6,7 @@ import { webhookUrlRefusal } from '../../delivery/destination-policy.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
-import { Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
+import { Id, IntegerBetween, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 import { requireApiKey } from '../../plugins/api-key-auth.js'
 import { createSubscription, deleteSubscription, listDeadLetters, listSubscriptions, replayEvent, WEBHOOK_EVENT_TYPES } from '../../webhooks/subscriptions.js'
@@ -106,7 +106,7 @@ export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Inf
         tags,
         summary: "Events the council's receivers never accepted, newest first",
         description: `${KEY_HELP} Needs the read scope. Replay one with POST /v1/webhooks/events/{event_id}/replay.`,
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }),
+        querystring: Type.Object({ limit: Type.Optional(IntegerBetween(1, 500, { default: 100 })) }),
         response: { 200: Type.Array(DeadLetter), ...errors }
       }
     },
@@ -121,7 +121,7 @@ export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Inf
         tags,
         summary: 'Delete a subscription; events not yet sent to it are dropped',
         description: `${KEY_HELP} Needs the write scope.`,
-        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ id: Id() }),
         response: { 204: Type.Null(), ...errors }
       }
     },
