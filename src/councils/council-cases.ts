@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.js'
+import { COUNCIL_EVENT_TYPES } from '../events/audience.js'
 
 /** A case as its council's system sees it. */
 export interface CouncilCase {
@@ -68,13 +69,17 @@ export async function findCouncilCase(db: Queryable, councils: string[], referen
   return rows[0] ?? null
 }
 
+/**
+ * A case's messages and the events its council may see (src/events/audience.ts): never an
+ * agent's internal note, nor why a case was transferred, merged or assigned.
+ */
 export async function caseMessagesAndEvents(db: Queryable, caseId: number) {
   const [messages, events] = await Promise.all([
     db.query(
       `select id, direction, channel, kind, subject, body, sender, recipient, status, author, created_at from messages where case_id = $1 order by id`,
       [caseId]
     ),
-    db.query(`select type, actor, reason, data, created_at from case_events where case_id = $1 order by id`, [caseId])
+    db.query(`select type, actor, reason, data, created_at from case_events where case_id = $1 and type = any($2::text[]) order by id`, [caseId, COUNCIL_EVENT_TYPES])
   ])
   return { messages: messages.rows, events: events.rows }
 }

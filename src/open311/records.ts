@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.js'
+import type { LocationKind } from './public-location.js'
 
 // Never listed without a key, whatever services.public says: a mistaken flag must not
 // publish someone's council tax, benefits, housing or care case.
@@ -20,6 +21,8 @@ export interface RequestRow {
   postcode: string | null
   lat: number | null
   lng: number | null
+  /** where the service's problems are: at a home unless the catalogue says street */
+  location_kind: LocationKind
   /** as the reporting client sent them (Open311 POSTs keep their form in raw_inbound) */
   address: string | null
   address_id: string | null
@@ -49,6 +52,7 @@ export async function listRequests(db: Queryable, f: RequestFilter): Promise<Req
   const { rows } = await db.query<RequestRow>(
     `select c.id, c.reference, c.status, c.status_notes, coalesce(c.service_code, c.requested_service_code, 'general_enquiry') as service_code,
             s.name as service_name, c.description, co.name as council_name, c.created_at, c.updated_at, c.sla_due_at, c.postcode, c.lat, c.lng,
+            coalesce(s.location_kind, 'property') as location_kind,
             first.payload->>'address_string' as address, nullif(first.payload->>'address_id', '#NOTPINPOINTED#') as address_id,
             first.payload->>'media_url' as media_url
        from cases c

@@ -13,7 +13,7 @@ const SEEDS = join(projectRoot, 'seeds')
 interface ReferenceData {
   councils: { gss: string; name: string; short: string; tier: string; county?: string }[]
   partnerships: { id: string; name: string; operator?: string | null; host?: string | null; source?: string | null; members: string[] }[]
-  services: { code: string; name: string; tier: string; keywords: string[]; needs_location: boolean; public?: boolean }[]
+  services: { code: string; name: string; tier: string; keywords: string[]; needs_location: boolean; public?: boolean; location_kind?: 'street' | 'property' }[]
   destinations: { council: string; service: string | null; team: string; email: string; sla_hours?: number }[]
   inbound_addresses: { channel: string; address: string; council?: string; partnership?: string }[]
   /** contact-centre teams; without a council, a team serves all its partnership's councils */
@@ -79,12 +79,13 @@ export async function loadDemoData(pool: Db): Promise<number> {
     }
     for (const s of ref.services) {
       await run(
-        `insert into services (code, name, tier, keywords, needs_location, public) values ($1, $2, $3, $4, $5, $6)
+        `insert into services (code, name, tier, keywords, needs_location, public, location_kind) values ($1, $2, $3, $4, $5, $6, $7)
          on conflict (code) do update set name = excluded.name, tier = excluded.tier,
-           keywords = excluded.keywords, needs_location = excluded.needs_location, public = excluded.public
-         where (services.name, services.tier, services.keywords, services.needs_location, services.public)
-           is distinct from (excluded.name, excluded.tier, excluded.keywords, excluded.needs_location, excluded.public)`,
-        [s.code, s.name, s.tier, s.keywords, s.needs_location, s.public === true]
+           keywords = excluded.keywords, needs_location = excluded.needs_location, public = excluded.public, location_kind = excluded.location_kind
+         where (services.name, services.tier, services.keywords, services.needs_location, services.public, services.location_kind)
+           is distinct from (excluded.name, excluded.tier, excluded.keywords, excluded.needs_location, excluded.public, excluded.location_kind)`,
+        // a service that does not say where its problems are is taken to be at a home
+        [s.code, s.name, s.tier, s.keywords, s.needs_location, s.public === true, s.location_kind === 'street' ? 'street' : 'property']
       )
     }
     for (const d of ref.destinations) {

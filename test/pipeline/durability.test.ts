@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { idempotencyId } from '../../src/intake/idempotency.js'
 import { sweepOutbox } from '../../src/jobs/outbox-relay.js'
 import { createPool, type Db } from '../../src/db/pool.js'
 import type { Workers } from '../../workers/index.js'
@@ -288,7 +289,7 @@ describe('Idempotency-Key across the pipeline', () => {
 
     const stored = async () => ({
       cases: (await ctx.query('select 1 from cases c join contact_points cp on cp.resident_id = c.resident_id where cp.value = $1', [body.email])).length,
-      raw: (await ctx.query(`select 1 from raw_inbound where provider = 'web' and provider_message_id = $1`, [`key:${key}`])).length,
+      raw: (await ctx.query(`select 1 from raw_inbound where provider = 'web' and provider_message_id = $1`, [idempotencyId(key, { apiKey: null, email: body.email, phone: null })])).length,
       messages: (await ctx.query('select 1 from messages m join cases c on c.id = m.case_id where c.reference = $1', [reference])).length
     })
     expect(await stored()).toEqual({ cases: 1, raw: 1, messages: 1 })

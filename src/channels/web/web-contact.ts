@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 import { AppError } from '../../errors.js'
+import { idempotencyId } from '../../intake/idempotency.js'
 import type { InboundContact } from '../../intake/inbound-contact.js'
 import { CaseReference } from '../../intake/reference.js'
 import { normaliseEmail, normalisePhone } from '../../lib/contact-points.js'
@@ -34,7 +35,7 @@ const UK = { minLat: 49.8, maxLat: 60.95, minLng: -8.7, maxLng: 1.8 }
  * exists) and turns the web form into the normalised contact intake takes. Each refusal
  * names the field at fault.
  */
-export function toInboundContact(body: WebContactBody, idempotencyKey: string | undefined, cat: Catalogue): InboundContact {
+export function toInboundContact(body: WebContactBody, idempotency: { key: string; apiKey: string | null } | null, cat: Catalogue): InboundContact {
   const email = body.email?.trim() ? normaliseEmail(body.email) : null
   const phone = body.phone?.trim() ? normalisePhone(body.phone) : null
   if (!body.email?.trim() && !body.phone?.trim()) throw new AppError('contact_required', { field: 'email' })
@@ -66,8 +67,8 @@ export function toInboundContact(body: WebContactBody, idempotencyKey: string | 
   return {
     channel: 'web',
     provider: 'web',
-    // without a key every submission is new; with one, a retry is recognised
-    providerMessageId: idempotencyKey ? `key:${idempotencyKey}` : `auto:${randomUUID()}`,
+    // without a key every submission is new; with one, a retry from the same sender is recognised
+    providerMessageId: idempotency ? idempotencyId(idempotency.key, { apiKey: idempotency.apiKey, email, phone }) : `auto:${randomUUID()}`,
     rawPayload: body,
     payloadHash: createHash('sha256').update(JSON.stringify(body)).digest('hex'),
     sender: { name: body.name?.trim() || null, email, phone, raw: email ?? phone },

@@ -12,6 +12,7 @@ import { open311ErrorHandler } from '../../open311/errors.js'
 import { FORMATS, Open311Error, sendError, sendList, toXmlDocument, type Format } from '../../open311/format.js'
 import { open311Contact } from '../../open311/inbound.js'
 import { findCaseOf, listRequests, listUpdates, type RequestRow } from '../../open311/records.js'
+import { publicLocation } from '../../open311/public-location.js'
 import {
   Created,
   Discovery,
@@ -67,9 +68,11 @@ const commaList = (v: string | undefined) =>
 /**
  * A case as an Open311 record. With the council's key, all of it; without, what a street
  * problem shows the public: never who reported it nor their words (residents write their
- * names into descriptions), the service name standing for the description.
+ * names into descriptions), the service name standing for the description, and for a
+ * problem at a home no more of where than the outward code and a 100 m square.
  */
 function recordOf(row: RequestRow, full: boolean): RequestRecord {
+  const where = full ? { zipcode: row.postcode, lat: row.lat, long: row.lng } : publicLocation(row.location_kind, row)
   return {
     service_request_id: row.reference,
     status: row.status === 'resolved' ? 'closed' : 'open',
@@ -85,9 +88,9 @@ function recordOf(row: RequestRow, full: boolean): RequestRecord {
     // a street address or photo can show whose home it is: with the council's key only
     address: full ? row.address : null,
     address_id: full ? row.address_id : null,
-    zipcode: row.postcode,
-    lat: row.lat,
-    long: row.lng,
+    zipcode: where.zipcode,
+    lat: where.lat,
+    long: where.long,
     media_url: full ? row.media_url : null
   }
 }
@@ -189,7 +192,8 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
         preValidation: anyone,
         schema: {
           ...describe('Requests of a council, newest first, at most 1000'),
-          description: "Without a key: only public services' requests, without personal data. With the council's key: all its requests.",
+          description:
+            "Without a key: only public services' requests, without personal data; a problem at a home (a service whose location_kind is not street) gives only its outward code and coordinates rounded to about 100 m. With the council's key: all its requests.",
           querystring: RequestsQuery,
           response: { 200: Type.Array(RequestRecord), ...errors }
         }

@@ -132,7 +132,17 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
 
   app.get(
     '/v1/cases/:reference',
-    { onRequest: read, schema: { tags: ['council cases'], security, summary: 'One case with its messages and events', params: Params, response: { 200: CaseDetail, ...errors } } },
+    {
+      onRequest: read,
+      schema: {
+        tags: ['council cases'],
+        security,
+        summary: 'One case with its messages and events',
+        description: "The events are the case's progress and the council's own: never the contact centre's internal notes, transfers, merges, assignment or SLA clocks.",
+        params: Params,
+        response: { 200: CaseDetail, ...errors }
+      }
+    },
     async (req) => {
       const c = await mine(req)
       const detail = { ...c, ...(await caseMessagesAndEvents(db, c.id)) }

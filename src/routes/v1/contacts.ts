@@ -8,6 +8,7 @@ import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { normaliseContactPoint } from '../../lib/contact-points.js'
+import { apiKeyOf } from '../../plugins/api-key-auth.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 import { SingleLine, StringEnum } from '../../lib/schema.js'
 import { CaseReference } from '../../intake/reference.js'
@@ -52,14 +53,16 @@ export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Inf
         tags: ['web channel'],
         summary: 'Report a problem or ask a question',
         description:
-          'Accepted (202) only once the contact is stored. Send an Idempotency-Key header to make retries safe: the same key and body return the same answer.',
+          'Accepted (202) only once the contact is stored. Send an Idempotency-Key header to make retries safe: the same key and body return the same answer. A key is per sender: the API key the request carries, else the email and phone given.',
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' })) }),
         body: WebContactBody,
         response: { 202: Accepted, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody }
       }
     },
     async (req, reply) => {
-      const contact = toInboundContact(req.body, req.headers['idempotency-key'], catalogue)
+      const key = req.headers['idempotency-key']
+      // per sender (src/intake/idempotency.ts): a stranger's use of the same key neither blocks nor answers this one
+      const contact = toInboundContact(req.body, key ? { key, apiKey: apiKeyOf(req) || null } : null, catalogue)
       const done = intakePressure.begin()
       const result = await intake.submit(contact).finally(done)
       if (result.replayed && !result.samePayload) throw new AppError('idempotency_key_reused', { field: 'idempotency-key' })
