@@ -58,6 +58,11 @@ export const ConfigSchema = Type.Object({
   DELIVERY_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 8 }),
   DELIVERY_BACKOFF_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 10_000 }),
   DELIVERY_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  // private addresses webhooks may reach (councils on private networks): CIDRs, comma-separated,
+  // or `none`; unset: loopback outside production, none in production (resolved in loadConfig)
+  WEBHOOK_ALLOW_PRIVATE_CIDRS: Type.Optional(Type.String({ pattern: '^(none|[0-9A-Fa-f:./, ]+)$' })),
+  // webhook subscriptions one council may hold (a partnership key's count for the council each names)
+  WEBHOOK_MAX_SUBSCRIPTIONS_PER_COUNCIL: Type.Integer({ minimum: 1, maximum: 1_000, default: 20 }),
   OUTBOX_SWEEP_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   OUTBOX_LEASE_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
@@ -107,7 +112,7 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 
-export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean; AGENT_TOKEN_SECRET: string }
+export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean; AGENT_TOKEN_SECRET: string; WEBHOOK_ALLOW_PRIVATE_CIDRS: string }
 
 /** A development key so the demo's admin routes work out of the box; refused in production. */
 export const DEMO_OPERATOR_KEY = 'switchboard-demo-operator-key'
@@ -127,6 +132,7 @@ const hints: Record<string, string> = {
   TWILIO_AUTH_TOKEN: "set it to the Auth Token of the Twilio account that owns the numbers (Console → Account → API keys & tokens)",
   EMAIL_INBOUND_SECRETS: 'set it to name:secret pairs separated by commas, each secret at least 16 characters, e.g. sendgrid:0123456789abcdef0123',
   AGENT_TOKEN_SECRET: 'set it to a random secret of at least 32 characters (openssl rand -hex 24), the same for every API process',
+  WEBHOOK_ALLOW_PRIVATE_CIDRS: 'use none, or CIDRs separated by commas, such as 10.20.0.0/16,fd00:1::/64',
   SMTP_URL: 'set it to smtp://user:pass@host:587 (outside production it may be left unset: the demo transport then keeps mails and sends none)'
 }
 
@@ -155,6 +161,11 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     if (!raw.AGENT_TOKEN_SECRET) throw new ConfigError(`AGENT_TOKEN_SECRET is required in production: ${hints.AGENT_TOKEN_SECRET}`)
   }
   parseTrustProxy(raw.TRUST_PROXY) // a bad address fails here, naming TRUST_PROXY, not later inside Fastify
+  const allowPrivate = raw.WEBHOOK_ALLOW_PRIVATE_CIDRS ?? (raw.NODE_ENV === 'production' ? 'none' : '127.0.0.0/8,::1/128')
+  const badCidr = allowPrivate === 'none' ? undefined : allowPrivate.split(',').map((s) => s.trim()).filter(Boolean).find((entry) => !isAddressOrCidr(entry))
+  if (badCidr !== undefined) {
+    throw new ConfigError(`WEBHOOK_ALLOW_PRIVATE_CIDRS is invalid ("${badCidr}" is not an address or CIDR): use none, or CIDRs such as 10.20.0.0/16,fd00:1::/64`)
+  }
   const publicBase = (raw.PUBLIC_BASE_URL ?? `http://${raw.HOST}:${raw.PORT}`).replace(/\/+$/, '')
   return {
     ...raw,
@@ -162,7 +173,8 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     OPERATOR_API_KEY: raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY,
     // outside production, derived from the operator key: the same in every process of a deployment
     AGENT_TOKEN_SECRET: raw.AGENT_TOKEN_SECRET ?? createHmac('sha256', raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY).update('agent tokens').digest('base64url'),
-    LOAD_DEMO_DATA: raw.LOAD_DEMO_DATA ?? raw.NODE_ENV !== 'production'
+    LOAD_DEMO_DATA: raw.LOAD_DEMO_DATA ?? raw.NODE_ENV !== 'production',
+    WEBHOOK_ALLOW_PRIVATE_CIDRS: allowPrivate
   }
 }
 

@@ -26,7 +26,8 @@ export const errorCatalogue = {
   rate_limited: { status: 429, message: 'Too many requests; wait before trying again' },
   reply_channel_unavailable: { status: 409, message: 'This case cannot be answered on its channel yet' },
   delivery_not_retryable: { status: 409, message: 'Only a dead-lettered or failed delivery can be retried' },
-  webhook_url_refused: { status: 422, message: 'The webhook URL must be https (plain http only to a loopback host outside production)' },
+  webhook_url_refused: { status: 422, message: 'The webhook URL must be https to a public address, without a user name or password' },
+  webhook_subscription_limit: { status: 409, message: 'This council has as many webhook subscriptions as it may; delete one first' },
   temporarily_unavailable: { status: 503, message: 'The service is temporarily unavailable; retry shortly' },
   internal_error: { status: 500, message: 'Something went wrong on our side' }
 } as const

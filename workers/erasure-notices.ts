@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import type { Transporter } from 'nodemailer'
 import type { Infra } from '../src/infra.js'
 import { sendErasureNotice } from '../src/data-protection/erasure-notices.js'
+import { outboundClient } from '../src/delivery/safe-fetch.js'
 import { queueName, type ErasureNoticeJob } from '../src/jobs/queues.js'
 
 /** erasure:notify — case.erased to the council systems that had an erased case (src/data-protection/erasure-notices.ts). */
@@ -13,7 +14,8 @@ export function createErasureNoticeWorker(infra: Infra, connection: Redis, mail:
     maxAttempts: infra.config.DELIVERY_ATTEMPTS,
     timeoutMs: infra.config.DELIVERY_TIMEOUT_MS,
     mailFrom: infra.config.MAIL_FROM,
-    production: infra.config.NODE_ENV === 'production'
+    production: infra.config.NODE_ENV === 'production',
+    outbound: outboundClient(infra.config.WEBHOOK_ALLOW_PRIVATE_CIDRS)
   }
   return new Worker<ErasureNoticeJob>(queueName('erasure:notify'), (job) => sendErasureNotice({ db: infra.db, mail, log, settings }, job.data), {
     connection: connection as unknown as ConnectionOptions,

@@ -1,6 +1,6 @@
 import type { Transporter } from 'nodemailer'
 import type { Db } from '../db/pool.js'
-import { sendToDestination } from '../delivery/deliver-case.js'
+import { sendToDestination, type DeliveryDeps } from '../delivery/deliver-case.js'
 import { sendOne } from '../delivery/send-one.js'
 import type { Log } from '../logger.js'
 
@@ -8,7 +8,8 @@ export interface ErasureNoticeDeps {
   db: Db
   mail: Transporter
   log: Log
-  settings: { maxAttempts: number; timeoutMs: number; mailFrom: string; production: boolean }
+  /** as a delivery's: council systems are reached the same way */
+  settings: DeliveryDeps['settings']
 }
 
 export type ErasureNoticeOutcome = 'delivered' | 'already_settled' | 'missing'

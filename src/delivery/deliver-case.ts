@@ -1,18 +1,22 @@
 import type { Transporter } from 'nodemailer'
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
-import { webhookUrlRefusal } from './destination-policy.js'
+import { refusedAttempt } from './destination-policy.js'
 import { sendTeamMail } from './email.js'
 import { settleAs, type AttemptResult } from './outcome.js'
 import { buildCasePayload, renderCaseEmail, type DeliveryRow } from './payload.js'
+import type { OutboundClient } from './safe-fetch.js'
 import { sendWebhook } from './webhook.js'
 
 export interface DeliveryDeps {
   db: Db
   mail: Transporter
   log: Log
-  /** `production` refuses plain-http webhooks even to a loopback host */
-  settings: { maxAttempts: number; timeoutMs: number; mailFrom: string; production: boolean }
+  /**
+   * `production` refuses plain-http webhooks even to a loopback host; `outbound` connects
+   * only to public addresses and the operator's allowed private ranges
+   */
+  settings: { maxAttempts: number; timeoutMs: number; mailFrom: string; production: boolean; outbound: OutboundClient }
 }
 
 export type DeliveryOutcome = 'delivered' | 'kept' | 'already_settled' | 'missing'
@@ -95,9 +99,10 @@ export async function sendToDestination(
   if (to.kind === 'webhook') {
     if (!to.webhook_url || !to.webhook_secret) return { ok: false, permanent: true, status: null, detail: 'destination has no webhook URL or secret' }
     // checked at start too; this catches a destination changed since, before anything is sent
-    const refusal = webhookUrlRefusal(to.webhook_url, { production: deps.settings.production })
-    if (refusal) return { ok: false, permanent: true, status: null, detail: `not sent: ${refusal}` }
-    return sendWebhook({ url: to.webhook_url, secret: to.webhook_secret }, message.id, JSON.stringify(message.json()), deps.settings.timeoutMs)
+    const { production, outbound } = deps.settings
+    const refused = refusedAttempt(to.webhook_url, { production, addresses: outbound.policy })
+    if (refused) return refused
+    return sendWebhook(outbound, { url: to.webhook_url, secret: to.webhook_secret }, message.id, JSON.stringify(message.json()), deps.settings.timeoutMs)
   }
   if (!to.team_email) return { ok: false, permanent: true, status: null, detail: 'destination has no email address' }
   // with the demo transport the mail is built and kept, and the result says so
@@ -183,7 +188,7 @@ export async function settleDeliveries(deps: DeliveryDeps, settlements: Settleme
     const context = { deliveryId: s.delivery.public_id, attempt: s.delivery.attempts, kind: s.delivery.kind }
     if (s.outcome === 'delivered') deps.log.info(context, 'case delivered')
     else if (s.outcome === 'kept') deps.log.info(context, 'case kept by the demo mail transport, not sent')
-    else if (s.outcome === 'dead') deps.log.warn({ ...context, detail: s.result.detail }, 'delivery dead-lettered')
-    else deps.log.info({ ...context, detail: s.result.detail }, 'delivery attempt failed; will retry')
+    else if (s.outcome === 'dead') deps.log.warn({ ...context, detail: s.result.detail, cause: s.result.cause }, 'delivery dead-lettered')
+    else deps.log.info({ ...context, detail: s.result.detail, cause: s.result.cause }, 'delivery attempt failed; will retry')
   }
 }

@@ -9,8 +9,10 @@ export interface AttemptResult {
    */
   kept?: boolean
   status: number | null
-  /** for the delivery record and the audit trail; never contains case content */
+  /** for the delivery record and the audit trail (a council may read it): our own short words, never case content or a raw socket error */
   detail: string
+  /** for operators' logs only: the raw error behind a failed connection (never a URL) */
+  cause?: string
 }
 
 /** 2xx delivers; 408 and 429 are worth retrying like 5xx; any other 4xx will not get better. */

@@ -53,9 +53,9 @@ export async function sendOne<T extends { attempts: number }>(
     return 'delivered'
   }
   if (outcome === 'dead') {
-    deps.log.warn({ ...context, detail: result.detail }, `${s.what} dead-lettered`)
+    deps.log.warn({ ...context, detail: result.detail, cause: result.cause }, `${s.what} dead-lettered`)
     throw new UnrecoverableError(`${s.what} ${id} dead-lettered: ${result.detail}`)
   }
-  deps.log.info({ ...context, detail: result.detail }, `${s.what} attempt failed; will retry`)
+  deps.log.info({ ...context, detail: result.detail, cause: result.cause }, `${s.what} attempt failed; will retry`)
   throw new Error(`${s.what} attempt ${item.attempts} failed: ${result.detail}`)
 }

@@ -1,5 +1,7 @@
+import type { Response } from 'undici'
 import { signWebhook } from './signature.js'
 import { classifyHttpStatus, type AttemptResult } from './outcome.js'
+import { describeFailure, type OutboundClient } from './safe-fetch.js'
 
 // What we read of a receiver's answer before hanging up: enough for any acknowledgement,
 // so the connection can be reused, and no more, so a receiver that answers with a huge or
@@ -12,18 +14,27 @@ export interface WebhookTarget {
 }
 
 /** POSTs the case as JSON, signed; any answer other than 2xx is a failure. */
-export async function sendWebhook(target: WebhookTarget, deliveryId: string, body: string, timeoutMs: number): Promise<AttemptResult> {
+export async function sendWebhook(outbound: OutboundClient, target: WebhookTarget, deliveryId: string, body: string, timeoutMs: number): Promise<AttemptResult> {
   const timestamp = Math.floor(Date.now() / 1000).toString()
+  return postJson(outbound, target.url, {
+    'user-agent': 'Switchboard-Delivery/1',
+    'x-switchboard-delivery': deliveryId,
+    'x-switchboard-timestamp': timestamp,
+    'x-switchboard-signature': signWebhook(target.secret, timestamp, body)
+  }, body, timeoutMs)
+}
+
+/**
+ * One POST of a JSON body to a council system, through the outbound client (which refuses
+ * addresses that are not public at connect time), never following a redirect. The result
+ * is the status code's alone; a failure to connect or answer is told in a few words (the
+ * raw error goes to `cause`, for operators' logs).
+ */
+export async function postJson(outbound: OutboundClient, url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<AttemptResult> {
   try {
-    const res = await fetch(target.url, {
+    const res = await outbound.fetch(url, {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'Switchboard-Delivery/1',
-        'x-switchboard-delivery': deliveryId,
-        'x-switchboard-timestamp': timestamp,
-        'x-switchboard-signature': signWebhook(target.secret, timestamp, body)
-      },
+      headers: { 'content-type': 'application/json', ...headers },
       body,
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs)
@@ -31,9 +42,8 @@ export async function sendWebhook(target: WebhookTarget, deliveryId: string, bod
     await discardBody(res)
     return classifyHttpStatus(res.status)
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } }
-    const reason = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message)
-    return { ok: false, permanent: false, status: null, detail: `request failed: ${reason}` }
+    const failure = describeFailure(err)
+    return { ok: false, permanent: failure.permanent, status: null, detail: failure.reason, cause: failure.cause }
   }
 }
 

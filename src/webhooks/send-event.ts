@@ -1,15 +1,20 @@
 import type { Db } from '../db/pool.js'
-import { webhookUrlRefusal } from '../delivery/destination-policy.js'
-import { classifyHttpStatus, type AttemptResult } from '../delivery/outcome.js'
+import { refusedAttempt } from '../delivery/destination-policy.js'
+import type { AttemptResult } from '../delivery/outcome.js'
+import type { OutboundClient } from '../delivery/safe-fetch.js'
 import { sendOne } from '../delivery/send-one.js'
+import { postJson } from '../delivery/webhook.js'
 import type { Log } from '../logger.js'
 import { webhookHeaders } from './signing.js'
 
 export interface WebhookSendDeps {
   db: Db
   log: Log
-  /** `production` refuses plain-http URLs even to a loopback host */
-  settings: { maxAttempts: number; timeoutMs: number; production: boolean }
+  /**
+   * `production` refuses plain-http URLs even to a loopback host; `outbound` connects only to
+   * public addresses and the operator's allowed private ranges
+   */
+  settings: { maxAttempts: number; timeoutMs: number; production: boolean; outbound: OutboundClient }
 }
 
 export type WebhookSendOutcome = 'delivered' | 'already_settled' | 'missing'
@@ -115,24 +120,10 @@ async function attemptSend(deps: WebhookSendDeps, e: ClaimedEvent): Promise<Atte
   if (e.case_council !== e.subscription_council) {
     return { ok: false, permanent: true, status: null, detail: 'not sent: the case is no longer with this council' }
   }
-  // checked when subscribing too; this catches a policy stricter since (production)
-  const refusal = webhookUrlRefusal(e.url, { production: deps.settings.production })
-  if (refusal) return { ok: false, permanent: true, status: null, detail: `not sent: ${refusal}` }
+  // checked when subscribing too; names are checked as they are resolved, in `outbound`
+  const { production, outbound } = deps.settings
+  const refused = refusedAttempt(e.url, { production, addresses: outbound.policy })
+  if (refused) return refused
   const body = webhookBody(e)
-  try {
-    const res = await fetch(e.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'Switchboard-Webhooks/1', ...webhookHeaders(e.secret, e.event_id, body) },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(deps.settings.timeoutMs)
-    })
-    // only the status counts: the answer's body is not read, so it cannot hold the worker
-    await res.body?.cancel().catch(() => undefined)
-    return classifyHttpStatus(res.status)
-  } catch (err) {
-    const failure = err as Error & { cause?: { code?: string } }
-    const reason = failure.name === 'TimeoutError' ? `no answer within ${deps.settings.timeoutMs} ms` : (failure.cause?.code ?? failure.message)
-    return { ok: false, permanent: false, status: null, detail: `request failed: ${reason}` }
-  }
+  return postJson(outbound, e.url, { 'user-agent': 'Switchboard-Webhooks/1', ...webhookHeaders(e.secret, e.event_id, body) }, body, deps.settings.timeoutMs)
 }

@@ -1,4 +1,5 @@
 import { withTransaction, type Db, type Queryable } from '../db/pool.js'
+import { publicReason } from '../delivery/safe-fetch.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { newWebhookSecret } from './signing.js'
 
@@ -23,6 +24,7 @@ export interface DeadLetter {
   case_reference: string
   attempts: number
   last_status: number | null
+  /** a few words of ours ('timed out', 'HTTP 503'), never a raw socket error */
   last_error: string | null
   created_at: Date
 }
@@ -31,17 +33,31 @@ export interface DeadLetter {
  * Every query here takes the councils the caller's key may act for and matches rows by
  * them, so another council's subscription or event is simply not found: the route answers
  * 404 and existence is not revealed.
+ *
+ * A new subscription, unless its council already has `max` active ones: then null. Each
+ * subscription is one more POST per event of every case, so the count is capped per
+ * council (a partnership key's subscriptions count for the member council each names).
+ * The council's row is locked first, so that subscriptions made at once for one council
+ * are counted one after the other, each seeing those made before it: a count and insert
+ * alone would let them all see the same count.
  */
 export async function createSubscription(
-  db: Queryable,
-  s: { council: string; url: string; events: WebhookEventType[] }
-): Promise<Subscription & { secret: string }> {
-  const { rows } = await db.query<Subscription & { secret: string }>(
-    `insert into webhook_subscriptions (council_gss, url, secret, events) values ($1, $2, $3, $4)
-     returning id, url, events, council_gss as council, secret, created_at`,
-    [s.council, s.url, newWebhookSecret(), [...new Set(s.events)]]
-  )
-  return rows[0]!
+  db: Db,
+  s: { council: string; url: string; events: WebhookEventType[] },
+  max: number
+): Promise<(Subscription & { secret: string }) | null> {
+  return withTransaction(db, async (tx) => {
+    // no key update: cases referencing the council are not held up (their key-share lock does not conflict)
+    await tx.query('select 1 from councils where gss = $1 for no key update', [s.council])
+    const { rows } = await tx.query<Subscription & { secret: string }>(
+      `insert into webhook_subscriptions (council_gss, url, secret, events)
+       select $1, $2, $3, $4
+        where (select count(*) from webhook_subscriptions where council_gss = $1 and active) < $5
+       returning id, url, events, council_gss as council, secret, created_at`,
+      [s.council, s.url, newWebhookSecret(), [...new Set(s.events)], max]
+    )
+    return rows[0] ?? null
+  })
 }
 
 export async function listSubscriptions(db: Queryable, councils: string[]): Promise<Subscription[]> {
@@ -72,7 +88,7 @@ export async function listDeadLetters(db: Queryable, councils: string[], limit: 
       order by e.id desc limit $2`,
     [councils, limit]
   )
-  return rows
+  return rows.map((r) => ({ ...r, last_error: publicReason(r.last_error) }))
 }
 
 export type ReplayResult = { found: false } | { found: true; outbox: OutboxRow | null }

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { applyCouncilUpdate } from '../../src/cases/council-updates.js'
+import { outboundClient } from '../../src/delivery/safe-fetch.js'
 import { sendWebhookEvent } from '../../src/webhooks/send-event.js'
 import { caseRow, createTestContext, waitFor, type TestContext } from '../helpers/context.js'
-import { startReceiver, type Receiver, type Responder } from '../helpers/delivery.js'
+import { reservePort, startReceiver, type Receiver, type Responder } from '../helpers/delivery.js'
 import { acceptedIds, api, BRENT, councilKey, eventsFor, expectSigned, HINCKLEY, report, subscribe, waitSettled, WESTMINSTER, type Place } from './webhooks-helpers.js'
 
 // 6 attempts 50 ms apart, doubling: an event is dead-lettered about 1.5 s after its first attempt
@@ -129,7 +130,7 @@ describe('council webhooks', () => {
     const letters = await api(ctx, key, 'GET', '/v1/webhooks/dead-letters')
     expect(letters.statusCode).toBe(200)
     expect(letters.json()).toEqual([
-      expect.objectContaining({ event_id: dead!.event_id, subscription_id: sub.id, type: 'case.routed', case_reference: reference, attempts: ATTEMPTS, last_status: 503 })
+      expect.objectContaining({ event_id: dead!.event_id, subscription_id: sub.id, type: 'case.routed', case_reference: reference, attempts: ATTEMPTS, last_status: 503, last_error: 'HTTP 503' })
     ])
 
     fixed = true
@@ -155,9 +156,22 @@ describe('council webhooks', () => {
     // a duplicate job for the delivered event (a re-enqueue after a lost ack) sends nothing
     const sent = hook.requests.length
     const [outbox] = await ctx.query<{ id: number }>(`select id from outbox where topic = 'webhook:send' and payload->>'webhook_event_id' = $1::text order by id desc limit 1`, [settled!.id])
-    const settings = { maxAttempts: ATTEMPTS, timeoutMs: 2_000, production: false }
+    const settings = { maxAttempts: ATTEMPTS, timeoutMs: 2_000, production: false, outbound: outboundClient(ctx.config.WEBHOOK_ALLOW_PRIVATE_CIDRS) }
     expect(await sendWebhookEvent({ db: ctx.infra.db, log: ctx.infra.log, settings }, { webhookEventId: settled!.id, outboxId: outbox!.id })).toBe('already_settled')
     expect(hook.requests).toHaveLength(sent)
+  })
+
+  it('tells the council why in a few words, never with the socket error: a receiver nobody listens at is "connection refused"', async () => {
+    const port = await reservePort()
+    const key = await councilKey(ctx, { council: BRENT.council })
+    const sub = await subscribe(ctx, key, { url: `http://127.0.0.1:${port}/hooks`, events: ['case.routed'] })
+    const { reference } = await report(ctx, BRENT)
+    const [dead] = await waitSettled(ctx, sub.id, reference, ['case.routed'])
+    expect(dead).toMatchObject({ state: 'dead', attempts: ATTEMPTS })
+    const letters = (await api(ctx, key, 'GET', '/v1/webhooks/dead-letters')).json() as Array<{ event_id: string; last_status: number | null; last_error: string }>
+    expect(letters.find((l) => l.event_id === dead!.event_id)).toMatchObject({ last_status: null, last_error: 'connection refused' })
+    expect(JSON.stringify(letters)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|:\d{4,5}\b/)
+    expect((await api(ctx, key, 'DELETE', `/v1/webhooks/${sub.id}`)).statusCode).toBe(204)
   })
 
   it('dead-letters at once on an answer that retrying will not fix (410)', async () => {

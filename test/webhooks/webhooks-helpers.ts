@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { expect } from 'vitest'
 import { Webhook } from 'standardwebhooks'
 import { createApiKey, type ApiKeyScope } from '../../src/councils/api-keys.js'
@@ -103,4 +105,41 @@ export function acceptedIds(requests: ReceivedRequest[]): Map<string, number> {
     out.set(id, (out.get(id) ?? 0) + 1)
   }
   return out
+}
+
+/** A listener that records every TCP connection made to it, and answers none. */
+export interface Trap {
+  port: number
+  /** connections made so far, from anywhere */
+  connections: number
+  close(): Promise<void>
+}
+
+/**
+ * Something an attacker would like us to reach (Redis, Postgres, a metadata service): a
+ * real listener on 127.0.0.1 and, where the machine has IPv6, on ::1 at the same port, that
+ * counts connections. A test that never connects leaves the count at 0.
+ */
+export async function startTrap(): Promise<Trap> {
+  const servers: Server[] = []
+  const trap: Trap = {
+    port: 0,
+    connections: 0,
+    async close() {
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+    }
+  }
+  const listen = async (host: string, port: number) => {
+    const server = createServer((socket) => {
+      trap.connections++
+      socket.destroy()
+    })
+    server.listen(port, host)
+    await once(server, 'listening')
+    servers.push(server)
+    return (server.address() as AddressInfo).port
+  }
+  trap.port = await listen('127.0.0.1', 0)
+  await listen('::1', trap.port).catch(() => undefined)
+  return trap
 }

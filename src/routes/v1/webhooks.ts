@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { ApiKeyGrant } from '../../councils/api-keys.js'
-import { webhookUrlRefusal } from '../../delivery/destination-policy.js'
+import { targetPolicy, webhookUrlRefusal } from '../../delivery/destination-policy.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
@@ -50,7 +50,8 @@ const KEY_HELP = 'Send the council (or partnership) API key as `Authorization: B
 export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, queues, config } = opts.infra
-  const production = config.NODE_ENV === 'production'
+  const policy = targetPolicy(config)
+  const maxPerCouncil = config.WEBHOOK_MAX_SUBSCRIPTIONS_PER_COUNCIL
   // the key before anything else, so a caller without one learns nothing; then its own rate limit
   const keyed = (scope: 'read' | 'write') => ({ onRequest: [requireApiKey(db, scope), ...app.requestLimits.apiKey] })
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
@@ -67,7 +68,10 @@ export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Inf
           `${KEY_HELP} Needs the write scope. Each event is POSTed as JSON ({id, type, created_at, data: {case, event}}), signed with the ` +
           'Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) and with x-switchboard-timestamp / x-switchboard-signature as case deliveries are. ' +
           'Any answer other than 2xx is retried with exponential backoff; after the last attempt the event is dead-lettered (GET /v1/webhooks/dead-letters) and can be replayed. ' +
-          'The URL must be https (plain http only to a loopback host, outside production). A partnership key names the member council.',
+          'The URL must be https (plain http only to a loopback host, outside production), without a user name or password, and reach a public address: ' +
+          'one that is private, loopback, link-local or otherwise not on the public internet is refused here when the URL gives it, and at every connection when its name resolves to it ' +
+          '(the dead letter then reads "refused: the address is not public"), unless the operator allows its range. ' +
+          `A council may have ${maxPerCouncil} subscriptions (409 webhook_subscription_limit beyond that); a partnership key names the member council, and counts against that council's limit.`,
         body: Type.Object(
           {
             url: SingleLine({ minLength: 1, maxLength: 2048, examples: ['https://backoffice.example.gov.uk/hooks/switchboard'] }),
@@ -76,14 +80,20 @@ export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Inf
           },
           { additionalProperties: false }
         ),
-        response: { 201: Created, 422: ErrorBody, ...errors }
+        response: { 201: Created, 409: ErrorBody, 422: ErrorBody, ...errors }
       }
     },
     async (req, reply) => {
       const council = councilFor(grantOf(req), req.body.council)
-      const refusal = webhookUrlRefusal(req.body.url, { production })
+      // the URL is never logged nor echoed in the refusal: it may carry a password or a token
+      const refusal = webhookUrlRefusal(req.body.url, policy)
       if (refusal) throw new AppError('webhook_url_refused', { field: 'url', message: refusal.replace(/^webhook_url/, 'url') })
-      const created = await createSubscription(db, { council, url: req.body.url, events: req.body.events })
+      const created = await createSubscription(db, { council, url: req.body.url, events: req.body.events }, maxPerCouncil)
+      if (!created) {
+        throw new AppError('webhook_subscription_limit', {
+          message: `Council ${council} has ${maxPerCouncil} webhook subscriptions, the most allowed; delete one (DELETE /v1/webhooks/{id}) before adding another`
+        })
+      }
       req.log.info({ subscriptionId: created.id, council, events: created.events }, 'webhook subscription created')
       return reply.code(201).send(created)
     }
@@ -105,7 +115,11 @@ export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Inf
       schema: {
         tags,
         summary: "Events the council's receivers never accepted, newest first",
-        description: `${KEY_HELP} Needs the read scope. Replay one with POST /v1/webhooks/events/{event_id}/replay.`,
+        description:
+          `${KEY_HELP} Needs the read scope. last_status is the receiver's HTTP status, if it answered; last_error says why in a few words: ` +
+          '"HTTP 503", "timed out", "connection refused", "connection reset", "the name could not be resolved", "network unreachable", ' +
+          '"TLS failed: the certificate was not accepted", "refused: the address is not public", "request failed", or "not sent: " and why. ' +
+          'Replay one with POST /v1/webhooks/events/{event_id}/replay.',
         querystring: Type.Object({ limit: Type.Optional(IntegerBetween(1, 500, { default: 100 })) }),
         response: { 200: Type.Array(DeadLetter), ...errors }
       }
