@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { agentTokens } from './agents/tokens.js'
+import { agentSessions } from './agents/sessions.js'
 import { parseTrustProxy } from './config.js'
 import type { Infra } from './infra.js'
 import { IntakeBatcher } from './intake/intake-batcher.js'
@@ -120,9 +120,11 @@ export async function buildApp(infra: Infra) {
   await app.register(open311Routes, { infra, intake, prefix: '/open311/v2' })
   await app.register(adminRoutes, { infra })
 
-  // contact-centre agents: short-lived tokens, and the live view fed through Redis
-  const tokens = agentTokens(infra.config.AGENT_TOKEN_SECRET, infra.config.AGENT_TOKEN_TTL_MINUTES)
+  // contact-centre agents: short-lived tokens of active agents, and the live view fed through Redis
+  const tokens = agentSessions(infra)
   const hub = new LiveHub({ db: infra.db, redis: infra.redis, databaseUrl: infra.config.DATABASE_URL, prefix: infra.config.QUEUE_PREFIX, log: infra.log.child({ component: 'live' }) })
+  // Postgres announces each change to an agent's account: forget it at once, not after AGENT_REVOCATION_S
+  hub.on('agent-changed', (agentId: number) => tokens.forget(agentId))
   await hub.start()
   app.addHook('onClose', async () => hub.close())
   await app.register(authRoutes, { infra, tokens })

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto'
 import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import Type, { type Static } from 'typebox'
@@ -36,6 +35,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_LOOKUP_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 30 }),
   // requests a minute per council API key (their systems share addresses: counted by key)
   RATE_LIMIT_API_KEY_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 600 }),
+  // agents' login attempts a minute per account, from any number of addresses
+  RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MIN: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10 }),
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 4_000 }),
   DATABASE_LOCK_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 2_000 }),
   INTAKE_MAX_WAIT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 3_000 }),
@@ -97,9 +98,14 @@ export const ConfigSchema = Type.Object({
   // automatic acknowledgements: at most this many to one address in the window, one per case
   EMAIL_ACK_WINDOW_MINUTES: Type.Integer({ minimum: 1, maximum: 10_080, default: 60 }),
   EMAIL_ACK_MAX_PER_WINDOW: Type.Integer({ minimum: 1, maximum: 1_000, default: 3 }),
-  // agents' bearer tokens: shared by every API process (32+ characters; required in production)
+  // agents' bearer tokens: shared by every API process (32+ characters; required in production;
+  // unset elsewhere: derived from a random value of the database, src/agents/sessions.ts)
   AGENT_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   AGENT_TOKEN_TTL_MINUTES: Type.Integer({ minimum: 1, maximum: 1_440, default: 15 }),
+  // the longest a disabled agent's token still works, and their live sockets stay open
+  AGENT_REVOCATION_S: Type.Integer({ minimum: 1, maximum: 60, default: 5 }),
+  // live sockets (/v1/agent/stream) one agent may hold open on one API process
+  AGENT_MAX_SOCKETS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   // how often the workers hand out auto-assigning teams' queues; a merge may be undone this long after
   ASSIGN_EVERY_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 2_000 }),
   MERGE_UNDO_MINUTES: Type.Integer({ minimum: 0, maximum: 10_080, default: 30 }),
@@ -112,7 +118,7 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 
-export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean; AGENT_TOKEN_SECRET: string; WEBHOOK_ALLOW_PRIVATE_CIDRS: string }
+export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean; WEBHOOK_ALLOW_PRIVATE_CIDRS: string }
 
 /** A development key so the demo's admin routes work out of the box; refused in production. */
 export const DEMO_OPERATOR_KEY = 'switchboard-demo-operator-key'
@@ -131,7 +137,7 @@ const hints: Record<string, string> = {
   LOG_LEVEL: 'use one of fatal, error, warn, info, debug, trace, silent',
   TWILIO_AUTH_TOKEN: "set it to the Auth Token of the Twilio account that owns the numbers (Console → Account → API keys & tokens)",
   EMAIL_INBOUND_SECRETS: 'set it to name:secret pairs separated by commas, each secret at least 16 characters, e.g. sendgrid:0123456789abcdef0123',
-  AGENT_TOKEN_SECRET: 'set it to a random secret of at least 32 characters (openssl rand -hex 24), the same for every API process',
+  AGENT_TOKEN_SECRET: 'set it to a random secret of at least 32 characters (openssl rand -hex 24), not OPERATOR_API_KEY, the same for every API process',
   WEBHOOK_ALLOW_PRIVATE_CIDRS: 'use none, or CIDRs separated by commas, such as 10.20.0.0/16,fd00:1::/64',
   SMTP_URL: 'set it to smtp://user:pass@host:587 (outside production it may be left unset: the demo transport then keeps mails and sends none)'
 }
@@ -159,6 +165,8 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     const problem = !key ? 'is required' : key === DEMO_OPERATOR_KEY ? 'must not be the published demo key' : key.length < 32 ? 'must be at least 32 characters' : null
     if (problem) throw new ConfigError(`OPERATOR_API_KEY ${problem} in production: ${hints.OPERATOR_API_KEY}`)
     if (!raw.AGENT_TOKEN_SECRET) throw new ConfigError(`AGENT_TOKEN_SECRET is required in production: ${hints.AGENT_TOKEN_SECRET}`)
+    // one leaked secret must not give both the operator's routes and the power to mint any agent's token
+    if (raw.AGENT_TOKEN_SECRET === key) throw new ConfigError(`AGENT_TOKEN_SECRET must not be OPERATOR_API_KEY in production: ${hints.AGENT_TOKEN_SECRET}`)
   }
   parseTrustProxy(raw.TRUST_PROXY) // a bad address fails here, naming TRUST_PROXY, not later inside Fastify
   const allowPrivate = raw.WEBHOOK_ALLOW_PRIVATE_CIDRS ?? (raw.NODE_ENV === 'production' ? 'none' : '127.0.0.0/8,::1/128')
@@ -171,8 +179,6 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     ...raw,
     PUBLIC_BASE_URL: publicBase,
     OPERATOR_API_KEY: raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY,
-    // outside production, derived from the operator key: the same in every process of a deployment
-    AGENT_TOKEN_SECRET: raw.AGENT_TOKEN_SECRET ?? createHmac('sha256', raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY).update('agent tokens').digest('base64url'),
     LOAD_DEMO_DATA: raw.LOAD_DEMO_DATA ?? raw.NODE_ENV !== 'production',
     WEBHOOK_ALLOW_PRIVATE_CIDRS: allowPrivate
   }

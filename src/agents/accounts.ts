@@ -26,6 +26,8 @@ export interface LoginAgent {
   partnershipId: string
   role: AgentRole
   passwordHash: string
+  /** the session generation its tokens carry (a disable moves it on) */
+  generation: number
 }
 
 /**
@@ -74,13 +76,32 @@ export async function createAgent(db: Queryable, input: NewAgent): Promise<{ id:
 export async function findAgentForLogin(db: Queryable, email: string): Promise<LoginAgent | null> {
   const normalised = normaliseEmail(email)
   if (!normalised) return null
-  const { rows } = await db.query<{ id: number; partnership_id: string; role: AgentRole; password_hash: string }>({
+  const { rows } = await db.query<{ id: number; partnership_id: string; role: AgentRole; password_hash: string; session_generation: number }>({
     name: 'agent-find-for-login',
-    text: 'select id, partnership_id, role, password_hash from agents where email = $1 and active',
+    text: 'select id, partnership_id, role, password_hash, session_generation from agents where email = $1 and active',
     values: [normalised]
   })
   const r = rows[0]
-  return r ? { id: r.id, partnershipId: r.partnership_id, role: r.role, passwordHash: r.password_hash } : null
+  return r ? { id: r.id, partnershipId: r.partnership_id, role: r.role, passwordHash: r.password_hash, generation: r.session_generation } : null
+}
+
+/**
+ * Disables or enables an agent's account, named by id or email. A disabled agent cannot log
+ * in, and their tokens and live sockets stop working within AGENT_REVOCATION_S (at once where
+ * the API hears Postgres announce the change, migration 021); enabling lets them log in again,
+ * and tokens from before the disable stay refused.
+ * Null when no agent is so named.
+ */
+export async function setAgentActive(db: Queryable, idOrEmail: string, active: boolean): Promise<{ id: number; active: boolean } | null> {
+  const byId = /^[0-9]{1,15}$/.test(idOrEmail.trim()) ? Number(idOrEmail.trim()) : null
+  const email = byId === null ? normaliseEmail(idOrEmail) : null
+  if (byId === null && !email) return null
+  const { rows } = await db.query<{ id: number; active: boolean }>(
+    `update agents set active = $3, session_generation = session_generation + case when $3 then 0 else 1 end
+      where ($1::bigint is not null and id = $1) or ($2::text is not null and email = $2) returning id, active`,
+    [byId, email, active]
+  )
+  return rows[0] ?? null
 }
 
 /** The ids of the named teams of this partnership; with no names, its default team if it has one. */

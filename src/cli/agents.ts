@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { AGENT_ROLES, createAgent } from '../agents/accounts.js'
+import { AGENT_ROLES, createAgent, setAgentActive } from '../agents/accounts.js'
 import type { AgentRole } from '../agents/tokens.js'
 import { printJson, withDatabase } from './database.js'
 
@@ -34,4 +34,20 @@ export function registerAgentCommands(program: Command): void {
       )
       printJson({ id: made.id, password: made.password })
     })
+
+  for (const [name, active] of [['disable', false], ['enable', true]] as const) {
+    agents
+      .command(name)
+      .description(
+        active
+          ? 'let a disabled agent log in again (tokens from before the disable stay refused); prints { "id", "active" }'
+          : 'stop an agent at once: no login, and their tokens and live sockets refused within AGENT_REVOCATION_S; prints { "id", "active" }'
+      )
+      .argument('<id-or-email>', "the agent's id or login email")
+      .action(async (who: string) => {
+        const done = await withDatabase((db) => setAgentActive(db, who, active))
+        if (!done) throw new Error(`no agent ${who}`)
+        printJson(done)
+      })
+  }
 }

@@ -1,11 +1,12 @@
 import type { FastifyRequest } from 'fastify'
-import type { AgentClaims, AgentRole, AgentTokens } from '../agents/tokens.js'
+import type { AgentSessions } from '../agents/sessions.js'
+import type { AgentRole, VerifiedAgent } from '../agents/tokens.js'
 import { AppError } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** the agent a request's bearer token speaks for, once checked */
-    agent?: AgentClaims
+    agent?: VerifiedAgent
   }
 }
 
@@ -19,11 +20,15 @@ export function bearerOf(req: FastifyRequest): string | null {
   return typeof q === 'string' ? q : null
 }
 
-/** An onRequest hook admitting agents with a valid token and at least this role; sets req.agent. */
-export function requireAgent(tokens: AgentTokens, least: AgentRole = 'agent') {
+/**
+ * An onRequest hook admitting agents with a valid token, still active (as known within
+ * AGENT_REVOCATION_S), with at least this role; sets req.agent. A disabled, removed or changed
+ * account is refused as a bad token is: 401, log in again.
+ */
+export function requireAgent(sessions: AgentSessions, least: AgentRole = 'agent') {
   return async (req: FastifyRequest) => {
     const token = bearerOf(req)
-    const claims = token ? tokens.verify(token) : null
+    const claims = token ? await sessions.authenticate(token) : null
     if (!claims) throw new AppError('unauthorized', { message: 'A valid agent token is required (POST /v1/auth/login)' })
     if (RANK[claims.role] < RANK[least]) throw new AppError('forbidden', { message: `This needs the ${least} role` })
     req.agent = claims

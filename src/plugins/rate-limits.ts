@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
 import type { Infra } from '../infra.js'
+import { normaliseEmail } from '../lib/contact-points.js'
 
 /** A route hook that counts one request against one limit and answers 429 over it. */
 export type LimitHook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -15,6 +17,8 @@ export interface RequestLimits {
   lookup: LimitHook[]
   /** council routes, after the key is checked: per API key, not per address */
   apiKey: LimitHook[]
+  /** POST /v1/auth/login, as `preHandler` (the body names the account): per account, whoever asks */
+  loginAccount: LimitHook[]
 }
 
 declare module 'fastify' {
@@ -38,11 +42,21 @@ const byAddress: KeyOf = (req) => normalizeIP(req.ip)
 const byApiKey: KeyOf = (req) => `key:${req.apiKey?.id ?? 'none'}`
 /** The case reference as looked up; references are case-insensitive, so the count is too. */
 const byReference: KeyOf = (req) => (req.params as { reference: string }).reference.toUpperCase()
+/**
+ * The account a login names, as login finds it (lower-cased), whether or not it exists, so a
+ * limit reached says nothing about which addresses have accounts. Hashed: an agent's email
+ * address is not left in Redis.
+ */
+const byAccount: KeyOf = (req) => {
+  const given = String((req.body as { email?: unknown } | undefined)?.email ?? '')
+  return createHash('sha256').update(normaliseEmail(given) ?? given.trim().toLowerCase()).digest('base64url')
+}
 
 /**
  * Rate limits counted in Redis, so every API process shares one count per client address
- * (and, for status lookups, per case reference: guesses at one case's contact from many
- * addresses are limited too). Over a limit: 429 `rate_limited` with Retry-After (seconds).
+ * (and, for status lookups, per case reference, for agents' logins, per account: guesses at
+ * one case's contact or one agent's password from many addresses are limited too). Over a
+ * limit: 429 `rate_limited` with Retry-After (seconds), the same whichever limit it is.
  */
 export const rateLimits = fp(
   async (app: FastifyInstance, opts: { infra: Infra }) => {
@@ -52,11 +66,14 @@ export const rateLimits = fp(
     const intakeMax = config.RATE_LIMIT_INTAKE_PER_MIN
     const lookupMax = config.RATE_LIMIT_LOOKUP_PER_MIN
     const keyMax = config.RATE_LIMIT_API_KEY_PER_MIN
+    const loginMax = config.RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MIN
     app.decorate('requestLimits', {
       apiKey: keyMax > 0 ? [await count('api-key', keyMax, byApiKey)] : [],
       intake: intakeMax > 0 ? [await count('intake-address', intakeMax, byAddress)] : [],
       // the address first: a client already over its own limit does not use up the case's
-      lookup: lookupMax > 0 ? [await count('lookup-address', lookupMax, byAddress), await count('lookup-reference', lookupMax, byReference)] : []
+      lookup: lookupMax > 0 ? [await count('lookup-address', lookupMax, byAddress), await count('lookup-reference', lookupMax, byReference)] : [],
+      // every attempt counts, the right password too: guesses from many addresses at one account stop there
+      loginAccount: loginMax > 0 ? [await count('login-account', loginMax, byAccount)] : []
     } satisfies RequestLimits)
   },
   { name: 'rate-limits' }

@@ -24,9 +24,10 @@ export interface LiveEvent {
   detail?: Record<string, unknown>
 }
 
+// A case is opened with no partnership, so nobody's to see: it becomes case.created for its
+// agents once, when first placed (publishOnce), never at its opening (migration 021).
 /** Case events as agents know them; anything else stays in the audit trail only. */
 export const LIVE_TYPES: Record<string, string> = {
-  'case.opened': 'case.created',
   'case.routed': 'case.routed',
   'case.rerouted': 'case.routed',
   'case.triaged': 'case.routed',
@@ -46,12 +47,16 @@ export const LIVE_TYPES: Record<string, string> = {
 
 export const LIVE_EVENT_TYPES = [...new Set(Object.values(LIVE_TYPES))]
 
+/** The Postgres channel on which a change to an agent's account is announced (migration 021). */
+const AGENT_CHANGES = 'switchboard_agent_changes'
+
 /**
  * The fan-out of the agents' live view. Postgres announces every committed case event
- * (migration 016); every process listening claims each event in Redis (SET NX) and only the
+ * (migrations 016, 021); every process listening claims each event in Redis (SET NX) and only the
  * one that wins publishes it, so an event goes out once however many processes listen. Every
  * API process subscribes to the Redis channel and hands each event to its own sockets
- * (`on('event')`). Presence and "who is viewing" go through the same channel.
+ * (`on('event')`). Presence and "who is viewing" go through the same channel. A change to an
+ * agent's account (disabled, another role) is emitted as `agent-changed` with the agent's id.
  */
 export class LiveHub extends EventEmitter {
   private listener: pg.Client | null = null
@@ -146,11 +151,13 @@ export class LiveHub extends EventEmitter {
     })
     client.on('notification', (n) => {
       const id = Number(n.payload)
-      if (Number.isInteger(id)) this.queue(id)
+      if (!Number.isInteger(id)) return
+      if (n.channel === AGENT_CHANGES) this.emit('agent-changed', id)
+      else this.queue(id)
     })
     try {
       await client.connect()
-      await client.query('listen switchboard_case_events')
+      await client.query(`listen switchboard_case_events; listen ${AGENT_CHANGES}`)
     } catch (err) {
       await client.end().catch(() => {})
       throw err

@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgent } from '../../src/agents/accounts.js'
 import { hashPassword, verifyPassword } from '../../src/agents/passwords.js'
+import { agentSessions } from '../../src/agents/sessions.js'
 import { agentTokens } from '../../src/agents/tokens.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
@@ -18,7 +19,7 @@ const LOGINS_PER_MIN = 5
 
 let ctx: TestContext
 let app: Awaited<ReturnType<typeof loginApp>>
-const tokens = () => agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15)
+const tokens = () => agentSessions(ctx.infra)
 
 /**
  * The login route on an app of its own, built as src/app.ts builds the real one (validator,
@@ -67,7 +68,7 @@ describe('POST /v1/auth/login', () => {
     expect(res.statusCode, res.body).toBe(200)
     const body = res.json() as { token: string; expires_in: number }
     expect(body.expires_in).toBe(15 * 60)
-    expect(tokens().verify(body.token)).toEqual({ agentId: made.id, partnershipId: 'tri-borough', role: 'supervisor' })
+    expect(await tokens().authenticate(body.token)).toMatchObject({ agentId: made.id, partnershipId: 'tri-borough', role: 'supervisor' })
     // a token signed with another secret is not accepted as ours
     expect(agentTokens('x'.repeat(40), 15).verify(body.token)).toBeNull()
   })
@@ -218,7 +219,7 @@ describe('npm run cli -- agent create', () => {
 
     const res = await login({ email, password: made.password })
     expect(res.statusCode, res.body).toBe(200)
-    expect(tokens().verify(res.json().token)).toMatchObject({ agentId: made.id, partnershipId: 'tri-borough' })
+    expect(await tokens().authenticate(res.json().token)).toMatchObject({ agentId: made.id, partnershipId: 'tri-borough' })
   }, CLI_TIMEOUT_MS + 15_000)
 
   it('refuses a bad role (exit 2), an unknown partnership and a taken email (exit 1), saying why on stderr and nothing on stdout', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { agentTokens, type AgentRole } from '../../src/agents/tokens.js'
+import { agentSessions } from '../../src/agents/sessions.js'
+import type { AgentRole } from '../../src/agents/tokens.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { createTestContext, eventsOf, type TestContext } from '../helpers/context.js'
 
@@ -20,7 +21,7 @@ async function agent(partnership = 'tri-borough', role: AgentRole = 'agent') {
     `insert into agents (partnership_id, email, role, password_hash) values ($1, $2, $3, 'not-a-hash') returning id`,
     [partnership, `merger${++n}.${Date.now()}@example.org`, role]
   )
-  const token = agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15).sign({ agentId: row!.id, partnershipId: partnership, role })
+  const token = await agentSessions(ctx.infra).sign({ agentId: row!.id, partnershipId: partnership, role })
   return { id: row!.id, auth: { authorization: `Bearer ${token}` } }
 }
 

@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { assignRoundRobin } from '../../src/agents/assignment.js'
-import { agentTokens } from '../../src/agents/tokens.js'
+import { agentSessions } from '../../src/agents/sessions.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
@@ -32,7 +32,7 @@ async function buildAgentApp(c: TestContext) {
   const a = Fastify({ logger: false })
   a.setValidatorCompiler(validatorCompiler)
   await a.register(errorHandler)
-  await a.register(agentRoutes, { infra: c.infra, tokens: agentTokens(c.config.AGENT_TOKEN_SECRET, 15) })
+  await a.register(agentRoutes, { infra: c.infra, tokens: agentSessions(c.infra) })
   await a.ready()
   return a
 }
@@ -45,7 +45,7 @@ async function agent(over: { partnership?: string; role?: string; capacity?: num
     [over.partnership ?? 'tri-borough', `agent${++n}.${Date.now()}@example.org`, over.role ?? 'agent', over.capacity ?? 5, over.online === false ? 'offline' : 'online']
   )
   if (over.team) await ctx.query('insert into agent_teams values ($1, $2)', [row!.id, over.team])
-  const token = agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15).sign({ agentId: row!.id, partnershipId: over.partnership ?? 'tri-borough', role: (over.role ?? 'agent') as 'agent' })
+  const token = await agentSessions(ctx.infra).sign({ agentId: row!.id, partnershipId: over.partnership ?? 'tri-borough', role: (over.role ?? 'agent') as 'agent' })
   return { id: row!.id, auth: { authorization: `Bearer ${token}` } }
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { agentSessions } from '../../src/agents/sessions.js'
 import { agentTokens } from '../../src/agents/tokens.js'
 import { LIVE_TYPES } from '../../src/realtime/hub.js'
 import { buildApp } from '../../src/app.js'
@@ -30,7 +31,7 @@ async function agent(partnership: string, role: 'agent' | 'supervisor' = 'agent'
     `insert into agents (partnership_id, email, role, password_hash) values ($1, $2, $3, 'not-a-login') returning id`,
     [partnership, `agent.${++n}.${Date.now()}@switchboard.test`, role]
   )
-  return { id: row!.id, token: agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15).sign({ agentId: row!.id, partnershipId: partnership, role }) }
+  return { id: row!.id, token: await agentSessions(ctx.infra).sign({ agentId: row!.id, partnershipId: partnership, role }) }
 }
 
 /** Connects, and collects every message until the test ends. */
@@ -50,7 +51,7 @@ const about = (received: Record<string, unknown>[], reference: string) => receiv
 
 describe('the live view', () => {
   it('is announced by Postgres for exactly the case events the hub shows agents', async () => {
-    // the trigger (migration 016) and LIVE_TYPES must name the same events, or some never arrive
+    // the trigger (migrations 016, 021) and LIVE_TYPES must name the same events, or some never arrive
     const [fn] = await ctx.query<{ def: string }>(`select pg_get_functiondef('announce_case_event'::regproc) as def`)
     const named = [...fn!.def.matchAll(/'([a-z_]+\.[a-z_]+)'/g)].map((m) => m[1]).sort()
     expect(named).toEqual(Object.keys(LIVE_TYPES).sort())

@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { agentTokens, type AgentRole } from '../../src/agents/tokens.js'
+import { agentSessions } from '../../src/agents/sessions.js'
+import type { AgentRole } from '../../src/agents/tokens.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
@@ -20,7 +21,7 @@ beforeAll(async () => {
   app = Fastify({ logger: false })
   app.setValidatorCompiler(validatorCompiler)
   await app.register(errorHandler)
-  await app.register(supervisorRoutes, { infra: ctx.infra, tokens: agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15) })
+  await app.register(supervisorRoutes, { infra: ctx.infra, tokens: agentSessions(ctx.infra) })
   await app.ready()
 })
 afterAll(async () => {
@@ -46,7 +47,7 @@ async function agent(partnershipId: string, teams: number[], opts: { role?: Agen
     [partnershipId, `sup${++n}.${Date.now()}@example.org`, role, opts.capacity ?? 5, opts.presence ?? 'offline', opts.seenSecondsAgo ?? null]
   )
   for (const t of teams) await ctx.query('insert into agent_teams (agent_id, team_id) values ($1, $2)', [row!.id, t])
-  const token = agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15).sign({ agentId: row!.id, partnershipId, role })
+  const token = await agentSessions(ctx.infra).sign({ agentId: row!.id, partnershipId, role })
   return { id: row!.id, auth: { authorization: `Bearer ${token}` } }
 }
 async function newCase(partnershipId: string, opts: { council?: string; agentId?: number; workStatus?: string; ageSeconds?: number; mergedInto?: number } = {}) {

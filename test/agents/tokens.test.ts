@@ -1,3 +1,4 @@
+import { createSigner } from 'fast-jwt'
 import { describe, expect, it } from 'vitest'
 import { agentTokens } from '../../src/agents/tokens.js'
 
@@ -5,8 +6,14 @@ const SECRET = 'agent-token-secret-for-tests-0123456789'
 
 describe('agent tokens', () => {
   it('carry the agent, their partnership and role, and are accepted by every process with the same secret', () => {
+    const before = Date.now()
     const token = agentTokens(SECRET, 15).sign({ agentId: 7, partnershipId: 'tri-borough', role: 'supervisor' })
-    expect(agentTokens(SECRET, 15).verify(token)).toEqual({ agentId: 7, partnershipId: 'tri-borough', role: 'supervisor' })
+    const verified = agentTokens(SECRET, 15).verify(token)
+    // the session generation (0 until the agent is first disabled), and when it expires, so a live socket can be closed then
+    expect(verified).toMatchObject({ agentId: 7, partnershipId: 'tri-borough', role: 'supervisor', generation: 0 })
+    expect(verified!.expiresAt).toBeGreaterThanOrEqual(before - 1_000 + 15 * 60_000)
+    expect(verified!.expiresAt).toBeLessThanOrEqual(Date.now() + 15 * 60_000)
+    expect(agentTokens(SECRET, 15).verify(agentTokens(SECRET, 15).sign({ agentId: 7, partnershipId: 'tri-borough', role: 'agent', generation: 3 }))?.generation).toBe(3)
   })
 
   it('are refused when tampered with, signed with another secret, expired, or not tokens at all', async () => {
@@ -35,5 +42,16 @@ describe('agent tokens', () => {
       Date.now = realNow
     }
     expect(agentTokens(SECRET, 15).verify(token)).toBeNull()
+  })
+
+  it('are refused without an expiry, or without a session generation, even signed with our secret', () => {
+    const claims = { sub: '7', ptn: 'tri-borough', role: 'admin', gen: 0 }
+    // signed as ours in every other way: same key, algorithm, issuer and audience
+    const forever = createSigner({ key: SECRET, algorithm: 'HS256', iss: 'switchboard', aud: 'agent' })(claims)
+    expect(agentTokens(SECRET, 15).verify(forever)).toBeNull()
+    const { gen: _gen, ...ungenerated } = claims
+    expect(agentTokens(SECRET, 15).verify(createSigner({ key: SECRET, algorithm: 'HS256', iss: 'switchboard', aud: 'agent', expiresIn: 60_000 })(ungenerated))).toBeNull()
+    // the same claims with both are taken, so it is the missing claim that is refused
+    expect(agentTokens(SECRET, 15).verify(createSigner({ key: SECRET, algorithm: 'HS256', iss: 'switchboard', aud: 'agent', expiresIn: 60_000 })(claims))).not.toBeNull()
   })
 })

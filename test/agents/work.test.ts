@@ -1,7 +1,8 @@
 import Fastify from 'fastify'
 import { simpleParser } from 'mailparser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { agentTokens, type AgentRole } from '../../src/agents/tokens.js'
+import { agentSessions } from '../../src/agents/sessions.js'
+import type { AgentRole } from '../../src/agents/tokens.js'
 import { WORK_TRANSITIONS, WORK_STATUSES, type WorkStatus } from '../../src/agents/work.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
@@ -26,7 +27,7 @@ beforeAll(async () => {
   app = Fastify({ logger: false })
   app.setValidatorCompiler(validatorCompiler)
   await app.register(errorHandler)
-  await app.register(agentRoutes, { infra: ctx.infra, tokens: agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15) })
+  await app.register(agentRoutes, { infra: ctx.infra, tokens: agentSessions(ctx.infra) })
   await app.ready()
 })
 afterAll(async () => {
@@ -41,7 +42,7 @@ async function agent(role: AgentRole = 'agent', capacity = 5) {
     `insert into agents (partnership_id, email, role, password_hash, capacity) values ('tri-borough', $1, $2, 'not-a-hash', $3) returning id`,
     [`worker${++n}.${Date.now()}@example.org`, role, capacity]
   )
-  const token = agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15).sign({ agentId: row!.id, partnershipId: 'tri-borough', role })
+  const token = await agentSessions(ctx.infra).sign({ agentId: row!.id, partnershipId: 'tri-borough', role })
   return { id: row!.id, auth: { authorization: `Bearer ${token}` } }
 }
 

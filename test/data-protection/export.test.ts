@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv'
 import ajvFormats from 'ajv-formats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { agentTokens } from '../../src/agents/tokens.js'
+import { agentSessions } from '../../src/agents/sessions.js'
 import { applyCouncilUpdate } from '../../src/cases/council-updates.js'
 import { createApiKey } from '../../src/councils/api-keys.js'
 import { recordReads } from '../../src/data-protection/access-log.js'
@@ -161,7 +161,7 @@ beforeAll(async () => {
   const [agent] = await ctx.query<{ id: number }>(
     `insert into agents (partnership_id, email, role, password_hash) values ('tri-borough', 'export.agent@example.org', 'agent', 'not-a-hash') returning id`
   )
-  const token = agentTokens(ctx.config.AGENT_TOKEN_SECRET, 15).sign({ agentId: agent!.id, partnershipId: 'tri-borough', role: 'agent' })
+  const token = await agentSessions(ctx.infra).sign({ agentId: agent!.id, partnershipId: 'tri-borough', role: 'agent' })
   const web1 = cases.find((c) => c.channel === 'web')!
   const sms1 = cases.find((c) => c.channel === 'sms')!
   expect(web1.resident_id, 'a claim never joins residents').not.toBe(sms1.resident_id)

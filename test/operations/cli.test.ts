@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createAgent } from '../../src/agents/accounts.js'
 import { createPool } from '../../src/db/pool.js'
 import { createTestContext, dropDatabase, type TestContext } from '../helpers/context.js'
 import { exitOf, freePort, killIfAlive, spawnTs } from '../helpers/processes.js'
@@ -83,6 +84,36 @@ describe('npm run cli', () => {
     const nobody = await cli(['api-key', 'create', '--council', 'E99999999', '--scopes', 'read'], settings)
     expect(nobody.code).toBe(1)
     expect(nobody.stderr).toContain('E99999999')
+  }, TEST_TIMEOUT_MS * 2)
+
+  it('agent disable ends an agent\'s session and login within AGENT_REVOCATION_S; agent enable lets them log in again', async () => {
+    const settings = { DATABASE_URL: ctx.config.DATABASE_URL }
+    const email = `cli.agent.${randomBytes(4).toString('hex')}@council.example`
+    const made = await createAgent(ctx.infra.db, { partnership: 'tri-borough', email, role: 'agent' })
+    const login = () => ctx.app.inject({ method: 'POST', url: '/v1/auth/login', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email, password: made.password }) })
+    const first = await login()
+    expect(first.statusCode, first.body).toBe(200)
+    const asAgent = { authorization: `Bearer ${first.json().token as string}` }
+    const queue = async () => (await ctx.app.inject({ method: 'GET', url: '/v1/agent/queue', headers: asAgent })).statusCode
+    expect(await queue()).toBe(200)
+
+    const disabled = await cli(['agent', 'disable', email.toUpperCase()], settings)
+    expect(disabled.code, disabled.stderr).toBe(0)
+    expect(JSON.parse(disabled.stdout)).toEqual({ id: made.id, active: false })
+    await expect.poll(queue, { timeout: ctx.config.AGENT_REVOCATION_S * 1000 + 1_000, interval: 100 }).toBe(401)
+    expect((await login()).statusCode).toBe(401)
+
+    const enabled = await cli(['agent', 'enable', String(made.id)], settings)
+    expect(enabled.code, enabled.stderr).toBe(0)
+    expect(JSON.parse(enabled.stdout)).toEqual({ id: made.id, active: true })
+    expect((await login()).statusCode).toBe(200)
+    // the session from before the disable stays over
+    expect(await queue()).toBe(401)
+
+    const nobody = await cli(['agent', 'disable', 'nobody@council.example'], settings)
+    expect(nobody.code).toBe(1)
+    expect(nobody.stdout).toBe('')
+    expect(nobody.stderr).toContain('nobody@council.example')
   }, TEST_TIMEOUT_MS * 2)
 
   it('--help exits 0 and names the channels commands', async () => {

@@ -1,19 +1,30 @@
 import websocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { AgentClaims, AgentTokens } from '../../agents/tokens.js'
+import type { AgentSessions } from '../../agents/sessions.js'
+import type { AgentClaims, VerifiedAgent } from '../../agents/tokens.js'
 import type { Infra } from '../../infra.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
 import type { LiveEvent, LiveHub } from '../../realtime/hub.js'
+import { socketBudget } from '../../realtime/socket-budget.js'
 
 /** Bytes an agent's socket may hold unsent before it is cut off: a slow client must not slow others. */
 const MAX_BUFFERED_BYTES = 1_048_576
-/** Close codes: 4008 too slow to keep up (reconnect and reload), 4000 no heartbeat. */
-const CLOSE_TOO_SLOW = 4008
-const CLOSE_SILENT = 4000
+/**
+ * Close codes: 4000 no heartbeat; 4008 too slow to keep up (reconnect and reload); 4401 the
+ * token expired or the agent was disabled (log in again); 4429 too many messages from this
+ * socket, or too many sockets of this agent (AGENT_MAX_SOCKETS on one process).
+ */
+export const CLOSE = { silent: 4000, tooSlow: 4008, unauthorized: 4401, tooMany: 4429 } as const
 const PING_EVERY_MS = 30_000
+/**
+ * Presence or activity the same as this socket last said is written and announced again only
+ * this long after: often enough that presence_at stays within ONLINE_WITHIN_SECONDS (90 s).
+ */
+const REPEAT_AFTER_MS = 30_000
 const ACTIVITIES = new Set(['viewing', 'replying', 'left'])
 
+type Presence = 'online' | 'away' | 'offline'
 type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { type: 'viewing' | 'replying' | 'left'; reference: string }
 
 /**
@@ -23,8 +34,12 @@ type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { typ
  * presence changes of their colleagues, and who is viewing or replying to which case;
  * nothing of another partnership's. They send `{ "type": "heartbeat", "presence": "online" |
  * "away" }` (at least every minute) and `{ "type": "viewing" | "replying" | "left",
- * "reference": "SB-…" }`. Events come through Redis from every API process (LiveHub). A
- * client that cannot keep up is closed with 4008; one that stops answering pings, 4000.
+ * "reference": "SB-…" }`, a burst of 20 at most and then 2 a second (socketBudget); a
+ * heartbeat or activity that changes nothing writes and announces nothing. Events come
+ * through Redis from every API process (LiveHub). Closed (CLOSE) when the token expires or the
+ * agent is disabled (within AGENT_REVOCATION_S), when it cannot keep up, stops answering
+ * pings, or floods; AGENT_MAX_SOCKETS sockets per agent on one process, counted here rather
+ * than in Redis so a process that dies leaves no count behind.
  *
  * Nothing here records a read (docs/data-protection.md, the read log): a live event carries
  * a case's reference, council, statuses, priority, assignee and SLA time (LiveEvent in
@@ -33,52 +48,105 @@ type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { typ
  * REST routes, which record it. Should LiveEvent ever carry personal data, `forward` must
  * record each event's case before sending it.
  */
-export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentTokens; hub: LiveHub }) {
-  const { db } = opts.infra
-  const { hub } = opts
+export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions; hub: LiveHub }) {
+  const { db, config } = opts.infra
+  const { hub, tokens: sessions } = opts
   await fastify.register(websocket, { options: { maxPayload: 16_384 } })
-  /** this process's sockets per agent: presence is offline when the last one closes */
-  const socketsOf = new Map<number, number>()
+  /** this process's sockets per agent, each with the claims of the token it opened with */
+  const live = new Map<number, Map<WebSocket, VerifiedAgent>>()
 
-  const setPresence = async (agent: AgentClaims, presence: 'online' | 'away' | 'offline') => {
-    const { rows } = await db.query<{ changed: boolean }>(
-      `update agents set presence = $2, presence_at = now() where id = $1 returning true as changed`,
+  /** Writes presence; announces it only when it changed. A disabled agent can only go offline. */
+  const setPresence = async (agent: AgentClaims, presence: Presence) => {
+    const { rows } = await db.query<{ was: Presence }>(
+      `with old as (select id, presence from agents where id = $1 and (active or $2 = 'offline') for update)
+       update agents a set presence = $2, presence_at = now() from old where a.id = old.id returning old.presence as was`,
       [agent.agentId, presence]
     )
-    if (rows.length) {
+    if (rows[0] && rows[0].was !== presence) {
       await hub.announce({ type: 'presence', event_id: 0, at: new Date().toISOString(), partnership_id: agent.partnershipId, agent_id: agent.agentId, detail: { presence }, case: EMPTY_CASE })
     }
   }
+
+  /** Closes every socket here whose agent no longer holds its token (disabled, removed, changed). */
+  const revokeStale = async (agentIds: number[]) => {
+    for (const id of agentIds) {
+      for (const [socket, claims] of live.get(id) ?? []) {
+        if (!(await sessions.holds(claims))) socket.close(CLOSE.unauthorized, 'session ended (agent disabled or changed): log in again')
+      }
+    }
+  }
+  // every AGENT_REVOCATION_S, one read of every connected agent's account; at once when Postgres announces a change
+  let sweeping = false
+  const sweep = setInterval(() => {
+    if (sweeping || !live.size) return
+    sweeping = true
+    const ids = [...live.keys()]
+    void sessions
+      .refresh(ids)
+      .then(() => revokeStale(ids))
+      .catch((err: Error) => fastify.log.warn({ err: { message: err.message } }, 'agent sockets not checked'))
+      .finally(() => (sweeping = false))
+  }, sessions.revocationMs)
+  sweep.unref()
+  const onAgentChanged = (agentId: number) => {
+    if (!live.has(agentId)) return
+    sessions.forget(agentId)
+    void revokeStale([agentId]).catch(() => {})
+  }
+  hub.on('agent-changed', onAgentChanged)
+  fastify.addHook('onClose', async () => {
+    clearInterval(sweep)
+    hub.off('agent-changed', onAgentChanged)
+  })
 
   fastify.get(
     '/v1/agent/stream',
     {
       websocket: true,
-      onRequest: requireAgent(opts.tokens),
+      onRequest: requireAgent(sessions),
       schema: { tags: ['agents'], summary: 'Live events for an agent (WebSocket)', hide: false }
     },
     (socket: WebSocket, req) => {
       const agent = req.agent!
       const log = req.log.child({ agentId: agent.agentId })
+      const mine = live.get(agent.agentId) ?? new Map<WebSocket, VerifiedAgent>()
+      if (mine.size >= config.AGENT_MAX_SOCKETS) {
+        log.warn({ sockets: mine.size }, 'agent socket refused: too many open')
+        socket.close(CLOSE.tooMany, 'too many live connections for this agent')
+        return
+      }
+      mine.set(socket, agent)
+      live.set(agent.agentId, mine)
       let alive = true
-      socketsOf.set(agent.agentId, (socketsOf.get(agent.agentId) ?? 0) + 1)
+      let closing = false
+      const budget = socketBudget()
+      const said = { presence: 'online' as Presence, presenceAt: Date.now(), activity: '', activityAt: 0 }
+      // what this socket says is written and announced in the order it was said: "viewing"
+      // then "replying" must not reach colleagues the other way round
+      let said$: Promise<void> = Promise.resolve()
+      const inOrder = (fn: () => Promise<void>) => {
+        said$ = said$.then(fn).catch(() => {})
+      }
       hub.attach()
-      void setPresence(agent, 'online').catch(() => {})
+      inOrder(() => setPresence(agent, 'online'))
 
       const forward = (event: LiveEvent) => {
-        if (event.partnership_id !== agent.partnershipId) return
+        if (event.partnership_id !== agent.partnershipId || closing) return
         if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
           log.warn('agent socket too slow to keep up; closed')
-          socket.close(CLOSE_TOO_SLOW, 'too slow: reconnect and reload')
+          socket.close(CLOSE.tooSlow, 'too slow: reconnect and reload')
           return
         }
         socket.send(JSON.stringify(event))
       }
       hub.on('event', forward)
 
+      // a token is good until it expires, however long the socket stays open
+      const expiry = setTimeout(() => socket.close(CLOSE.unauthorized, 'token expired: log in again'), Math.max(0, agent.expiresAt - Date.now()))
+      expiry.unref()
       const ping = setInterval(() => {
         if (!alive) {
-          socket.close(CLOSE_SILENT, 'no heartbeat')
+          socket.close(CLOSE.silent, 'no heartbeat')
           socket.terminate()
           return
         }
@@ -89,6 +157,13 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra:
       socket.on('pong', () => (alive = true))
 
       socket.on('message', (raw) => {
+        if (closing) return
+        if (!budget.take()) {
+          closing = true
+          log.warn('agent socket sent too many messages; closed')
+          socket.close(CLOSE.tooMany, 'too many messages')
+          return
+        }
         alive = true
         let msg: ClientMessage
         try {
@@ -96,23 +171,32 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra:
         } catch {
           return
         }
+        if (typeof msg !== 'object' || msg === null) return
+        const now = Date.now()
         if (msg.type === 'heartbeat') {
-          void setPresence(agent, msg.presence === 'away' ? 'away' : 'online').catch(() => {})
+          const presence = msg.presence === 'away' ? 'away' : 'online'
+          if (presence === said.presence && now - said.presenceAt < REPEAT_AFTER_MS) return
+          Object.assign(said, { presence, presenceAt: now })
+          inOrder(() => setPresence(agent, presence))
         } else if (ACTIVITIES.has(msg.type) && typeof msg.reference === 'string') {
-          void announceActivity(agent, msg.type, msg.reference.toUpperCase()).catch(() => {})
+          const activity = `${msg.type} ${msg.reference.toUpperCase()}`
+          if (activity === said.activity && now - said.activityAt < REPEAT_AFTER_MS) return
+          Object.assign(said, { activity, activityAt: now })
+          const [type, reference] = [msg.type, msg.reference.toUpperCase()]
+          inOrder(() => announceActivity(agent, type, reference))
         }
       })
 
       socket.on('close', () => {
+        closing = true
+        clearTimeout(expiry)
         clearInterval(ping)
         hub.off('event', forward)
         hub.detach()
-        const left = (socketsOf.get(agent.agentId) ?? 1) - 1
-        if (left > 0) socketsOf.set(agent.agentId, left)
-        else {
-          socketsOf.delete(agent.agentId)
-          void setPresence(agent, 'offline').catch(() => {})
-        }
+        mine.delete(socket)
+        if (mine.size) return
+        if (live.get(agent.agentId) === mine) live.delete(agent.agentId)
+        inOrder(() => setPresence(agent, 'offline'))
       })
     }
   )

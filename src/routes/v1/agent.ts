@@ -4,7 +4,8 @@ import Type from 'typebox'
 import { assignRoundRobin } from '../../agents/assignment.js'
 import { MergeConflict, mergeCases, mergeResidentsAsAgent, undoMerge, undoResidentMerge } from '../../agents/merge.js'
 import { findTeam, listQueue, takeNext, WorkConflict, type Team } from '../../agents/queue.js'
-import type { AgentClaims, AgentTokens } from '../../agents/tokens.js'
+import type { AgentSessions } from '../../agents/sessions.js'
+import type { AgentClaims } from '../../agents/tokens.js'
 import { addInternalNote, claimCase, releaseCase, replyToResident, setWorkStatus, transferCase, WORK_STATUSES } from '../../agents/work.js'
 import { recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
@@ -41,7 +42,7 @@ const tags = ['agent workspace']
  * statuses, replies to the resident, internal notes, and merging cases or residents. Every route needs an agent token;
  * a case (or team) of another partnership is 404, as if it did not exist.
  */
-export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentTokens }) {
+export async function agentRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, queues, config } = opts.infra
   const asAgent = requireAgent(opts.tokens)

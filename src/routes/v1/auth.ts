@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { findAgentForLogin } from '../../agents/accounts.js'
 import { dummyHash, verifyPassword } from '../../agents/passwords.js'
-import type { AgentTokens } from '../../agents/tokens.js'
+import type { AgentSessions } from '../../agents/sessions.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { SingleLine } from '../../lib/schema.js'
@@ -29,9 +29,11 @@ const REFUSED = 'The email address or password is not right'
 /**
  * Agents log in with email and password for a short-lived bearer token. Counted per client
  * address with the contact intake (RATE_LIMIT_INTAKE_PER_MIN), before the body is read, so
- * password guessing from one address is slowed as hard as spam.
+ * password guessing from one address is slowed as hard as spam; and per account named
+ * (RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MIN), so guesses at one account from many addresses stop
+ * too. Past either, 429 before any password is checked, for an account that exists or not.
  */
-export async function authRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentTokens }) {
+export async function authRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db } = opts.infra
   const { tokens } = opts
@@ -44,10 +46,11 @@ export async function authRoutes(fastify: FastifyInstance, opts: { infra: Infra;
     '/v1/auth/login',
     {
       onRequest: app.requestLimits.intake,
+      preHandler: app.requestLimits.loginAccount,
       schema: {
         tags: ['agents'],
         summary: 'Log in as an agent',
-        description: 'Answers a bearer token for the agent routes, valid for AGENT_TOKEN_TTL_MINUTES. A wrong email or password is 401, with one message for both.',
+        description: 'Answers a bearer token for the agent routes, valid for AGENT_TOKEN_TTL_MINUTES. A wrong email or password is 401, with one message for both. Too many attempts from one address, or at one account from any number of addresses (the right password included), are 429 until the minute is over.',
         body: LoginBody,
         response: { 200: LoginAnswer, 400: ErrorBody, 401: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody }
       }
@@ -62,7 +65,8 @@ export async function authRoutes(fastify: FastifyInstance, opts: { infra: Infra;
         throw new AppError('unauthorized', { message: REFUSED })
       }
       req.log.info({ agentId: agent.id }, 'agent logged in')
-      return { token: tokens.sign({ agentId: agent.id, partnershipId: agent.partnershipId, role: agent.role }), expires_in: tokens.ttlSeconds }
+      const token = await tokens.sign({ agentId: agent.id, partnershipId: agent.partnershipId, role: agent.role, generation: agent.generation })
+      return { token, expires_in: tokens.ttlSeconds }
     }
   )
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { supervisorOverview } from '../../agents/supervisor.js'
-import type { AgentTokens } from '../../agents/tokens.js'
+import type { AgentSessions } from '../../agents/sessions.js'
 import type { Infra } from '../../infra.js'
 import { Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
@@ -32,7 +32,7 @@ const TeamOverview = Type.Object({
  * The supervisor's view over REST, of their own partnership only: needs a supervisor (or admin) token.
  * Counts per team and the agents' own presence and load: nothing of any resident's, so no read is recorded.
  */
-export async function supervisorRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentTokens }) {
+export async function supervisorRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const asSupervisor = requireAgent(opts.tokens, 'supervisor')
 
