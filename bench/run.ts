@@ -41,6 +41,8 @@
  *   e. overload: POST /v1/contacts at twice the intake rate of b, from 1,500 pre-opened
  *      connections; every answer must be 202, 429 or 503 within 10 s (no
  *      hang, no dropped connection), and every 202 must be stored (counted in SQL)
+ *   h. (last) one hostile mail: HTML nested 200,000 deep sent to the SMTP listener, then its
+ *      HTML view timed (< 1 s) while /health is asked again and again (< 100 ms; bench/html-view.ts)
  * Each target gets a 5 s warm-up that is not measured (2 s left the first round colder than the second: JIT, caches, fresh pool connections). The figures are printed as a table
  * with the targets and PASS/FAIL, then as one JSON line (prefix BENCH_RESULT). Also printed:
  * the CPU each process used during each phase (is the load generator, Postgres or the app
@@ -69,6 +71,7 @@ import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
 import { liveAgents, type LiveFigures } from './live-agents.js'
 import { load, paced, round1, stopLoad } from './load.js'
 import { smtpLoad, type SmtpFigures } from './smtp-load.js'
+import { htmlView, htmlViewChecks, htmlViewLines, type HtmlViewFigures } from './html-view.js'
 import {
   measureDrain,
   routingChecks,
@@ -251,6 +254,8 @@ interface Results {
   overload: LoadFigures & { rate: number; accepted: number; stored: number }
   /** l: 500 agents on the live view, event-to-agent delays */
   live: LiveFigures
+  /** h: a mail with HTML nested 200,000 deep, its view timed with /health meanwhile; null without an SMTP listener */
+  html: HtmlViewFigures | null
   /** after b1 and b2: the backlog routed and delivered */
   drain: DrainFigures[]
   /** k: intake of a base build (BENCH_BASE_REF) and this one, interleaved; null when skipped */
@@ -492,6 +497,12 @@ async function run(): Promise<number> {
     const overload: Results['overload'] = { ...overFig, rate: overloadRate, accepted: overFig.status['202'] ?? 0, stored }
     log(`   answers ${JSON.stringify(overFig.status)}, p99 ${overFig.p99} ms, slowest ${overFig.max} ms, ${overFig.timeouts} timed out, ${overFig.errors} errors; ${stored} stored`)
 
+    // h. one hostile mail must not hold the event loop: its HTML view timed, /health meanwhile
+    await settle()
+    const html = process.env.BENCH_APP_MODE === 'api'
+      ? null
+      : await measured('h_html', () => htmlView({ base: `http://${HOST}:${APP_PORT}`, host: HOST, smtpPort: SMTP_PORT, operatorKey: OPERATOR_API_KEY, log }))
+
     const results: Results = {
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, durationS: DURATION_S, connections: CONNECTIONS, busyBeforePct: busyBefore },
       baseline: baselineFigs,
@@ -502,6 +513,7 @@ async function run(): Promise<number> {
       sms: smsFigs,
       smtp: smtpFigs,
       live,
+      html,
       cost,
       drain: drains,
       cpu: cpuByPhase,
@@ -588,6 +600,7 @@ function report(r: Results): void {
   for (const l of routingLines(r.drain, r.sustained, intake.rps)) console.log(l)
   const cost = costLines(r.cost, TARGETS.checksCostPct)
   for (const l of cost.lines) console.log(l)
+  if (r.html) for (const l of htmlViewLines(r.html)) console.log(l)
 
   const o = r.overload
   const clearAnswers = Object.keys(o.status).every((code) => ['202', '429', '503'].includes(code))
@@ -616,6 +629,7 @@ function report(r: Results): void {
     ],
     [`overload: every 202 stored`, `${o.stored} of ${o.accepted}`, o.stored === o.accepted],
     ...(cost.check ? [cost.check] : []),
+    ...(r.html ? htmlViewChecks(r.html) : []),
     [`live view: ${LIVE_AGENTS} agents, event→agent p99 < ${TARGETS.liveP99Ms} ms`, `${fmt(r.live.p99, 0)} ms, ${r.live.connected} connected`, r.live.connected === LIVE_AGENTS && r.live.events > 0 && r.live.p99 < TARGETS.liveP99Ms],
     [`live view: every event to every agent`, `${r.live.missing} missing`, r.live.missing === 0 && r.live.events > 0]
   ]

@@ -84,8 +84,14 @@ export const ConfigSchema = Type.Object({
   SMTP_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
   SMTP_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   SMTP_MAX_CLIENTS: Type.Integer({ minimum: 1, maximum: 10_000, default: 200 }),
-  SMTP_MAX_CLIENTS_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
+  // a small share of SMTP_MAX_CLIENTS: a few addresses holding sessions open cannot take every slot
+  SMTP_MAX_CLIENTS_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
   SMTP_MAX_RECIPIENTS: Type.Integer({ minimum: 1, maximum: 1_000, default: 20 }),
+  // each line a client sends (a command, or a line of a message) must arrive whole within this,
+  // however it trickles in, and a client may stay silent this long while it owes us a command
+  SMTP_COMMAND_TIMEOUT_S: Type.Integer({ minimum: 1, maximum: 600, default: 30 }),
+  // the longest one SMTP session may last, from connect (a message being committed is answered first)
+  SMTP_SESSION_TIMEOUT_S: Type.Integer({ minimum: 1, maximum: 3_600, default: 300 }),
   // the largest message taken (SMTP answers 552, the webhook 413, before any parsing)
   EMAIL_MAX_BYTES: Type.Integer({ minimum: 10_240, maximum: 104_857_600, default: 26_214_400 }),
   EMAIL_MAX_ATTACHMENTS: Type.Integer({ minimum: 0, maximum: 1_000, default: 50 }),

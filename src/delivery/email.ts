@@ -1,4 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer'
+import { withoutBidiControls } from '../messaging/bidi.js'
 import type { AttemptResult } from './outcome.js'
 
 /**
@@ -44,8 +45,9 @@ export async function sendTeamMail(transport: Transporter, mail: TeamMail): Prom
     await transport.sendMail({
       from: mail.from,
       to: mail.to,
-      subject: mail.subject,
-      text: mail.text,
+      // a resident's words go to the council too: without direction controls, as to residents
+      subject: withoutBidiControls(mail.subject),
+      text: withoutBidiControls(mail.text),
       headers: {
         'X-Switchboard-Delivery': mail.deliveryId,
         'X-Switchboard-Case': mail.caseReference,

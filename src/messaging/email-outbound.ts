@@ -3,6 +3,7 @@ import type { Transporter } from 'nodemailer'
 import type { Queryable } from '../db/pool.js'
 import { isDemoTransport, KEPT_DETAIL } from '../delivery/email.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
+import { withoutBidiControls } from './bidi.js'
 
 /** The headers that keep a mail on its thread, as stored with the outbound message. */
 export interface ThreadHeaders {
@@ -92,9 +93,11 @@ export type EmailSendResult = { ok: true; status: 'sent' | 'kept'; detail: strin
  * Sends one mail through the relay in SMTP_URL (pooled connections), or, with no relay
  * configured, builds it and keeps it (status 'kept': shown on the case as not sent). Every
  * header comes from our own records; the subject was made one line when it was queued.
+ * Direction controls are taken out of everything that goes (see withoutBidiControls).
  */
 export async function sendEmail(transport: Transporter, mail: EmailToSend): Promise<EmailSendResult> {
-  const headers: Record<string, string> = { 'X-Switchboard-Case': mail.caseReference }
+  const clean = withoutBidiControls
+  const headers: Record<string, string> = { 'X-Switchboard-Case': clean(mail.caseReference) }
   if (mail.thread.automatic) {
     // RFC 3834: an automatic answer; Microsoft's header asks Exchange not to answer it in turn
     headers['Auto-Submitted'] = 'auto-replied'
@@ -102,12 +105,12 @@ export async function sendEmail(transport: Transporter, mail: EmailToSend): Prom
   }
   try {
     await transport.sendMail({
-      from: mail.from,
-      to: mail.to,
-      subject: headerSafe(mail.subject, 250),
-      text: mail.body,
+      from: clean(mail.from),
+      to: clean(mail.to),
+      subject: headerSafe(clean(mail.subject), 250),
+      text: clean(mail.body),
       messageId: mail.messageId,
-      ...(mail.replyTo ? { replyTo: mail.replyTo } : {}),
+      ...(mail.replyTo ? { replyTo: clean(mail.replyTo) } : {}),
       ...(mail.thread.inReplyTo ? { inReplyTo: mail.thread.inReplyTo } : {}),
       ...(mail.thread.references.length ? { references: mail.thread.references } : {}),
       headers

@@ -2,6 +2,7 @@ import { UnrecoverableError } from 'bullmq'
 import type { Transporter } from 'nodemailer'
 import type { Db } from '../db/pool.js'
 import type { Log } from '../logger.js'
+import { withoutBidiControls } from './bidi.js'
 import { sendEmail } from './email-outbound.js'
 import { isOptedOut } from './opt-outs.js'
 import { ProviderRefusal, type SmsSender } from './sms-sender.js'
@@ -52,7 +53,7 @@ export async function sendMessage(deps: SendDeps, job: { messageId: number; outb
     return 'failed'
   }
   try {
-    const sent = await deps.sms.send({ to: m.recipient, from: m.sender, body: m.body, statusCallback: deps.smsStatusCallback })
+    const sent = await deps.sms.send({ to: m.recipient, from: m.sender, body: withoutBidiControls(m.body), statusCallback: deps.smsStatusCallback })
     await settleMessage(deps.db, ids, { status: sent.status, providerMessageId: sent.sid, event: 'message.sent', reason: 'Handed to Twilio to send by SMS' })
     deps.log.info({ messageId: m.id, status: sent.status }, 'message handed to Twilio')
     return 'sent'

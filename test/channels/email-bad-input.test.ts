@@ -243,8 +243,11 @@ describe('hostile content', () => {
     // what the message carried itself still shows
     expect(served.body).toContain('src="cid:map@example.org"')
     expect(served.headers['content-security-policy']).not.toMatch(/img-src[^;]*(https?:|\*)/)
-    // the stored HTML stays as it came: sanitising happens whenever it is served
+    // the HTML is stored as it came, and sanitised once, at its first view: what is kept
+    // from then on is what was served
     expect(message!.html).toContain('<script>')
+    const [kept] = await ctx.query<{ html: string; html_state: string }>('select html, html_state from messages where id = $1', [message!.id])
+    expect(kept).toEqual({ html: served.body, html_state: 'sanitised' })
   })
 
   it('makes a subject with CR/LF one line, and the acknowledgement gains no Bcc and no recipient', async () => {

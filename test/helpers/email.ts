@@ -1,6 +1,7 @@
 import nodemailer from 'nodemailer'
 import type Mail from 'nodemailer/lib/mailer/index.js'
 import { emailDeps } from '../../src/channels/email/email-deps.js'
+import type { DnsResolver } from '../../src/channels/email/sender-auth.js'
 import { startSmtpListener, type SmtpListener } from '../../src/channels/email/smtp-listener.js'
 import { createTestContext, type TestContext } from './context.js'
 
@@ -10,22 +11,48 @@ export const HINCKLEY_MAILBOX = 'hinckley@leicestershire.switchboard.example'
 export const LEICESTERSHIRE_MAILBOX = 'contact@leicestershire.switchboard.example'
 export const EMAIL_DOMAIN = 'replies.switchboard.test'
 
+/** SPF that lets our test clients (127.0.0.1) send for a domain. */
+export const SPF_LOCALHOST = 'v=spf1 ip4:127.0.0.1 -all'
+
+/**
+ * DNS as the sender checks (SPF, DKIM, DMARC) see it in tests: records kept in a map by
+ * `TYPE name` (e.g. `TXT example.org`, a TXT answer being its strings in chunks), every
+ * other name answered ENOTFOUND. The test senders' domains publish SPF for 127.0.0.1 and no
+ * DMARC record, so mail the tests send passes as a resident's own mail would.
+ */
+export function dnsTable(): { records: Map<string, unknown>; txt(name: string, ...values: string[]): void; resolver: DnsResolver } {
+  const records = new Map<string, unknown>()
+  const txt = (name: string, ...values: string[]) => records.set(`TXT ${name}`, values.map((v) => [v]))
+  for (const domain of ['example.org', 'example.com', 'example.net']) txt(domain, SPF_LOCALHOST)
+  const resolver = (async (name: string, rrtype: string) => {
+    const answer = records.get(`${rrtype} ${name.toLowerCase()}`)
+    if (answer === undefined) throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' })
+    return answer
+  }) as DnsResolver
+  return { records, txt, resolver }
+}
+
 export interface EmailContext extends TestContext {
   smtp: SmtpListener
   /** sends over real SMTP to our listener; resolves with the server's answer or rejects with it */
   send(message: Mail.Options): Promise<{ response: string }>
   /** sends raw bytes as one message over SMTP, with this envelope */
   sendRaw(raw: string | Buffer, envelope?: { from?: string; to?: string[] }): Promise<{ response: string }>
+  /** the DNS the sender checks see (dnsTable): add records with dns.txt(name, value) */
+  dns: ReturnType<typeof dnsTable>
 }
 
 /** A test context with our SMTP listener on a free port, and a real SMTP client for it. */
 export async function createEmailContext(overrides: Record<string, unknown> = {}, opts: { workers?: boolean } = {}): Promise<EmailContext> {
   const ctx = await createTestContext({ EMAIL_DOMAIN, SMTP_PORT: 0, HOST: '127.0.0.1', ...overrides }, opts)
+  const dns = dnsTable()
+  ctx.infra.mailResolver = dns.resolver
   const smtp = await startSmtpListener(emailDeps(ctx.infra), ctx.config)
   const client = nodemailer.createTransport({ host: '127.0.0.1', port: smtp.port, secure: false, ignoreTLS: true, pool: false })
   const close = ctx.close
   return Object.assign(ctx, {
     smtp,
+    dns,
     send: (message: Mail.Options) => client.sendMail(message),
     sendRaw: (raw: string | Buffer, envelope: { from?: string; to?: string[] } = {}) =>
       client.sendMail({ envelope: { from: envelope.from ?? 'sender@example.org', to: envelope.to ?? [TRI_BOROUGH_MAILBOX] }, raw }),

@@ -48,7 +48,8 @@ const OPTIONS: sanitizeHtml.IOptions = {
  * HTML from an email made safe to show to an agent: formatting kept; scripts, event
  * handlers, frames, forms, objects, `javascript:` links and every remote image (tracking
  * pixels included) removed; images only from the message itself (`cid:` or an inline
- * `data:image/...`). Stored HTML stays as received; this runs whenever it is served.
+ * `data:image/...`). Unbounded: run it through sanitiseBounded (html-limits.ts), on the
+ * HTML thread (HtmlSanitiser), never on the event loop that answers requests.
  */
 export function sanitiseHtml(html: string): string {
   return sanitizeHtml(html, OPTIONS)

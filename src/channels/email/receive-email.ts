@@ -10,11 +10,12 @@ import { findPostcode, formatPostcode } from '../../lib/postcode.js'
 import { normaliseEmail } from '../../lib/contact-points.js'
 import { headerSafe, newMessageId, newReplyToken } from '../../messaging/email-outbound.js'
 import { renderTemplate } from '../../messaging/templates.js'
-import { cutAt } from './attachments.js'
 import type { IntakePressure } from '../../lib/intake-pressure.js'
 import type { Catalogue } from '../../routing/catalogue.js'
 import type { Mailboxes, OurRecipient } from './mailboxes.js'
+import { cutAt } from './attachments.js'
 import { MailParseError, parseMail, type ParsedMail } from './parse-mail.js'
+import { checkSender, type DnsResolver, type SenderCheck } from './sender-auth.js'
 import { referenceInSubject, referenceOfAnotherSender, threadByMessageId, threadByReplyToken, type ProvenThread } from './threading.js'
 
 /** One message as it reached us, by SMTP or a provider's webhook, before anything is made of it. */
@@ -26,6 +27,8 @@ export interface ArrivedEmail {
   envelopeFrom: string | null
   /** the recipients of ours it was addressed to (already checked) */
   recipients: OurRecipient[]
+  /** the SMTP client that handed it to our listener; null from a provider's webhook */
+  client: { ip: string; helo: string | null } | null
 }
 
 export type ReceiveOutcome =
@@ -43,6 +46,8 @@ export interface ReceiveDeps {
   relay: (row: OutboxRow) => void
   /** mail being taken in (SMTP sessions, webhook requests), so this process's workers give way during a burst */
   pressure: IntakePressure
+  /** DNS for the sender's SPF, DKIM and DMARC */
+  resolver: DnsResolver
 }
 
 /**
@@ -53,7 +58,9 @@ export interface ReceiveDeps {
 export async function receiveEmail(deps: ReceiveDeps, mail: ArrivedEmail): Promise<ReceiveOutcome> {
   // the same bytes a second time are found by switchboard_email_intake (no query of their own)
   const sha256 = createHash('sha256').update(mail.raw).digest('hex')
-  return takeIn(deps, mail, sha256, null)
+  // DNS answers arrive while the message is parsed
+  const check = checkSender(mail.raw, mail.client ? { ...mail.client, mailFrom: mail.envelopeFrom } : null, { resolver: deps.resolver, mta: deps.config.EMAIL_DOMAIN })
+  return takeIn(deps, mail, sha256, null, check)
 }
 
 /**
@@ -68,10 +75,16 @@ export async function releaseQuarantined(deps: ReceiveDeps, id: number, by: stri
   const row = rows[0]
   if (!row?.bytes) return null
   const recipients = row.recipients.map((a) => deps.mailboxes.recognise(a)).filter((r): r is OurRecipient => r !== null)
-  return takeIn(deps, { raw: row.bytes, source: row.source, envelopeFrom: row.envelope_from, recipients }, row.sha256, { id, by })
+  return takeIn(deps, { raw: row.bytes, source: row.source, envelopeFrom: row.envelope_from, recipients, client: null }, row.sha256, { id, by }, null)
 }
 
-async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, release: { id: number; by: string } | null): Promise<ReceiveOutcome> {
+async function takeIn(
+  deps: ReceiveDeps,
+  mail: ArrivedEmail,
+  sha256: string,
+  release: { id: number; by: string } | null,
+  check: Promise<SenderCheck> | null
+): Promise<ReceiveOutcome> {
   let parsed: ParsedMail
   try {
     parsed = await parseMail(mail.raw, {
@@ -85,6 +98,8 @@ async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, rel
     return quarantine(deps, mail, sha256, null, 'the message could not be parsed')
   }
 
+  // started before parsing (never rejects): its DNS lookups overlap the parse
+  const sender = await check
   const senderEmail = parsed.from ? normaliseEmail(parsed.from.address) : null
   const thread = await findThread(deps, mail, parsed)
   const { kind, problem } = decide(parsed, senderEmail, thread)
@@ -102,7 +117,7 @@ async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, rel
     provider: 'email',
     // the same Message-ID to the same mailbox is the same message; no Message-ID: the bytes
     providerMessageId: parsed.messageId ? `${mailbox ?? mail.recipients[0]?.address ?? ''}|${parsed.messageId}` : `sha256:${sha256}`,
-    rawPayload: payloadOf(mail, parsed),
+    rawPayload: payloadOf(mail, parsed, sender),
     payloadHash: sha256,
     sender: {
       name: parsed.from?.name ? headerSafe(parsed.from.name, 200) : null,
@@ -129,7 +144,7 @@ async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, rel
     attachmentsOmitted: parsed.attachmentsOmitted
   }
 
-  const ack = !release && !kind && senderEmail && contact.recipient && mayAcknowledge(deps, parsed, senderEmail) ? acknowledgement(deps, senderEmail, contact.recipient, parsed, address) : null
+  const ack = !release && !kind && senderEmail && contact.recipient && mayAcknowledge(deps, parsed, senderEmail, sender) ? acknowledgement(deps, senderEmail, contact.recipient, parsed, address) : null
   const { rows } = await deps.db.query<EmailIntakeRow>({
     name: 'email-intake',
     text: 'select * from switchboard_email_intake($1, $2, $3)',
@@ -168,7 +183,7 @@ async function takeIn(deps: ReceiveDeps, mail: ArrivedEmail, sha256: string, rel
   if (row.ack_outbox_id !== null && row.ack_job_key !== null && row.ack_message_id !== null) {
     deps.relay({ id: row.ack_outbox_id, topic: 'message:send', payload: { message_id: row.ack_message_id }, job_key: row.ack_job_key })
   }
-  deps.log.info({ caseReference: row.reference, opened: row.opened, kind, thread: thread?.how ?? null, acknowledged: row.ack_outbox_id !== null }, 'email accepted')
+  deps.log.info({ caseReference: row.reference, opened: row.opened, kind, thread: thread?.how ?? null, senderPassed: sender?.passed ?? null, acknowledged: row.ack_outbox_id !== null }, 'email accepted')
   return { outcome: 'accepted', reference: row.reference, opened: row.opened, kind }
 }
 
@@ -212,23 +227,27 @@ function decide(parsed: ParsedMail, senderEmail: string | null, thread: ProvenTh
 }
 
 /**
- * Never answer a robot, a list, a spoofed sender or our own mail come back; how often one
- * address may be answered is counted where the acknowledgement is queued, in the same
- * transaction (switchboard_email_intake).
+ * Never answer a robot, a list, a spoofed sender or our own mail come back, nor anyone
+ * whose mail SPF, DKIM and DMARC do not show to be theirs: a forged From would aim our
+ * mail at a stranger. How often one address may be answered is counted where the
+ * acknowledgement is queued, in the same transaction (switchboard_email_intake).
  */
-function mayAcknowledge(deps: ReceiveDeps, parsed: ParsedMail, to: string): boolean {
-  if (parsed.classification.noAutoAnswer.length || parsed.spoofSuspect) return false
+function mayAcknowledge(deps: ReceiveDeps, parsed: ParsedMail, to: string, sender: SenderCheck | null): boolean {
+  if (!sender?.passed || parsed.classification.noAutoAnswer.length || parsed.spoofSuspect) return false
   return !to.endsWith(`@${deps.config.EMAIL_DOMAIN.toLowerCase()}`) && !deps.catalogue.inboundAddress('email', to)
 }
 
-/** The acknowledgement to queue if the mail opens a case; `{reference}` is filled in by SQL. */
+/**
+ * The acknowledgement to queue if the mail opens a case; `{reference}` is filled in by SQL.
+ * Its subject is our own words: echoing the sender's would let anyone put their text (a
+ * link, right-to-left tricks) in a mail from the council.
+ */
 function acknowledgement(deps: ReceiveDeps, to: string, from: string, parsed: ParsedMail, address: ReturnType<Catalogue['inboundAddress']>) {
   const council = address?.councilGss ? deps.catalogue.councils.get(address.councilGss)?.name : null
-  const topic = parsed.subject.replace(/^((re|aw|sv|fwd?):\s*)+/i, '')
   return {
     to,
     from,
-    subject: headerSafe(`${topic ? `Re: ${topic}` : 'Your message'}`, 200) + ' [Ref: {reference}]',
+    subject: 'We have your message [Ref: {reference}]',
     body: renderTemplate(deps.catalogue.template('email_acknowledgement', address), { name: council ?? 'your council' }),
     message_id: newMessageId(deps.config.EMAIL_DOMAIN),
     reply_token: newReplyToken(),
@@ -262,9 +281,10 @@ function postcodeIn(text: string): string | null {
 }
 
 /** What raw_inbound keeps of a mail besides its bytes (which inbound_emails holds). */
-function payloadOf(mail: ArrivedEmail, p: ParsedMail): Record<string, unknown> {
+function payloadOf(mail: ArrivedEmail, p: ParsedMail, sender: SenderCheck | null): Record<string, unknown> {
   return {
     source: mail.source,
+    senderCheck: sender,
     envelopeFrom: mail.envelopeFrom,
     recipients: mail.recipients.map((r) => r.address),
     messageId: p.messageId,

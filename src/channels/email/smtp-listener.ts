@@ -5,6 +5,7 @@ import type { Config } from '../../config.js'
 import { isTransientInfraError } from '../../errors.js'
 import type { Mailboxes, OurRecipient } from './mailboxes.js'
 import { receiveEmail, type ReceiveDeps } from './receive-email.js'
+import { SmtpSessionGuard } from './smtp-session-guard.js'
 
 export interface SmtpListener {
   /** the port it listens on (SMTP_PORT, or the one the system chose for 0) */
@@ -19,11 +20,27 @@ const smtpError = (code: number, message: string): SmtpError => Object.assign(ne
  * Our own SMTP listener (smtp-server), for mail sent straight to the councils' addresses.
  * It takes mail for our addresses only (550 otherwise), refuses what is too big before
  * reading it into anything (552), and answers 250 only once the message is committed to
- * Postgres; when it cannot be, 451, so the sending server keeps it and tries again.
+ * Postgres; when it cannot be, 451, so the sending server keeps it and tries again. Slow
+ * clients cannot hold its sessions: each line must arrive within SMTP_COMMAND_TIMEOUT_S and
+ * a session lasts at most SMTP_SESSION_TIMEOUT_S (421 past either), and one address holds
+ * at most SMTP_MAX_CLIENTS_PER_ADDRESS sessions.
  */
 export async function startSmtpListener(
   deps: ReceiveDeps & { mailboxes: Mailboxes },
-  config: Pick<Config, 'HOST' | 'SMTP_PORT' | 'SMTP_TLS_CERT_FILE' | 'SMTP_TLS_KEY_FILE' | 'SMTP_MAX_CLIENTS' | 'SMTP_MAX_CLIENTS_PER_ADDRESS' | 'SMTP_MAX_RECIPIENTS' | 'EMAIL_MAX_BYTES' | 'SHUTDOWN_TIMEOUT_MS'>
+  config: Pick<
+    Config,
+    | 'HOST'
+    | 'SMTP_PORT'
+    | 'SMTP_TLS_CERT_FILE'
+    | 'SMTP_TLS_KEY_FILE'
+    | 'SMTP_MAX_CLIENTS'
+    | 'SMTP_MAX_CLIENTS_PER_ADDRESS'
+    | 'SMTP_MAX_RECIPIENTS'
+    | 'SMTP_COMMAND_TIMEOUT_S'
+    | 'SMTP_SESSION_TIMEOUT_S'
+    | 'EMAIL_MAX_BYTES'
+    | 'SHUTDOWN_TIMEOUT_MS'
+  >
 ): Promise<SmtpListener> {
   const tls = config.SMTP_TLS_CERT_FILE && config.SMTP_TLS_KEY_FILE ? { cert: readFileSync(config.SMTP_TLS_CERT_FILE), key: readFileSync(config.SMTP_TLS_KEY_FILE) } : null
   const perAddress = new Map<string, number>()
@@ -41,6 +58,8 @@ export async function startSmtpListener(
     ...(tls ?? {}),
     size: config.EMAIL_MAX_BYTES,
     maxClients: config.SMTP_MAX_CLIENTS,
+    // silence while the client owes us a command; trickled bytes are bounded by the guard below
+    socketTimeout: config.SMTP_COMMAND_TIMEOUT_S * 1000,
     closeTimeout: config.SHUTDOWN_TIMEOUT_MS,
     // smtp-server's own logger would write addresses and subjects: personal data
     logger: false,
@@ -52,11 +71,17 @@ export async function startSmtpListener(
       if (n > config.SMTP_MAX_CLIENTS_PER_ADDRESS) return callback(smtpError(421, 'Too many connections from your address, try again later'))
       perAddress.set(session.remoteAddress, n)
       inHand.set(session, deps.pressure.begin())
+      guard.start(session)
+      callback()
+    },
+    onSecure(socket, session, callback) {
+      guard.secured(socket, session)
       callback()
     },
     onClose(session) {
       const done = inHand.get(session)
       if (!done) return // refused at connect: never counted
+      guard.end(session)
       done()
       inHand.delete(session)
       const n = (perAddress.get(session.remoteAddress) ?? 1) - 1
@@ -81,6 +106,7 @@ export async function startSmtpListener(
     },
 
     onData(stream, session, callback) {
+      guard.busy(session, true)
       readMessage(stream)
         .then(async (raw) => {
           // over the limit: the rest was never read into memory, nothing is parsed
@@ -88,7 +114,8 @@ export async function startSmtpListener(
           const recipients = accepted.get(session) ?? []
           accepted.delete(session)
           const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : null
-          const result = await receiveEmail(deps, { raw, source: 'smtp', envelopeFrom, recipients })
+          const client = { ip: session.remoteAddress, helo: session.hostNameAppearsAs || null }
+          const result = await receiveEmail(deps, { raw, source: 'smtp', envelopeFrom, recipients, client })
           const said = result.outcome === 'accepted' ? `Accepted as ${result.reference}` : result.outcome === 'duplicate' ? 'Already received' : 'Accepted for review'
           callback(null, said)
         })
@@ -99,8 +126,10 @@ export async function startSmtpListener(
           // whatever went wrong, the sender keeps the message and tries again
           callback(smtpError(451, 'Temporary failure, try again later'))
         })
+        .finally(() => guard.busy(session, false))
     }
   })
+  const guard = new SmtpSessionGuard(server, { commandMs: config.SMTP_COMMAND_TIMEOUT_S * 1000, sessionMs: config.SMTP_SESSION_TIMEOUT_S * 1000 })
   server.on('error', (err) => deps.log.warn({ err }, 'SMTP listener error'))
 
   await new Promise<void>((resolve, reject) => {

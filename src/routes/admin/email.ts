@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { emailDeps } from '../../channels/email/email-deps.js'
-import { sanitiseHtml } from '../../channels/email/html.js'
+import { HtmlSanitiser } from '../../channels/email/html-sanitiser.js'
 import { releaseQuarantined } from '../../channels/email/receive-email.js'
-import { casesByReference, recordRequestReads, type CaseRead } from '../../data-protection/access-log.js'
+import { safeHtmlOf } from '../../channels/email/safe-html.js'
+import { casesByReference, recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
@@ -32,6 +33,16 @@ const Attachment = Type.Object({
   detail: Nullable(Type.String()),
   inline: Type.Boolean()
 })
+const SenderCheck = Type.Object(
+  {
+    passed: Type.Boolean(),
+    reason: Type.String(),
+    spf: Type.String(),
+    dkim: Type.String(),
+    dmarc: Type.String()
+  },
+  { description: "SPF, DKIM and DMARC of an inbound mail as our listener (or, for a provider's webhook, DKIM alone) found them; only a pass is acknowledged automatically" }
+)
 const Message = Type.Object({
   id: Type.Integer(),
   direction: Type.String(),
@@ -47,6 +58,7 @@ const Message = Type.Object({
   author: Nullable(Type.String()),
   attachments_omitted: Type.Integer(),
   attachments: Type.Array(Attachment),
+  sender_check: Nullable(SenderCheck),
   created_at: Timestamp
 })
 
@@ -66,6 +78,9 @@ export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: 
   const deps = emailDeps(opts.infra)
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody }
+  // a mail's HTML is sanitised on a thread of its own, 5 s at most, a few waiting at once
+  const sanitiser = new HtmlSanitiser({ deadlineMs: 5_000, maxWaiting: 16 })
+  fastify.addHook('onClose', () => sanitiser.close())
 
   app.get(
     '/v1/admin/email/quarantine',
@@ -121,8 +136,10 @@ export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: 
                 m.status, m.status_detail, m.author, m.attachments_omitted, m.created_at,
                 coalesce((select jsonb_agg(jsonb_build_object('storage_key', mm.storage_key, 'filename', mm.filename, 'content_type', mm.content_type,
                                                               'size_bytes', mm.size_bytes, 'state', mm.state, 'detail', mm.detail, 'inline', mm.inline) order by mm.position)
-                            from message_media mm where mm.message_id = m.id), '[]'::jsonb) as attachments
+                            from message_media mm where mm.message_id = m.id), '[]'::jsonb) as attachments,
+                r.payload->'senderCheck' as sender_check
            from messages m join cases c on c.id = m.case_id
+           left join raw_inbound r on r.id = m.raw_inbound_id and m.channel = 'email'
           where c.reference = $1 order by m.id`,
         [req.params.reference.toUpperCase()]
       )
@@ -138,20 +155,23 @@ export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: 
 
   app.get(
     '/v1/admin/messages/:id/html',
-    { schema: { tags: ['operations'], security, summary: "A mail's HTML part, sanitised (no scripts, no remote content)", params: Id } },
+    {
+      schema: {
+        tags: ['operations'],
+        security,
+        summary: "A mail's HTML part, sanitised (no scripts, no remote content); HTML too big or too deeply nested to sanitise is shown as its text part",
+        params: Id
+      }
+    },
     async (req, reply) => {
-      const { rows } = await db.query<{ html: string | null } & CaseRead>(
-        'select m.html, c.id, c.reference, c.council_gss from messages m join cases c on c.id = m.case_id where m.id = $1',
-        [req.params.id]
-      )
-      if (rows[0]?.html == null) throw new AppError('not_found', { message: 'This message has no HTML part' })
-      const { html: _html, ...read } = rows[0]
-      await recordRequestReads(db, req, [read])
+      const found = await safeHtmlOf(db, sanitiser, req.params.id)
+      if (!found) throw new AppError('not_found', { message: 'This message has no HTML part' })
+      await recordRequestReads(db, req, [found.read])
       return reply
         .type('text/html; charset=utf-8')
         .header('content-security-policy', HTML_CSP)
         .header('x-content-type-options', 'nosniff')
-        .send(sanitiseHtml(rows[0].html))
+        .send(found.html)
     }
   )
 
