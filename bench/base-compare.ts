@@ -1,7 +1,7 @@
 /**
  * k. What a change costs intake, old and new side by side in one run: the same web-intake
  * phase against an earlier build of the app (BENCH_BASE_REF, built from git into a temporary
- * folder) and against this one, interleaved old, new, new, old so that the machine's drift
+ * folder) and against this one, interleaved (ABBA BAAB, below) so that the machine's drift
  * (20 % and more within a minute here) falls on both sides. Each app has a database of its
  * own, fresh at the start, and runs as the bench runs this one (`all`, same settings).
  *
@@ -36,6 +36,8 @@ export interface CostRound {
   figures: LoadFigures
   /** ms of the app's CPU per contact taken in */
   appCpuMsPerContact: number
+  /** ms of Postgres's CPU per contact taken in */
+  pgCpuMsPerContact: number
 }
 
 export interface CostFigures {
@@ -45,9 +47,20 @@ export interface CostFigures {
   newRps: number
   /** new ÷ old requests/s over all rounds, % */
   ratioPct: number
+  /** the app's CPU per contact, ms */
   oldCpuMs: number
   newCpuMs: number
+  /** Postgres's CPU per contact, ms */
+  oldPgMs: number
+  newPgMs: number
 }
+
+// Each side four times, in an order that puts both at the same mean position (ABBA BAAB),
+// so a machine that speeds up or slows down steadily over the phase favours neither.
+const ORDER = ['old', 'new', 'new', 'old', 'new', 'old', 'old', 'new'] as const
+// a side's first round is warmed up as the bench warms every target; after that its JIT,
+// pools and caches are warm, and a short spell wakes its connections
+const REWARM_S = 2
 
 const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 
@@ -127,30 +140,38 @@ export async function intakeCost(ctx: CostContext): Promise<CostFigures> {
     const cpu = new CpuMeter({ old: old.proc.pid, new: ctx.app.proc.pid })
     const oldUrl = `http://${ctx.host}:${ctx.port}/v1/contacts`
     const rounds: CostRound[] = []
+    const warmed = new Set<string>()
     let n = 0
-    for (const side of ['old', 'new', 'new', 'old'] as const) {
+    for (const side of ORDER) {
       n++
       const url = side === 'old' ? oldUrl : ctx.newUrl
-      ctx.log(`k${n}. intake cost, ${side === 'old' ? `base ${ctx.build.ref}` : 'this build'}: warm-up ${ctx.warmupS} s, then ${ctx.durationS} s at ${ctx.connections} connections`)
-      await load({ title: `k warm-up ${side}`, url, body: bodySource(`kwarm${n}`, 'kwarm.example.com'), seconds: ctx.warmupS, connections: ctx.connections })
+      const warmS = warmed.has(side) ? REWARM_S : ctx.warmupS
+      warmed.add(side)
+      ctx.log(`k${n}. intake cost, ${side === 'old' ? `base ${ctx.build.ref}` : 'this build'}: warm-up ${warmS} s, then ${ctx.durationS} s at ${ctx.connections} connections`)
+      await load({ title: `k warm-up ${side}`, url, body: bodySource(`kwarm${n}`, 'kwarm.example.com'), seconds: warmS, connections: ctx.connections })
       const a = cpu.snapshot()
       const figures = await load({ title: `k ${side}`, url, body: bodySource(`k${n}`, `k${n}.example.com`), seconds: ctx.durationS, connections: ctx.connections })
       const ms = cpu.msBetween(a, cpu.snapshot())
-      const appCpuMsPerContact = figures.total > 0 ? Math.round(((ms[side] ?? 0) / figures.total) * 1000) / 1000 : 0
-      rounds.push({ side, figures, appCpuMsPerContact })
-      ctx.log(`   ${figures.rps} req/s, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}; app CPU ${appCpuMsPerContact} ms per contact`)
+      const per = (cpuMs: number) => (figures.total > 0 ? Math.round((cpuMs / figures.total) * 1000) / 1000 : 0)
+      const round: CostRound = { side, figures, appCpuMsPerContact: per(ms[side] ?? 0), pgCpuMsPerContact: per(ms.postgres ?? 0) }
+      rounds.push(round)
+      ctx.log(`   ${figures.rps} req/s, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}; CPU per contact: app ${round.appCpuMsPerContact} ms, Postgres ${round.pgCpuMsPerContact} ms`)
       await (side === 'old' ? settleOld() : ctx.settleNew())
     }
     const of = (side: 'old' | 'new') => rounds.filter((r) => r.side === side)
     const rps = (side: 'old' | 'new') => of(side).reduce((s, r) => s + r.figures.rps, 0) / Math.max(1, of(side).length)
-    const cpuMs = (side: 'old' | 'new') => {
+    // CPU over all of a side's contacts: each round weighted by the contacts it took in
+    const cpuMs = (side: 'old' | 'new', of_: (r: CostRound) => number) => {
       const rs = of(side)
       const contacts = rs.reduce((s, r) => s + r.figures.total, 0)
-      return contacts ? Math.round((rs.reduce((s, r) => s + r.appCpuMsPerContact * r.figures.total, 0) / contacts) * 1000) / 1000 : 0
+      return contacts ? Math.round((rs.reduce((s, r) => s + of_(r) * r.figures.total, 0) / contacts) * 1000) / 1000 : 0
     }
+    const app = (r: CostRound) => r.appCpuMsPerContact
+    const postgres = (r: CostRound) => r.pgCpuMsPerContact
     const oldRps = round1(rps('old'))
     const newRps = round1(rps('new'))
-    return { base: `${ctx.build.ref} (${ctx.build.sha.slice(0, 12)})`, rounds, oldRps, newRps, ratioPct: oldRps > 0 ? round1((newRps / oldRps) * 100) : 0, oldCpuMs: cpuMs('old'), newCpuMs: cpuMs('new') }
+    return { base: `${ctx.build.ref} (${ctx.build.sha.slice(0, 12)})`, rounds, oldRps, newRps, ratioPct: oldRps > 0 ? round1((newRps / oldRps) * 100) : 0,
+      oldCpuMs: cpuMs('old', app), newCpuMs: cpuMs('new', app), oldPgMs: cpuMs('old', postgres), newPgMs: cpuMs('new', postgres) }
   } finally {
     await db.end().catch(() => {})
     await stopChild(old)
@@ -173,10 +194,12 @@ async function settled(db: pg.Pool): Promise<void> {
 export function costLines(c: CostFigures | null, maxCostPct: number): { lines: string[]; check: [string, string, boolean] | null } {
   if (!c) return { lines: ['k. intake cost against a base build: skipped (BENCH_BASE_REF)'], check: null }
   const rounds = c.rounds.map((r, i) => `k${i + 1} ${r.side} ${r.figures.rps}/s`).join(', ')
+  const pct = (a: number, b: number) => (b > 0 ? round1((a / b) * 100) : 0)
   return {
     lines: [
-      `k. intake against base ${c.base}, interleaved (${rounds}): this build ${c.newRps}/s, base ${c.oldRps}/s = ${c.ratioPct} %; ` +
-        `app CPU per contact ${c.newCpuMs} ms against ${c.oldCpuMs} ms (${c.oldCpuMs > 0 ? round1((c.newCpuMs / c.oldCpuMs) * 100) : 0} %)`
+      `k. web intake of this build against base ${c.base}, interleaved: ${c.newRps}/s against ${c.oldRps}/s = ${c.ratioPct} %`,
+      `   (${rounds})`,
+      `   CPU per contact: app ${c.newCpuMs} ms against ${c.oldCpuMs} ms (${pct(c.newCpuMs, c.oldCpuMs)} %), Postgres ${c.newPgMs} ms against ${c.oldPgMs} ms (${pct(c.newPgMs, c.oldPgMs)} %)`
     ],
     check: [`intake costs < ${maxCostPct} % more than base ${c.base.split(' ')[0]}`, `${c.ratioPct} % of its rate`, c.ratioPct >= 100 - maxCostPct && c.rounds.every((r) => r.figures.non2xx === 0)]
   }

@@ -10,7 +10,8 @@
  * both over 127.0.0.1 only (autocannon for the maximum-throughput phases):
  *   k. (first, while the databases are fresh) intake of an earlier build (BENCH_BASE_REF,
  *      default the commit before issue 20's hardening) against this one, interleaved old,
- *      new, new, old; requests/s and the app's CPU per contact of each (bench/base-compare.ts)
+ *      new, new, old, new, old, old, new; requests/s, and the app's and Postgres's CPU per
+ *      contact, of each (bench/base-compare.ts)
  *   a. baseline max throughput: POST /baseline, 20 connections, 8 s
  *   b. intake max throughput:   POST /v1/contacts, 20 connections, 8 s, distinct valid bodies
  *      (the workers route meanwhile, on their own thread; a drain follows, timed, until the
@@ -421,13 +422,12 @@ async function run(): Promise<number> {
     // k. first, while both databases are fresh: intake of an earlier build against this one
     const baseRef = process.env.BENCH_BASE_REF ?? DEFAULT_BASE_REF
     const build = baseRef === 'none' ? null : await buildBase(baseRef, log)
+    // (not in the CPU table: that meter does not know the base app; k prints CPU per contact of its own)
     const cost = build
-      ? await measured('k_cost', () =>
-          intakeCost({
-            build, appEnv: appEnvironment, app: app!, newUrl: appUrl, settleNew: settle, host: HOST, port: BASE_APP_PORT, smtpPort: BASE_SMTP_PORT,
-            adminQuery, deleteKeys, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, log
-          })
-        )
+      ? await intakeCost({
+          build, appEnv: appEnvironment, app: app!, newUrl: appUrl, settleNew: settle, host: HOST, port: BASE_APP_PORT, smtpPort: BASE_SMTP_PORT,
+          adminQuery, deleteKeys, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, log
+        })
       : null
 
     const baselineFigs: LoadFigures[] = []
