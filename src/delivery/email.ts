@@ -1,5 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer'
-import { withoutBidiControls } from '../messaging/bidi.js'
+import { withoutBidiControls } from '../lib/bidi.js'
 import type { AttemptResult } from './outcome.js'
 
 /**

@@ -3,7 +3,7 @@ import type { Transporter } from 'nodemailer'
 import type { Queryable } from '../db/pool.js'
 import { isDemoTransport, KEPT_DETAIL } from '../delivery/email.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
-import { withoutBidiControls } from './bidi.js'
+import { withoutBidiControls } from '../lib/bidi.js'
 
 /** The headers that keep a mail on its thread, as stored with the outbound message. */
 export interface ThreadHeaders {

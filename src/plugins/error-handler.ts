@@ -2,7 +2,6 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin'
 import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../errors.js'
 import { describePattern } from '../lib/schema.js'
-import { formatOf, sendError } from '../open311/format.js'
 
 export const ErrorBody = {
   type: 'object',
@@ -17,7 +16,8 @@ export const ErrorBody = {
 
 const RETRY_AFTER_SECONDS = 5
 
-function send(reply: FastifyReply, req: FastifyRequest, code: ErrorCode, field?: string, message?: string) {
+/** Answers with a catalogue error: its status, code and message, the field at fault, the request id. */
+export function send(reply: FastifyReply, req: FastifyRequest, code: ErrorCode, field?: string, message?: string) {
   const status = errorCatalogue[code].status
   if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
   return reply.code(status).send({
@@ -26,22 +26,6 @@ function send(reply: FastifyReply, req: FastifyRequest, code: ErrorCode, field?:
     ...(field ? { field } : {}),
     request_id: req.id
   })
-}
-
-/**
- * For Fastify's `frameworkErrors`: the router's own refusals, before any route or error
- * handler (a percent-encoding in the path that is not UTF-8, such as %ED%A0%80, or a path
- * segment over 100 characters), answered from the catalogue instead of Fastify's own shape,
- * which echoed the path.
- */
-export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
-  const problem = { FST_ERR_BAD_URL: 'holds a percent-encoding that is not UTF-8', FST_ERR_MAX_PARAM_LENGTH: 'has a part longer than 100 characters' }[err.code]
-  const message = `path ${problem ?? 'is not valid'}`
-  // no route, so no onSend hook: the request id header is set here
-  reply.header('x-request-id', req.id)
-  // an Open311 client reads errors in its standard's shape, as the Open311 routes answer them
-  if (req.url.startsWith('/open311/')) return sendError(reply, formatOf(req), 400, message)
-  return send(reply, req, 'validation_failed', 'path', message)
 }
 
 /** Maps every error to the catalogue: a stable code, the field at fault, and no internals. */
