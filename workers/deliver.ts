@@ -2,7 +2,7 @@ import { DelayedError, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Transporter } from 'nodemailer'
 import { DeliveryBatcher } from '../src/delivery/delivery-batcher.js'
-import { outboundClient } from '../src/delivery/safe-fetch.js'
+import { deliverySettings } from '../src/delivery/deliver-case.js'
 import type { Infra } from '../src/infra.js'
 import { queueName, type DeliverJob } from '../src/jobs/queues.js'
 
@@ -23,13 +23,7 @@ const DEFER_MS = 1_000
  */
 export function createDeliveryBatcher(infra: Infra, mail: Transporter): DeliveryBatcher {
   const log = infra.log.child({ worker: 'case:deliver' })
-  const settings = {
-    maxAttempts: infra.config.DELIVERY_ATTEMPTS,
-    timeoutMs: infra.config.DELIVERY_TIMEOUT_MS,
-    mailFrom: infra.config.MAIL_FROM,
-    production: infra.config.NODE_ENV === 'production',
-    outbound: outboundClient(infra.config.WEBHOOK_ALLOW_PRIVATE_CIDRS)
-  }
+  const settings = deliverySettings(infra.config)
   const concurrency = infra.config.DELIVERY_CONCURRENCY
   const perDestination = infra.config.DELIVERY_PER_DESTINATION
   return new DeliveryBatcher(

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { outboundClient } from '../src/delivery/safe-fetch.js'
+import { deliverySettings } from '../src/delivery/deliver-case.js'
 import type { Infra } from '../src/infra.js'
 import { queueName, type WebhookJob } from '../src/jobs/queues.js'
 import { sendWebhookEvent } from '../src/webhooks/send-event.js'
@@ -9,12 +9,7 @@ import { sendWebhookEvent } from '../src/webhooks/send-event.js'
 export function createWebhookWorker(infra: Infra, connection: Redis): Worker<WebhookJob> {
   const log = infra.log.child({ worker: 'webhook:send' })
   // a council's receiver is a back office like a delivery's: the same attempts and timeout
-  const settings = {
-    maxAttempts: infra.config.DELIVERY_ATTEMPTS,
-    timeoutMs: infra.config.DELIVERY_TIMEOUT_MS,
-    production: infra.config.NODE_ENV === 'production',
-    outbound: outboundClient(infra.config.WEBHOOK_ALLOW_PRIVATE_CIDRS)
-  }
+  const settings = deliverySettings(infra.config)
   return new Worker<WebhookJob>(queueName('webhook:send'), (job) => sendWebhookEvent({ db: infra.db, log, settings }, job.data), {
     connection: connection as unknown as ConnectionOptions,
     prefix: infra.config.QUEUE_PREFIX,

@@ -1,11 +1,12 @@
 import type { Transporter } from 'nodemailer'
+import type { Config } from '../config.js'
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
 import { refusedAttempt } from './destination-policy.js'
 import { sendTeamMail } from './email.js'
 import { settleAs, type AttemptResult } from './outcome.js'
 import { buildCasePayload, renderCaseEmail, type DeliveryRow } from './payload.js'
-import type { OutboundClient } from './safe-fetch.js'
+import { outboundClient, type OutboundClient } from './safe-fetch.js'
 import { sendWebhook } from './webhook.js'
 
 export interface DeliveryDeps {
@@ -16,7 +17,29 @@ export interface DeliveryDeps {
    * `production` refuses plain-http webhooks even to a loopback host; `outbound` connects
    * only to public addresses and the operator's allowed private ranges
    */
-  settings: { maxAttempts: number; timeoutMs: number; mailFrom: string; production: boolean; outbound: OutboundClient }
+  settings: DeliverySettings
+}
+
+export interface DeliverySettings {
+  maxAttempts: number
+  timeoutMs: number
+  mailFrom: string
+  production: boolean
+  outbound: OutboundClient
+}
+
+/**
+ * How a council system is reached, whatever is sent to it (a case, a webhook event, an
+ * erasure notice): the same attempts, timeout and address rules for every back office.
+ */
+export function deliverySettings(config: Config): DeliverySettings {
+  return {
+    maxAttempts: config.DELIVERY_ATTEMPTS,
+    timeoutMs: config.DELIVERY_TIMEOUT_MS,
+    mailFrom: config.MAIL_FROM,
+    production: config.NODE_ENV === 'production',
+    outbound: outboundClient(config.WEBHOOK_ALLOW_PRIVATE_CIDRS)
+  }
 }
 
 export type DeliveryOutcome = 'delivered' | 'kept' | 'already_settled' | 'missing'
