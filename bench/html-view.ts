@@ -17,11 +17,10 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import { Redis } from 'ioredis'
 import nodemailer from 'nodemailer'
-import pg from 'pg'
 import { PARTNERSHIP_MAILBOXES } from './bodies.js'
 import { root, startChild, StartError, stopChild, waitReady, type Child } from './children.js'
+import { adminQuery, deleteKeys, REDIS_URL } from './services.js'
 
 export const HTML_VIEW_TARGETS = { viewMs: 1_000, healthMaxMs: 100 }
 const DEPTH = 200_000
@@ -158,47 +157,18 @@ const HOST = '127.0.0.1'
 const APP_PORT = 3320
 const SMTP_PORT = 3322
 const DB_NAME = 'switchboard_bench_html'
-const ADMIN_URL = `postgres://postgres@${HOST}:5432/postgres`
 const DATABASE_URL = `postgres://postgres@${HOST}:5432/${DB_NAME}`
-const REDIS_URL = `redis://${HOST}:6379`
 const QUEUE_PREFIX = 'sbbenchhtml'
 const OPERATOR_API_KEY = 'bench-operator-key-0123456789abcdef0123456789'
-
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3_000 })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-/** SCAN + DEL of this bench's prefix, never FLUSHALL: other things share this Redis. */
-async function deleteKeys(): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true })
-  redis.on('error', () => {})
-  await redis.connect()
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    await redis.quit().catch(() => redis.disconnect())
-  }
-}
 
 async function standalone(): Promise<number> {
   const log = (msg: string) => console.log(`[bench:html ${new Date().toISOString().slice(11, 19)}] ${msg}`)
   await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
-  await deleteKeys()
+  await deleteKeys(`${QUEUE_PREFIX}:*`)
   let app: Child | undefined
   const stop = async () => {
     await stopChild(app)
-    await deleteKeys().catch((err: Error) => console.error(`could not delete Redis keys ${QUEUE_PREFIX}:*: ${err.message}`))
+    await deleteKeys(`${QUEUE_PREFIX}:*`).catch((err: Error) => console.error(`could not delete Redis keys ${QUEUE_PREFIX}:*: ${err.message}`))
     await adminQuery(`drop database if exists ${DB_NAME} with (force)`).catch((err: Error) => console.error(`could not drop ${DB_NAME}: ${err.message}`))
   }
   process.once('SIGINT', () => void stop().finally(() => process.exit(130)))

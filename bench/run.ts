@@ -62,7 +62,6 @@
 import os from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
 import pg from 'pg'
 import { agentTokens } from '../src/agents/tokens.js'
 import { buildBase, costLines, DEFAULT_BASE_REF, intakeCost, type CostFigures } from './base-compare.js'
@@ -71,6 +70,7 @@ import { root, startChild, StartError, stopChild, waitReady, type Child } from '
 import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
 import { liveAgents, type LiveFigures } from './live-agents.js'
 import { load, paced, round1, stopLoad } from './load.js'
+import { adminQuery, deleteKeys, REDIS_URL } from './services.js'
 import { smtpLoad, type SmtpFigures } from './smtp-load.js'
 import { htmlView, htmlViewChecks, htmlViewLines, type HtmlViewFigures } from './html-view.js'
 import {
@@ -95,9 +95,7 @@ const SMTP_PORT = 3312
 const BASE_APP_PORT = 3313
 const BASE_SMTP_PORT = 3314
 const DB_NAME = 'switchboard_bench'
-const ADMIN_URL = `postgres://postgres@${HOST}:5432/postgres`
 const DATABASE_URL = `postgres://postgres@${HOST}:5432/${DB_NAME}`
-const REDIS_URL = `redis://${HOST}:6379`
 const QUEUE_PREFIX = 'sbbench'
 const OPERATOR_API_KEY = 'bench-operator-key-0123456789abcdef0123456789'
 const TWILIO_AUTH_TOKEN = 'bench-twilio-auth-token-0123456789ab'
@@ -136,16 +134,6 @@ const BASELINE_MAIN = join(root, 'dist', 'bench', 'baseline-server.js')
 
 // ---------------------------------------------------------------- Postgres and Redis
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3_000 })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
 async function recreateDatabase(): Promise<void> {
   await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
   await adminQuery(`create database ${DB_NAME}`)
@@ -156,25 +144,6 @@ async function recreateDatabase(): Promise<void> {
   } finally {
     await db.end().catch(() => {})
   }
-}
-
-/** SCAN + DEL, never FLUSHALL: other things share this Redis. */
-async function deleteKeys(pattern: string): Promise<number> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true, connectTimeout: 3_000 })
-  redis.on('error', () => {})
-  await redis.connect()
-  let deleted = 0
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) deleted += await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    await redis.quit().catch(() => redis.disconnect())
-  }
-  return deleted
 }
 
 // ---------------------------------------------------------------- helpers
