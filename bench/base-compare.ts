@@ -3,7 +3,7 @@
  * phase against an earlier build of the app (BENCH_BASE_REF, built from git into a temporary
  * folder) and against this one, interleaved (ABBA BAAB, below) so that the machine's drift
  * (20 % and more within a minute here) falls on both sides. Each app has a database of its
- * own, fresh at the start, and runs as the bench runs this one (`all`, same settings).
+ * own, fresh at the start, and runs as the bench runs this one (same mode, same settings).
  *
  * The default base is the last commit before issue 20's hardening (the security review's
  * checks: surrogates, idempotency per sender, mail authentication, agents' revocation …),
@@ -103,6 +103,8 @@ export interface CostContext {
   /** the environment the bench gives its app; the base gets the same but for where it lives */
   appEnv: Record<string, string>
   app: Child
+  /** the mode both builds run in (`all`, or `api`: intake with no workers) */
+  mode: string
   newUrl: string
   /** routed and delivered: waits until the new app's backlog is gone */
   settleNew(): Promise<unknown>
@@ -127,7 +129,7 @@ export async function intakeCost(ctx: CostContext): Promise<CostFigures> {
   const old = startChild(
     'base app',
     ctx.build.main,
-    ['all'],
+    [ctx.mode],
     { ...ctx.appEnv, DATABASE_URL: databaseUrl, QUEUE_PREFIX: prefix, PORT: String(ctx.port), SMTP_PORT: String(ctx.smtpPort), PUBLIC_BASE_URL: `http://${ctx.host}:${ctx.port}` },
     [],
     ctx.build.dir

@@ -57,7 +57,8 @@
  * flags for the app, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it), BENCH_APP_ENV
  * (settings for the app to try, e.g. "ROUTE_CONCURRENCY=4 DATABASE_POOL_SIZE=10"),
  * BENCH_APP_MODE (all, the default, or api: intake alone, with no workers competing),
- * BENCH_BASE_REF (the commit phase k compares with, or none to skip it).
+ * BENCH_BASE_REF (the commit phase k compares with, or none to skip it), BENCH_ONLY=k (phase k
+ * alone: what a change costs intake, in two minutes).
  */
 import os from 'node:os'
 import { join } from 'node:path'
@@ -394,10 +395,16 @@ async function run(): Promise<number> {
     // (not in the CPU table: that meter does not know the base app; k prints CPU per contact of its own)
     const cost = build
       ? await intakeCost({
-          build, appEnv: appEnvironment, app: app!, newUrl: appUrl, settleNew: settle, host: HOST, port: BASE_APP_PORT, smtpPort: BASE_SMTP_PORT,
+          build, appEnv: appEnvironment, app: app!, mode: process.env.BENCH_APP_MODE ?? 'all', newUrl: appUrl, settleNew: settle, host: HOST, port: BASE_APP_PORT, smtpPort: BASE_SMTP_PORT,
           adminQuery, deleteKeys, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, log
         })
       : null
+    if (process.env.BENCH_ONLY === 'k') {
+      // weighing a change alone: k's lines and check, nothing else
+      const k = costLines(cost, TARGETS.checksCostPct)
+      console.log(['', ...k.lines, ...(k.check ? [`${k.check[0]}: ${k.check[1]} ${k.check[2] ? 'PASS' : 'FAIL'}`] : [])].join('\n'))
+      return 0
+    }
 
     const baselineFigs: LoadFigures[] = []
     const intakeFigs: LoadFigures[] = []
