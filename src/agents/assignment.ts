@@ -72,11 +72,13 @@ async function assignTeam(tx: DbClient, team: Team, actor: string): Promise<Assi
      select * from c`,
     [pairs.map((p) => p.caseId), pairs.map((p) => p.agentId), team.id, actor]
   )
-  // the agent given a case last in this run is the last in line next time
+  // the agent given a case last in this run is the last in line next time. Turns are a whole
+  // millisecond apart: the next run compares these times as JavaScript Dates, which keep
+  // milliseconds only, so turns a microsecond apart read as a tie (then settled by id).
   const lastTurn = new Map<number, number>()
   pairs.forEach((p, turn) => lastTurn.set(p.agentId, turn))
   await tx.query(
-    `update agents a set last_assigned_at = clock_timestamp() + make_interval(secs => t.turn / 1e6)
+    `update agents a set last_assigned_at = clock_timestamp() + make_interval(secs => t.turn / 1e3)
        from unnest($1::bigint[], $2::int[]) as t (agent_id, turn) where a.id = t.agent_id`,
     [[...lastTurn.keys()], [...lastTurn.values()]]
   )
