@@ -11,6 +11,8 @@ export const errorCatalogue = {
   invalid_email: { status: 422, message: 'The email address is not valid' },
   invalid_phone: { status: 422, message: 'The phone number is not a valid UK or international number' },
   invalid_postcode: { status: 422, message: 'The postcode is not a valid UK postcode' },
+  invalid_uprn: { status: 422, message: 'A UPRN is a Unique Property Reference Number: up to 12 digits' },
+  invalid_usrn: { status: 422, message: 'A USRN is a Unique Street Reference Number: up to 8 digits' },
   location_outside_uk: { status: 422, message: 'The coordinates are outside the United Kingdom' },
   incomplete_location: { status: 422, message: 'Give both lat and long, or neither' },
   unknown_service_code: { status: 422, message: 'No service has this code' },

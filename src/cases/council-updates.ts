@@ -27,6 +27,11 @@ export type UpdateStatus = (typeof UPDATE_STATUSES)[number]
 /** Statuses after which the council has nothing more to do: the case is resolved here. */
 const FINISHED = new Set<UpdateStatus>(['closed', 'fixed', 'duplicate', 'not_councils_responsibility', 'no_further_action', 'cancelled'])
 
+/** Whether this status says the problem needs nothing more (fixed, closed, duplicate …). */
+export function isFinished(status: UpdateStatus): boolean {
+  return FINISHED.has(status)
+}
+
 /** How a resident reads each status. */
 export const STATUS_WORDS: Record<UpdateStatus, string> = {
   open: 'is open',
@@ -49,7 +54,7 @@ export interface CouncilUpdate {
   description: string
   /** tell the resident, on the channel they used */
   forResident: boolean
-  /** the caller's id for the update (Open311 update_id); a repeat of one is a no-op */
+  /** the caller's id for the update; the same one again from the same source on the same case is a no-op */
   updateId?: string | null
   updatedAt?: Date | null
   externalStatusCode?: string | null
@@ -69,10 +74,11 @@ export interface AppliedUpdate {
 
 /**
  * A council's status update on one of its cases, in one transaction: recorded (once per
- * update_id), the case's back-office status and notes set (a finished status resolves the
- * case here, any other keeps it with the back office), a `case.updated` event (which
- * council webhooks hear), and, when it is meant for the resident, a message on the channel
- * they used through message:send, in the council's wording for that status.
+ * source, case and update_id: an update_id is the caller's own), the case's back-office
+ * status and notes set (a finished status resolves the case here, any other keeps it with
+ * the back office), a `case.updated` event (which council webhooks hear), and, when it is
+ * meant for the resident, a message on the channel they used through message:send, in the
+ * council's wording for that status.
  */
 export async function applyCouncilUpdate(
   deps: { db: Db; catalogue: Catalogue; emailDomain: string; mailFrom: string },
@@ -80,10 +86,13 @@ export async function applyCouncilUpdate(
   u: CouncilUpdate
 ): Promise<AppliedUpdate> {
   const updateId = u.updateId?.trim() || `sb-${randomUUID()}`
+  // stored with LF line ends, as a request's text is
+  u = { ...u, description: u.description.replace(/\r\n?/g, '\n') }
   return withTransaction(deps.db, async (db) => {
     const inserted = await db.query<{ id: number }>(
-      `insert into case_updates (case_id, update_id, status, description, for_resident, source, external_status_code, updated_at)
-       values ($1, $2, $3, $4, $5, $6, $7, coalesce($8, clock_timestamp())) on conflict (update_id) do nothing returning id`,
+      `insert into case_updates (case_id, update_id, status, description, for_resident, source, author, external_status_code, updated_at)
+       values ($1, $2, $3, $4, $5, $6, 'council', $7, coalesce($8, clock_timestamp()))
+       on conflict (source, case_id, update_id) do nothing returning id`,
       [caseId, updateId, u.status, u.description, u.forResident, u.source, u.externalStatusCode ?? null, u.updatedAt ?? null]
     )
     if (!inserted.rows[0]) return { updateId, applied: false, outbox: [], told: 'not_asked' }

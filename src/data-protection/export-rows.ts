@@ -17,6 +17,9 @@ export interface CaseRow {
   reported_email: string | null
   reported_phone: string | null
   contacted_address: string | null
+  uprn: string | null
+  usrn: string | null
+  external_report: Record<string, unknown> | null
   description: string
   postcode: string | null
   lat: number | null

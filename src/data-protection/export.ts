@@ -63,7 +63,7 @@ async function build(db: Queryable, contact: ContactPoint, opts: ExportOptions):
   const cases = await db.query<CaseRow>(
     `select c.id, c.reference, c.channel, c.status, c.work_status, c.priority, c.council_gss, co.name as council_name,
             c.service_code, s.name as service_name, c.team, c.reported_name, c.reported_email, c.reported_phone,
-            c.contacted_address, c.description, c.postcode, c.lat, c.lng, c.status_notes, c.council_reference,
+            c.contacted_address, c.description, c.postcode, c.lat, c.lng, c.uprn, c.usrn, c.external_report, c.status_notes, c.council_reference,
             c.back_office_status, c.created_at, c.updated_at, c.routed_at, c.legal_hold_reason, c.legal_hold_at,
             c.legal_hold_by, c.redacted_at, c.redaction
        from cases c
@@ -195,6 +195,9 @@ async function build(db: Queryable, contact: ContactPoint, opts: ExportOptions):
       postcode: c.postcode,
       lat: c.lat,
       lng: c.lng,
+      uprn: c.uprn,
+      usrn: c.usrn,
+      external_report: c.external_report,
       status_notes: c.status_notes,
       council_reference: c.council_reference,
       back_office_status: c.back_office_status,

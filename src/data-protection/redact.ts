@@ -47,6 +47,8 @@ export async function redactCases(client: PoolClient, caseIds: number[], redacti
     `update cases set reported_name = null, reported_email = null, reported_phone = null, description = '',
             postcode = nullif(split_part(coalesce(postcode, ''), ' ', 1), ''), lat = null, lng = null,
             status_notes = null, contacted_address = null, redacted_at = now(), redaction = $2,
+            -- a property number can point at a home, and a reporting client's title and closest address are the reporter's
+            uprn = null, external_report = null,
             -- a reply to an old mail thread opens a new case rather than landing on this one
             reply_token = null
       where id = any($1::bigint[]) and redacted_at is null and legal_hold_at is null

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import pg from 'pg'
 import { ConfigError } from '../config.js'
 import { projectRoot } from '../lib/paths.js'
 import type { Db } from './pool.js'
+import { ROUTINES } from './routines.js'
 
 const MIGRATIONS_DIR = join(projectRoot, 'migrations')
 // any constant works; it only has to be the same in every process that migrates
@@ -51,7 +52,7 @@ export async function ensureDatabase(url: string): Promise<boolean> {
  * such as postgrator: it keeps its own table layout, so every existing deployment's records
  * would have to be migrated across, and this runner already serialises concurrent starts.
  */
-export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR): Promise<string[]> {
+export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR, routines: readonly string[] = ROUTINES): Promise<string[]> {
   const files = (await readdir(dir)).filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f)).sort()
   const sources = new Map<string, { sql: string; checksum: string }>()
   for (const file of files) {
@@ -97,6 +98,7 @@ export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR): Promise<s
       }
       applied.push(file)
     }
+    await applyRoutines(client, routines)
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {})
     // back to the connection's own settings before it returns to the pool
@@ -104,6 +106,36 @@ export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR): Promise<s
     client.release(!reset)
   }
   return applied
+}
+
+/**
+ * Applies each SQL function source file (src/db/routines.ts) whose text differs from the
+ * one the database last applied, each in its own transaction, under the migration lock the
+ * caller holds. Unlike a migration, such a file is meant to be edited: the edit is the
+ * change, and it reaches every database the next time one migrates.
+ */
+async function applyRoutines(client: import('pg').PoolClient, routines: readonly string[]): Promise<void> {
+  await client.query(`create table if not exists schema_routines (
+    name text primary key, checksum text not null, applied_at timestamptz not null default now())`)
+  const done = new Map((await client.query<{ name: string; checksum: string }>('select name, checksum from schema_routines')).rows.map((r) => [r.name, r.checksum]))
+  for (const name of routines) {
+    const sql = await readFile(resolve(projectRoot, name), 'utf8')
+    const checksum = checksumOf(sql)
+    if (done.get(name) === checksum) continue
+    await client.query('begin')
+    try {
+      await client.query(sql)
+      await client.query(
+        `insert into schema_routines (name, checksum) values ($1, $2)
+         on conflict (name) do update set checksum = excluded.checksum, applied_at = now()`,
+        [name, checksum]
+      )
+      await client.query('commit')
+    } catch (err) {
+      await client.query('rollback')
+      throw new Error(`SQL source ${name} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
 }
 
 /** sha256 of a migration's text, with CRLF read as LF so a Windows checkout is not an edit. */

@@ -52,4 +52,22 @@ export interface InboundContact {
   flags?: string[]
   /** attachments over the count cap, not stored (the raw message keeps them) */
   attachmentsOmitted?: number
+  /** the property (UPRN) and street (USRN) the contact is about, when the channel gave them, checked */
+  uprn?: string | null
+  usrn?: string | null
+  /** what the reporting client (FixMyStreet) told of its own report, kept on a case this opens */
+  externalReport?: ExternalReport | null
+}
+
+/** A report as the client that sent it knows it; every field optional, as clients differ. */
+export interface ExternalReport {
+  /** who: 'fixmystreet', or the client's own name */
+  client: string
+  id?: string
+  url?: string
+  title?: string
+  closest_address?: string
+  /** British National Grid (OSGB36) metres, as sent */
+  easting?: number
+  northing?: number
 }

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/pool.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { newCaseReference } from './reference.js'
-import type { InboundContact } from './inbound-contact.js'
+import type { ExternalReport, InboundContact } from './inbound-contact.js'
 
 export interface IntakeResult {
   caseId: number
@@ -20,7 +20,7 @@ export interface IntakeResult {
  * normalised email and phone), the case (opened, or threaded onto the resident's open one),
  * the message, a case event and the outbox row for routing. Nothing is acknowledged to the
  * sender before this returns. The work is a SQL function, switchboard_intake
- * (migrations/006_identity_on_proof.sql, extended for email in 012), so it costs one round trip; it applies the
+ * (src/intake/sql/intake.sql), so it costs one round trip; it applies the
  * identity rules (a claimed point links at most, a proven one ties to whoever proved it).
  */
 export async function intakeContact(db: Queryable, contact: InboundContact): Promise<IntakeResult> {
@@ -64,7 +64,7 @@ function toResult(row: IntakeRow): IntakeResult {
   return { caseId: row.case_id, reference: row.reference, outbox, replayed: row.replayed, samePayload: row.same_payload, opened: row.opened }
 }
 
-/** The argument of switchboard_intake (migrations/012): one jsonb object per contact. */
+/** The argument of switchboard_intake (src/intake/sql/intake.sql): one jsonb object per contact. */
 export interface IntakeParams {
   provider: string
   provider_message_id: string
@@ -96,6 +96,9 @@ export interface IntakeParams {
   message_kind: string | null
   flags: string[]
   attachments_omitted: number
+  uprn: string | null
+  usrn: string | null
+  external_report: ExternalReport | null
 }
 
 export function intakeParams(contact: InboundContact): IntakeParams {
@@ -128,7 +131,10 @@ export function intakeParams(contact: InboundContact): IntakeParams {
     html: stripNul(contact.html ?? null),
     message_kind: contact.kind ?? null,
     flags: contact.flags ?? [],
-    attachments_omitted: contact.attachmentsOmitted ?? 0
+    attachments_omitted: contact.attachmentsOmitted ?? 0,
+    uprn: contact.uprn ?? null,
+    usrn: contact.usrn ?? null,
+    external_report: stripNul(contact.externalReport ?? null)
   }
 }
 

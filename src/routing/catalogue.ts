@@ -21,6 +21,10 @@ export interface Service {
   tier: 'upper' | 'lower' | 'any'
   keywords: string[]
   needsLocation: boolean
+  /** whether its requests may be listed publicly (Open311 without a key) */
+  public: boolean
+  /** its Local Government Service List code (standards.esd.org.uk), when it has one */
+  lgsl: number | null
 }
 
 export interface Destination {
@@ -81,8 +85,8 @@ export class Catalogue {
            from councils`
       ),
       this.db.query<{ partnership_id: string; council_gss: string }>('select partnership_id, council_gss from partnership_members order by partnership_id'),
-      this.db.query<{ code: string; name: string; tier: Service['tier']; keywords: string[]; needs_location: boolean }>(
-        'select code, name, tier, keywords, needs_location from services'
+      this.db.query<{ code: string; name: string; tier: Service['tier']; keywords: string[]; needs_location: boolean; public: boolean; lgsl: number | null }>(
+        'select code, name, tier, keywords, needs_location, public, lgsl from services'
       ),
       this.db.query<{ id: number; council_gss: string; service_code: string | null; team: string; kind: Destination['kind']; sla_hours: number | null }>(
         'select id, council_gss, service_code, team, kind, sla_hours from destinations where active'
@@ -107,7 +111,10 @@ export class Catalogue {
       ])
     )
     this.services = new Map(
-      services.rows.map((s) => [s.code, { code: s.code, name: s.name, tier: s.tier, keywords: s.keywords, needsLocation: s.needs_location }])
+      services.rows.map((s) => [
+        s.code,
+        { code: s.code, name: s.name, tier: s.tier, keywords: s.keywords, needsLocation: s.needs_location, public: s.public, lgsl: s.lgsl }
+      ])
     )
     this.destinations = new Map(
       destinations.rows.map((d) => [

@@ -59,6 +59,26 @@ describe('the migration runner', () => {
     expect(await recorded()).toEqual(rows)
   })
 
+  it('applies an SQL function source after the migrations, again whenever its text changes, and not otherwise', async () => {
+    const source = join(dir, 'routine.sql')
+    const version = async (n: number) => writeFile(source, `create or replace function sb_test_routine() returns int language sql as 'select ${n}';\n`)
+    const value = async () => (await pool.query<{ v: number }>('select sb_test_routine() as v')).rows[0]!.v
+    const appliedAt = async () => (await pool.query<{ at: string }>('select applied_at::text as at from schema_routines where name = $1', [source])).rows[0]?.at
+
+    await version(1)
+    // the migrations' own list is unchanged by the sources it applies
+    expect(await migrate(pool, dir, [source])).toEqual(shipped)
+    expect(await value()).toBe(1)
+    const first = await appliedAt()
+    await migrate(pool, dir, [source])
+    expect(await appliedAt()).toBe(first)
+
+    await version(2)
+    await migrate(pool, dir, [source])
+    expect(await value()).toBe(2)
+    expect(await appliedAt()).not.toBe(first)
+  })
+
   it('applies a new migration added after the first run, and only that one', async () => {
     await migrate(pool, dir)
     await writeFile(join(dir, '999_test_added_later.sql'), 'create table added_later (id int primary key);\n')

@@ -4,9 +4,9 @@ import type { Service } from '../../src/routing/catalogue.js'
 import { classifyService } from '../../src/routing/classify-service.js'
 
 const seeds = JSON.parse(readFileSync(new URL('../../seeds/reference.json', import.meta.url), 'utf8')) as {
-  services: { code: string; name: string; tier: Service['tier']; keywords: string[]; needs_location: boolean }[]
+  services: { code: string; name: string; tier: Service['tier']; keywords: string[]; needs_location: boolean; public?: boolean; lgsl?: number }[]
 }
-const services: Service[] = seeds.services.map((s) => ({ code: s.code, name: s.name, tier: s.tier, keywords: s.keywords, needsLocation: s.needs_location }))
+const services: Service[] = seeds.services.map((s) => ({ code: s.code, name: s.name, tier: s.tier, keywords: s.keywords, needsLocation: s.needs_location, public: s.public === true, lgsl: s.lgsl ?? null }))
 
 const classify = (text: string) => classifyService(text, services)
 

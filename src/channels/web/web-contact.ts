@@ -7,6 +7,7 @@ import { CaseReference } from '../../intake/reference.js'
 import { normaliseEmail, normalisePhone } from '../../lib/contact-points.js'
 import { formatPostcode, parsePostcode } from '../../lib/postcode.js'
 import { MultiLine, SingleLine, describedPattern } from '../../lib/schema.js'
+import { normaliseUprn, normaliseUsrn } from '../../lib/uk-identifiers.js'
 import type { Catalogue } from '../../routing/catalogue.js'
 
 export const WebContactBody = Type.Object(
@@ -15,6 +16,8 @@ export const WebContactBody = Type.Object(
     email: Type.Optional(SingleLine({ maxLength: 254, description: 'Email address to reply to' })),
     phone: Type.Optional(SingleLine({ maxLength: 40, description: 'UK or international phone number' })),
     postcode: Type.Optional(SingleLine({ maxLength: 16, description: 'Full postcode, or an outcode such as LE10' })),
+    uprn: Type.Optional(SingleLine({ maxLength: 20, description: 'Unique Property Reference Number of the property it is about (up to 12 digits), from an address lookup' })),
+    usrn: Type.Optional(SingleLine({ maxLength: 20, description: 'Unique Street Reference Number of the street it is about (up to 8 digits)' })),
     lat: Type.Optional(Type.Number({ minimum: -90, maximum: 90 })),
     long: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
     service_code: Type.Optional(SingleLine({ maxLength: 64, description: 'A code from the service catalogue; omit to classify the description' })),
@@ -63,6 +66,10 @@ export function toInboundContact(body: WebContactBody, idempotency: { key: strin
     if (body.long < UK.minLng || body.long > UK.maxLng) throw new AppError('location_outside_uk', { field: 'long' })
   }
   if (body.council && !cat.councils.has(body.council)) throw new AppError('unknown_council', { field: 'council' })
+  const uprn = body.uprn?.trim() ? normaliseUprn(body.uprn) : null
+  if (body.uprn?.trim() && !uprn) throw new AppError('invalid_uprn', { field: 'uprn' })
+  const usrn = body.usrn?.trim() ? normaliseUsrn(body.usrn) : null
+  if (body.usrn?.trim() && !usrn) throw new AppError('invalid_usrn', { field: 'usrn' })
 
   return {
     channel: 'web',
@@ -77,6 +84,8 @@ export function toInboundContact(body: WebContactBody, idempotency: { key: strin
     location: { postcode, lat: body.lat ?? null, lng: body.long ?? null },
     serviceCode,
     councilGss: body.council ?? null,
-    threadReference: body.reference?.trim().toUpperCase() || null
+    threadReference: body.reference?.trim().toUpperCase() || null,
+    uprn,
+    usrn
   }
 }
