@@ -44,6 +44,10 @@ export interface QueueItem {
   service_code: string | null
   team_id: number | null
   description: string
+  /** the property and street it is about, and the reporting client's page for it (FixMyStreet) */
+  uprn: string | null
+  usrn: string | null
+  report_url: string | null
   sla_due_at: Date | null
   created_at: Date
 }
@@ -68,7 +72,8 @@ export async function findTeam(db: Queryable, partnershipId: string, teamId: num
 /** One page of a queue, top first. */
 export async function listQueue(db: Queryable, scope: QueueScope, page: { limit: number; offset: number }): Promise<QueueItem[]> {
   const { rows } = await db.query<QueueItem>(
-    `select c.id, c.reference, c.priority, c.work_status, c.channel, c.council_gss, c.service_code, c.team_id, c.description, c.sla_due_at, c.created_at
+    `select c.id, c.reference, c.priority, c.work_status, c.channel, c.council_gss, c.service_code, c.team_id, c.description,
+            c.uprn, c.usrn, c.external_report->>'url' as report_url, c.sla_due_at, c.created_at
        from cases c where ${QUEUE_WHERE} order by ${QUEUE_ORDER} limit $4 offset $5`,
     [...scopeParams(scope), page.limit, page.offset]
   )
@@ -132,7 +137,8 @@ export async function assignLocked(tx: Queryable, caseId: number, agentId: numbe
        update cases set assigned_agent_id = $2, assigned_at = clock_timestamp(), team_id = coalesce($3, team_id),
                         work_status = 'open', updated_at = clock_timestamp()
         where id = $1
-       returning id, reference, priority, work_status, channel, council_gss, service_code, team_id, description, sla_due_at, created_at
+       returning id, reference, priority, work_status, channel, council_gss, service_code, team_id, description,
+                 uprn, usrn, external_report->>'url' as report_url, sla_due_at, created_at
      ), e as (
        insert into case_events (case_id, type, actor, reason, data)
        select id, 'case.assigned', $4, $6, jsonb_build_object('agent_id', $2::bigint, 'how', $5::text) from c

@@ -13,10 +13,17 @@ export interface CouncilCase {
   council_gss: string
   council_reference: string | null
   service_code: string | null
+  /** the service's Local Government Service List code */
+  service_lgsl: number | null
   team: string | null
   postcode: string | null
   lat: number | null
   lng: number | null
+  /** the property (UPRN) and street (USRN) the case is about, when the channel gave them */
+  uprn: string | null
+  usrn: string | null
+  /** what a reporting client (FixMyStreet) told of its report, as stored: see externalReportView */
+  external_report: unknown
   description: string
   reported_name: string | null
   reported_email: string | null
@@ -28,7 +35,8 @@ export interface CouncilCase {
 }
 
 const COLUMNS = `c.id, c.reference, c.status, c.back_office_status, c.status_notes, c.priority, c.channel, c.council_gss, c.council_reference,
-                 c.service_code, c.team, c.postcode, c.lat, c.lng, c.description, c.reported_name, c.reported_email, c.reported_phone,
+                 c.service_code, (select s.lgsl from services s where s.code = c.service_code) as service_lgsl,
+                 c.team, c.postcode, c.lat, c.lng, c.uprn, c.usrn, c.external_report, c.description, c.reported_name, c.reported_email, c.reported_phone,
                  c.created_at, c.updated_at, c.routed_at, c.sla_due_at`
 
 export interface CaseFilter {
@@ -36,6 +44,9 @@ export interface CaseFilter {
   status?: string
   service?: string
   reference?: string
+  /** the property's or the street's reference: every case about it */
+  uprn?: string
+  usrn?: string
   updatedSince?: Date
   /** the last (updated_at, id) of the previous page; the time as Postgres wrote it (microseconds) */
   after?: { updatedAt: string; id: number }
@@ -56,9 +67,11 @@ export async function listCouncilCases(db: Queryable, f: CaseFilter): Promise<(C
         and ($4::text is null or c.reference = $4)
         and ($5::timestamptz is null or c.updated_at >= $5)
         and ($6::timestamptz is null or (c.updated_at, c.id) > ($6, $7::bigint))
+        and ($9::text is null or c.uprn = $9)
+        and ($10::text is null or c.usrn = $10)
       order by c.updated_at, c.id
       limit $8`,
-    [f.councils, f.status ?? null, f.service ?? null, f.reference ?? null, f.updatedSince ?? null, f.after?.updatedAt ?? null, f.after?.id ?? 0, f.limit]
+    [f.councils, f.status ?? null, f.service ?? null, f.reference ?? null, f.updatedSince ?? null, f.after?.updatedAt ?? null, f.after?.id ?? 0, f.limit, f.uprn ?? null, f.usrn ?? null]
   )
   return rows
 }
@@ -84,18 +97,28 @@ export async function caseMessagesAndEvents(db: Queryable, caseId: number) {
   return { messages: messages.rows, events: events.rows }
 }
 
-/** A council's own fields: its priority and its reference for the case. Recorded as an event. */
-export async function updateCouncilFields(db: Queryable, caseId: number, fields: { priority?: string; councilReference?: string }, actor: string): Promise<void> {
-  const changed = Object.entries({ priority: fields.priority, council_reference: fields.councilReference }).filter(([, v]) => v !== undefined)
+/**
+ * A council's own fields: its priority, its reference for the case, and the property (UPRN)
+ * and street (USRN) its gazetteer says the case is about. Recorded as an event.
+ */
+export async function updateCouncilFields(
+  db: Queryable,
+  caseId: number,
+  fields: { priority?: string; councilReference?: string; uprn?: string; usrn?: string },
+  actor: string
+): Promise<void> {
+  const changed = Object.entries({ priority: fields.priority, council_reference: fields.councilReference, uprn: fields.uprn, usrn: fields.usrn }).filter(([, v]) => v !== undefined)
   if (!changed.length) return
+  const words = changed.map(([k]) => (k === 'uprn' || k === 'usrn' ? k.toUpperCase() : k.replace('_', ' ')))
   await db.query(
     `with c as (
-       update cases set priority = coalesce($2, priority), council_reference = coalesce($3, council_reference), updated_at = clock_timestamp()
+       update cases set priority = coalesce($2, priority), council_reference = coalesce($3, council_reference),
+                        uprn = coalesce($7, uprn), usrn = coalesce($8, usrn), updated_at = clock_timestamp()
         where id = $1 returning id
      )
      insert into case_events (case_id, type, actor, reason, data)
      select id, 'case.updated', $4, $5, $6 from c`,
-    [caseId, fields.priority ?? null, fields.councilReference ?? null, actor, `The council set ${changed.map(([k]) => k.replace('_', ' ')).join(' and ')}`, Object.fromEntries(changed)]
+    [caseId, fields.priority ?? null, fields.councilReference ?? null, actor, `The council set ${words.join(' and ')}`, Object.fromEntries(changed), fields.uprn ?? null, fields.usrn ?? null]
   )
 }
 

@@ -85,8 +85,8 @@ export async function claimDeliveries(db: Db, ids: number[], leaseMs: number): P
      )
      select d.id, d.public_id, d.state, d.attempts, d.kind, d.destination_id,
             dest.webhook_url, dest.webhook_secret, dest.email as team_email, dest.team,
-            c.id as case_id, c.reference, c.status, c.priority, c.channel, c.service_code, s.name as service_name,
-            c.council_gss, co.name as council_name, c.description, c.postcode, c.lat, c.lng,
+            c.id as case_id, c.reference, c.status, c.priority, c.channel, c.service_code, s.name as service_name, s.lgsl as service_lgsl,
+            c.council_gss, co.name as council_name, c.description, c.postcode, c.lat, c.lng, c.uprn, c.usrn, c.external_report,
             c.created_at, c.sla_due_at,
             -- the details the case was reported with, never the linked resident's: a claim
             -- on a form must not put a stranger's number on someone else's case, or theirs on his

@@ -107,12 +107,16 @@ export interface UpdateRow {
   external_status_code: string | null
 }
 
-/** The status updates on a jurisdiction's cases in a time window, oldest first, as FixMyStreet polls them. */
+/**
+ * The council's status updates on a jurisdiction's cases in a time window, oldest first, as
+ * FixMyStreet polls them. The public's comments posted by a client are not the council's
+ * word: a client would show them back as the council's, so they are never listed.
+ */
 export async function listUpdates(db: Queryable, jurisdiction: string, start: Date, end: Date, limit: number): Promise<UpdateRow[]> {
   const { rows } = await db.query<UpdateRow>(
     `select u.update_id, c.reference, u.status, u.updated_at, u.description, u.external_status_code
        from case_updates u join cases c on c.id = u.case_id
-      where ${OWNER} = $1 and u.updated_at >= $2 and u.updated_at <= $3
+      where ${OWNER} = $1 and u.author = 'council' and u.updated_at >= $2 and u.updated_at <= $3
       order by u.updated_at, u.id
       limit $4`,
     [jurisdiction, start, end, limit]

@@ -105,6 +105,9 @@ export const UpdatesQuery = Type.Object({
   end_date: Type.Optional(IsoTime)
 })
 
+// a bound for the validator only: far above what a case keeps, within the body limit
+const FREE_TEXT = 1_000_000
+
 const Coordinate = Type.String({ maxLength: 32, pattern: '^\\s*-?[0-9]{1,3}(\\.[0-9]+)?\\s*$', description: 'Decimal degrees (WGS84)' })
 
 /**
@@ -129,6 +132,15 @@ export const PostRequestBody = Type.Unsafe<{
   phone?: string
   description?: string
   media_url?: string
+  // what some clients send about their own report as plain fields (FixMyStreet: attributes)
+  fixmystreet_id?: string
+  title?: string
+  report_url?: string
+  closest_address?: string
+  easting?: string
+  northing?: string
+  uprn?: string
+  usrn?: string
   [attribute: string]: string | string[] | undefined
 }>({
   type: 'object',
@@ -139,21 +151,25 @@ export const PostRequestBody = Type.Unsafe<{
     service_code: SingleLine({ minLength: 1, maxLength: 64 }),
     lat: Coordinate,
     long: Coordinate,
-    address_string: SingleLine({ maxLength: 500 }),
+    // Limits here only bound what one form may make us hold; what a person typed is never
+    // refused for its length (the request body limit caps the whole): a text longer than a
+    // case keeps is cut with a note (src/open311/inbound.ts), as the standard's 4,000 for a
+    // description is one FixMyStreet does not keep to.
+    address_string: MultiLine({ maxLength: FREE_TEXT }),
     address_id: SingleLine({ maxLength: 200 }),
-    email: SingleLine({ maxLength: 254 }),
+    email: SingleLine({ maxLength: 1000 }),
     device_id: SingleLine({ maxLength: 200 }),
     deviceid: SingleLine({ maxLength: 200 }),
     account_id: SingleLine({ maxLength: 200 }),
-    first_name: SingleLine({ maxLength: 100 }),
-    last_name: SingleLine({ maxLength: 100 }),
-    phone: SingleLine({ maxLength: 40 }),
-    description: MultiLine({ maxLength: 4000 }),
+    first_name: SingleLine({ maxLength: 1000 }),
+    last_name: SingleLine({ maxLength: 1000 }),
+    phone: SingleLine({ maxLength: 1000, description: 'As the reporter typed it; kept as written when it is not a number we recognise' }),
+    description: MultiLine({ maxLength: FREE_TEXT, description: 'Any length; a case keeps the first 20,000 characters and notes the cut' }),
     media_url: Type.String({ format: 'uri', maxLength: 2000, pattern: '^https?://' })
   },
   patternProperties: {
     '^attribute\\[[A-Za-z0-9_.-]{1,64}\\](\\[\\])?$': {
-      anyOf: [MultiLine({ maxLength: 1000 }), Type.Array(MultiLine({ maxLength: 1000 }), { maxItems: 50 })]
+      anyOf: [MultiLine({ maxLength: FREE_TEXT }), Type.Array(MultiLine({ maxLength: FREE_TEXT }), { maxItems: 50 })]
     }
   },
   examples: [
@@ -176,18 +192,40 @@ export const PostRequestBody = Type.Unsafe<{
 })
 export type PostRequestBody = Static<typeof PostRequestBody>
 
+// A comment from the public, as FixMyStreet posts one: with extended updates it sends
+// update_id_ext and service_request_id_ext (its own ids) instead of update_id.
+const Flag = SingleLine({ maxLength: 10, description: 'TRUE or FALSE' })
 export const PostUpdateBody = Type.Object({
   api_key: Type.Optional(ApiKey),
   jurisdiction_id: GSS,
   service_request_id: SingleLine({ minLength: 1, maxLength: 64 }),
-  update_id: SingleLine({ minLength: 1, maxLength: 200, description: "The council system's id for this update; a repeat is a no-op" }),
+  update_id: Type.Optional(SingleLine({ maxLength: 200, description: "The client's id for this comment; the same one again on the same request is a no-op" })),
+  update_id_ext: Type.Optional(SingleLine({ maxLength: 200, description: "FixMyStreet's extended updates: its comment id, used when update_id is absent" })),
+  service_request_id_ext: Type.Optional(SingleLine({ maxLength: 200, description: "FixMyStreet's extended updates: its report id (kept as sent)" })),
   updated_datetime: IsoTime,
-  status: SingleLine({ minLength: 1, maxLength: 64, description: 'Upper case: OPEN, IN_PROGRESS, FIXED, CLOSED, …' }),
-  description: MultiLine({ maxLength: 4000 }),
-  external_status_code: Type.Optional(SingleLine({ maxLength: 100 })),
-  media_url: Type.Optional(Type.String({ maxLength: 2000 }))
+  status: SingleLine({ minLength: 1, maxLength: 64, description: "The reporter's view, upper case: OPEN, REOPEN, FIXED, CLOSED, …; never the case's status" }),
+  description: MultiLine({ maxLength: FREE_TEXT, description: 'Any length; a case keeps the first 20,000 characters and notes the cut' }),
+  email: Type.Optional(SingleLine({ maxLength: 1000, description: "The commenter's email, as the client has it (a claim; kept as written when it is not an address)" })),
+  first_name: Type.Optional(SingleLine({ maxLength: 100 })),
+  last_name: Type.Optional(SingleLine({ maxLength: 100 })),
+  title: Type.Optional(SingleLine({ maxLength: 100 })),
+  media_url: Type.Optional(Type.String({ maxLength: 2000 })),
+  public_anonymity_required: Type.Optional(Flag),
+  email_alerts_requested: Type.Optional(Flag)
 }, {
   examples: [
-    { api_key: 'sbk_…', jurisdiction_id: 'E07000132', service_request_id: 'SB-7KQ2-M9XD-4TPA', update_id: 'WASTE-88121-3', updated_datetime: '2026-12-02T09:30:00+00:00', status: 'FIXED', description: 'Collected this morning.' }
+    {
+      api_key: 'sbk_…',
+      jurisdiction_id: 'E07000132',
+      service_request_id: 'SB-7KQ2-M9XD-4TPA',
+      update_id: '88121',
+      updated_datetime: '2026-12-02T09:30:00+00:00',
+      status: 'OPEN',
+      description: 'Still not collected this morning.',
+      email: 'resident@example.org',
+      first_name: 'Pat',
+      last_name: 'Resident'
+    }
   ]
 })
+export type PostUpdateBody = Static<typeof PostUpdateBody>

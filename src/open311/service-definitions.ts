@@ -1,5 +1,6 @@
-import type { Catalogue, Service } from '../routing/catalogue.js'
+import type { Catalogue, Council, CouncilTier, Service } from '../routing/catalogue.js'
 import { Open311Error } from './format.js'
+import { NEVER_PUBLIC } from './records.js'
 
 /** One Open311 service attribute (a form field a client shows for the service). */
 export interface ServiceAttribute {
@@ -11,16 +12,6 @@ export interface ServiceAttribute {
   order: number
   description: string
   values?: { key: string; name: string }[]
-}
-
-// FixMyStreet sends the property reference of a report as attribute[uprn]; any service takes it.
-const UPRN: Omit<ServiceAttribute, 'order'> = {
-  variable: true,
-  code: 'uprn',
-  datatype: 'string',
-  required: false,
-  datatype_description: 'Unique Property Reference Number, up to 12 digits',
-  description: 'The property the report is about, if known'
 }
 
 const list = (pairs: [string, string][]) => pairs.map(([key, name]) => ({ key, name }))
@@ -68,12 +59,16 @@ const EXTRA: Record<string, Omit<ServiceAttribute, 'order'>[]> = {
   ]
 }
 
-/** The attributes of a service: its own questions, then the UPRN every service takes. */
+/**
+ * The questions a service asks, in order; none for most. A property or street reference
+ * (attribute[uprn], attribute[usrn]) is taken when a client sends one but is not asked:
+ * asking it of every service would put a UPRN box on every category a client shows.
+ */
 export function attributesOf(serviceCode: string): ServiceAttribute[] {
-  return [...(EXTRA[serviceCode] ?? []), UPRN].map((a, i) => ({ ...a, order: i + 1 }))
+  return (EXTRA[serviceCode] ?? []).map((a, i) => ({ ...a, order: i + 1 }))
 }
 
-/** Whether a client has more to ask than the description: every service takes a UPRN. */
+/** Whether a client has more to ask than the description (Open311's metadata flag). */
 export function hasAttributes(serviceCode: string): boolean {
   return attributesOf(serviceCode).length > 0
 }
@@ -84,7 +79,10 @@ const TIER_GROUP: Record<Service['tier'], string> = {
   any: 'General'
 }
 
-/** The services list entry for one catalogue service. */
+/**
+ * The services list entry for one catalogue service. Its LGSL code leads the keywords as
+ * `lgsl:NNN`, so a client comparing councils can match services without our codes.
+ */
 export function serviceEntry(s: Service) {
   return {
     service_code: s.code,
@@ -92,14 +90,53 @@ export function serviceEntry(s: Service) {
     description: s.name,
     metadata: hasAttributes(s.code),
     type: 'realtime' as const,
-    keywords: s.keywords.join(','),
+    keywords: [...(s.lgsl ? [`lgsl:${s.lgsl}`] : []), ...s.keywords].join(','),
     group: TIER_GROUP[s.tier]
   }
 }
 
-/** Every service, in a stable order: every service here is offered by every council (tier picks who acts). */
-export function serviceList(cat: Catalogue) {
-  return [...cat.services.values()].sort((a, b) => a.code.localeCompare(b.code)).map(serviceEntry)
+// Which tiers of service each kind of council delivers; a single-tier council delivers all.
+const TIERS_DELIVERED: Record<CouncilTier, readonly Service['tier'][]> = {
+  county: ['upper', 'any'],
+  district: ['lower', 'any'],
+  unitary: ['upper', 'lower', 'any'],
+  london_borough: ['upper', 'lower', 'any'],
+  metropolitan_borough: ['upper', 'lower', 'any']
+}
+
+/**
+ * Whether a council delivers a service: one of its tier (a county the upper-tier ones, a
+ * district the lower-tier ones, a single-tier council every one), or one it has a
+ * back-office destination of its own for. The one rule behind the services list, the
+ * service definitions and which POST /requests a jurisdiction takes.
+ */
+export function delivers(cat: Catalogue, council: Council, service: Service): boolean {
+  return TIERS_DELIVERED[council.tier].includes(service.tier) || cat.destinations.has(`${council.gss}|${service.code}`)
+}
+
+/** Whether a service's requests may be shown to anyone: marked public, and never one of NEVER_PUBLIC. */
+export function isPublicService(service: Service): boolean {
+  return service.public && !(NEVER_PUBLIC as readonly string[]).includes(service.code)
+}
+
+/**
+ * The service a jurisdiction offers under this code, or null: not one it delivers, or,
+ * without a key of the council's (`keyed` false), not a public one. FixMyStreet reads the
+ * keyless list and shows every entry as a public category, so a council tax or care
+ * service must not be in it.
+ */
+export function offeredService(cat: Catalogue, council: Council, code: string, keyed: boolean): Service | null {
+  const service = cat.services.get(code)
+  if (!service || !delivers(cat, council, service)) return null
+  return keyed || isPublicService(service) ? service : null
+}
+
+/** The services list of a jurisdiction, in a stable order (see offeredService). */
+export function serviceList(cat: Catalogue, council: Council, keyed: boolean) {
+  return [...cat.services.keys()]
+    .sort((a, b) => a.localeCompare(b))
+    .flatMap((code) => offeredService(cat, council, code, keyed) ?? [])
+    .map(serviceEntry)
 }
 
 /** The attribute answers of a POST, by attribute code: `attribute[code]=v` and `attribute[code][]=v`. */
@@ -130,7 +167,6 @@ export function checkAttributes(serviceCode: string, given: Map<string, string[]
       continue
     }
     if (a.datatype !== 'multivaluelist' && answers.length > 1) throw new Open311Error(400, `attribute[${a.code}] takes one value`)
-    if (answers.some((v) => v.length > 1000)) throw new Open311Error(400, `attribute[${a.code}] is too long`)
     if (a.values) {
       const names = new Map(a.values.map((v) => [v.key, v.name]))
       const unknown = answers.find((v) => !names.has(v))

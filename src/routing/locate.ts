@@ -62,6 +62,22 @@ export async function locate(
   return { kind: 'unknown', reason: 'no postcode or coordinates given' }
 }
 
+/**
+ * The coverage rows of a formatted postcode ("LE10 0AA"): its unit, sector and outcode, as
+ * route-case reads them with a case. For a caller that must place a contact before it is a case.
+ */
+export async function coverageOf(db: Queryable, postcode: string): Promise<CoverageRow[]> {
+  const { rows } = await db.query<CoverageRow>(
+    `select kind, council_gss from coverage
+      where (kind = 'unit' and strpos($1, ' ') > 0 and area = $1)
+         or (kind = 'sector' and strpos($1, ' ') > 0 and area = left($1, strpos($1, ' ') + 1))
+         or (kind = 'outcode' and area = split_part($1, ' ', 1))
+      order by council_gss`,
+    [postcode]
+  )
+  return rows
+}
+
 async function nearestUnit(db: Queryable, lat: number, lng: number) {
   // A bounding box (about 2 km each way) on the (lat, lng) index, then exact distance.
   const dLat = MAX_NEAREST_METRES / 111_000

@@ -13,7 +13,8 @@ const SEEDS = join(projectRoot, 'seeds')
 interface ReferenceData {
   councils: { gss: string; name: string; short: string; tier: string; county?: string }[]
   partnerships: { id: string; name: string; operator?: string | null; host?: string | null; source?: string | null; members: string[] }[]
-  services: { code: string; name: string; tier: string; keywords: string[]; needs_location: boolean; public?: boolean; location_kind?: 'street' | 'property' }[]
+  /** lgsl: the service's Local Government Service List code (standards.esd.org.uk); null where the list has none that fits */
+  services: { code: string; name: string; tier: string; keywords: string[]; needs_location: boolean; public?: boolean; location_kind?: 'street' | 'property'; lgsl?: number | null }[]
   destinations: { council: string; service: string | null; team: string; email: string; sla_hours?: number }[]
   inbound_addresses: { channel: string; address: string; council?: string; partnership?: string }[]
   /** contact-centre teams; without a council, a team serves all its partnership's councils */
@@ -79,13 +80,14 @@ export async function loadDemoData(pool: Db): Promise<number> {
     }
     for (const s of ref.services) {
       await run(
-        `insert into services (code, name, tier, keywords, needs_location, public, location_kind) values ($1, $2, $3, $4, $5, $6, $7)
+        `insert into services (code, name, tier, keywords, needs_location, public, location_kind, lgsl) values ($1, $2, $3, $4, $5, $6, $7, $8)
          on conflict (code) do update set name = excluded.name, tier = excluded.tier,
-           keywords = excluded.keywords, needs_location = excluded.needs_location, public = excluded.public, location_kind = excluded.location_kind
-         where (services.name, services.tier, services.keywords, services.needs_location, services.public, services.location_kind)
-           is distinct from (excluded.name, excluded.tier, excluded.keywords, excluded.needs_location, excluded.public, excluded.location_kind)`,
+           keywords = excluded.keywords, needs_location = excluded.needs_location, public = excluded.public, location_kind = excluded.location_kind,
+           lgsl = excluded.lgsl
+         where (services.name, services.tier, services.keywords, services.needs_location, services.public, services.location_kind, services.lgsl)
+           is distinct from (excluded.name, excluded.tier, excluded.keywords, excluded.needs_location, excluded.public, excluded.location_kind, excluded.lgsl)`,
         // a service that does not say where its problems are is taken to be at a home
-        [s.code, s.name, s.tier, s.keywords, s.needs_location, s.public === true, s.location_kind === 'street' ? 'street' : 'property']
+        [s.code, s.name, s.tier, s.keywords, s.needs_location, s.public === true, s.location_kind === 'street' ? 'street' : 'property', s.lgsl ?? null]
       )
     }
     for (const d of ref.destinations) {

@@ -93,8 +93,8 @@ describe('POST /open311/v2/requests', () => {
       const missing = expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: hinckley, ...pothole, service_code: 'missed_bin' }), 400, fmt)
       expect(missing).toContain('bin_type')
       expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: hinckley, ...pothole, service_code: 'missed_bin', 'attribute[bin_type]': 'glass' }), 400, fmt)
-      expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: hinckley, ...pothole, description: 'x'.repeat(4001) }), 400, fmt)
-      expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: hinckley, ...pothole, email: 'not an email' }), 400, fmt)
+      // (a long description and a phone or email that does not parse are kept, not refused:
+      // test/open311/fixmystreet-reports.test.ts)
       expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: hinckley, ...pothole, lat: '52.5' }), 400, fmt)
       const { address_string: _a, ...nowhere } = pothole
       expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: hinckley, ...nowhere }), 400, fmt)

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, type TestContext } from '../helpers/context.js'
-import { expectError, expectSchema, get, parseXml } from './helpers.js'
+import { expectError, expectSchema, get, keyFor, parseXml } from './helpers.js'
 
 let ctx: TestContext
 beforeAll(async () => {
@@ -11,15 +11,14 @@ afterAll(async () => {
 })
 
 describe('Open311 discovery, services and service definitions', () => {
-  it('lists every service in JSON that validates against services.json', async () => {
+  it("lists a district's public services in JSON that validates against services.json", async () => {
     const res = await get(ctx, '/services.json', { jurisdiction_id: 'E07000132' })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8')
     const body = JSON.parse(res.body) as { service_code: string; metadata: boolean; type: string }[]
     expectSchema('services', body)
-    const codes = body.map((s) => s.service_code)
-    expect(codes).toContain('pothole')
-    expect(codes).toContain('missed_bin')
+    // Hinckley and Bosworth is a district: its bins and streets, not the county's roads
+    expect(body.map((s) => s.service_code)).toEqual(['bulky_waste', 'fly_tipping', 'missed_bin', 'street_cleaning'])
     expect(body.find((s) => s.service_code === 'missed_bin')).toMatchObject({ metadata: true, type: 'realtime' })
   })
 
@@ -27,10 +26,10 @@ describe('Open311 discovery, services and service definitions', () => {
     const doc = parseXml(await get(ctx, '/services.xml', { jurisdiction_id: 'E07000132' }))
     const json = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E07000132' })).body) as unknown[]
     expect(doc.services.service).toHaveLength(json.length)
-    expect(doc.services.service.find((s: { service_code: string }) => s.service_code === 'pothole')).toMatchObject({ service_name: 'Pothole or road defect', type: 'realtime' })
+    expect(doc.services.service.find((s: { service_code: string }) => s.service_code === 'missed_bin')).toMatchObject({ service_name: 'Missed bin collection', type: 'realtime', metadata: 'true' })
   })
 
-  it('defines missed_bin with a required bin_type list and an optional uprn, in JSON and XML', async () => {
+  it('defines missed_bin with a required bin_type list and nothing else, in JSON and XML', async () => {
     const res = await get(ctx, '/services/missed_bin.json', { jurisdiction_id: 'E07000132' })
     expect(res.statusCode).toBe(200)
     const def = JSON.parse(res.body) as { attributes: { code: string; required: boolean; datatype: string; values?: { key: string }[] }[] }
@@ -38,19 +37,23 @@ describe('Open311 discovery, services and service definitions', () => {
     const binType = def.attributes.find((a) => a.code === 'bin_type')
     expect(binType).toMatchObject({ required: true, datatype: 'singlevaluelist' })
     expect(binType!.values!.map((v) => v.key)).toEqual(['general', 'recycling', 'garden', 'food'])
-    expect(def.attributes.find((a) => a.code === 'uprn')).toMatchObject({ required: false, datatype: 'string' })
+    // a UPRN is taken when sent, never asked
+    expect(def.attributes.map((a) => a.code)).toEqual(['bin_type'])
 
     const doc = parseXml(await get(ctx, '/services/missed_bin.xml', { jurisdiction_id: 'E07000132' }))
     expect(doc.service_definition.service_code).toBe('missed_bin')
     const attr = doc.service_definition.attributes.attribute.find((a: { code: string }) => a.code === 'bin_type')
     expect(attr.required).toBe('true')
     expect(attr.values.value.map((v: { key: string }) => v.key)).toEqual(['general', 'recycling', 'garden', 'food'])
+    expect(doc.service_definition.attributes.attribute.map((a: { code: string }) => a.code)).toEqual(['bin_type'])
   })
 
-  it('every service has a definition that validates', async () => {
-    const list = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E09000033' })).body) as { service_code: string }[]
+  it('every service a council lists to its key has a definition that validates', async () => {
+    const key = await keyFor(ctx, 'E09000033', ['read'])
+    const list = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E09000033', api_key: key })).body) as { service_code: string }[]
+    expect(list).toHaveLength(15)
     for (const s of list) {
-      const res = await get(ctx, `/services/${s.service_code}.json`, { jurisdiction_id: 'E09000033' })
+      const res = await get(ctx, `/services/${s.service_code}.json`, { jurisdiction_id: 'E09000033', api_key: key })
       expect(res.statusCode).toBe(200)
       expectSchema('service-definition', JSON.parse(res.body))
     }

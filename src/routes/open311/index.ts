@@ -2,7 +2,6 @@ import formbody from '@fastify/formbody'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { applyCouncilUpdate, UPDATE_STATUSES, type UpdateStatus } from '../../cases/council-updates.js'
 import { casesByReference, recordRequestReads, type CaseRead } from '../../data-protection/access-log.js'
 import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
@@ -12,6 +11,7 @@ import { open311ErrorHandler } from '../../open311/errors.js'
 import { FORMATS, Open311Error, sendError, sendList, toXmlDocument, type Format } from '../../open311/format.js'
 import { open311Contact } from '../../open311/inbound.js'
 import { findCaseOf, listRequests, listUpdates, type RequestRow } from '../../open311/records.js'
+import { readPublicUpdate, recordPublicUpdate } from '../../open311/public-updates.js'
 import { publicLocation } from '../../open311/public-location.js'
 import {
   Created,
@@ -28,9 +28,11 @@ import {
   UpdateRecord,
   UpdatesQuery
 } from '../../open311/schemas.js'
-import { attributesOf, serviceList } from '../../open311/service-definitions.js'
+import { attributesOf, offeredService, serviceList } from '../../open311/service-definitions.js'
+import { explainRefusal, requestTarget } from '../../open311/jurisdiction-services.js'
 
 const MAX_RESULTS = 1000
+const OPEN311_BODY_LIMIT = 1_048_576
 const WINDOW_MS = 90 * 24 * 3600 * 1000
 const TAGS = ['open311']
 const errors = { 400: ErrorList, 403: ErrorList, 404: ErrorList }
@@ -138,8 +140,20 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
 
     app.get(
       `/services.${fmt}`,
-      { preValidation: anyone, schema: { ...describe("The services a council takes requests for"), querystring: JurisdictionQuery, response: { 200: Type.Array(ServiceItem), ...errors } } },
-      async (_req, reply) => sendList(reply, fmt, 'services', serviceList(catalogue))
+      {
+        preValidation: anyone,
+        schema: {
+          ...describe('The services a council takes requests for'),
+          description:
+            "The services the council delivers: a county its upper-tier ones (roads, lighting, care), a district its lower-tier ones (bins, streets, housing), a single-tier council all, plus any it has a back office of its own for. Without a key: only the public ones (clients such as FixMyStreet show each as a public category); with the council's key (open311 or read scope): all. keywords starts with lgsl:NNN, the service's Local Government Service List code, when it has one. metadata is true only for a service with questions of its own (GET /services/{service_code}).",
+          querystring: JurisdictionQuery,
+          response: { 200: Type.Array(ServiceItem), ...errors }
+        }
+      },
+      async (req, reply) => {
+        const { jurisdiction, key } = accessOf(req)
+        return sendList(reply, fmt, 'services', serviceList(catalogue, jurisdiction, Boolean(key)))
+      }
     )
 
     app.get(
@@ -148,13 +162,16 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
         preValidation: anyone,
         schema: {
           ...describe('The questions a service asks (its attributes)'),
+          description: "404 for a service the council does not list (see GET /services): one it does not deliver, or, without the council's key, one that is not public. A service with no questions of its own answers an empty attributes list.",
           params: Type.Object({ service_code: Type.String({ maxLength: 64 }) }),
           querystring: JurisdictionQuery,
           response: { 200: ServiceDefinition, ...errors }
         }
       },
       async (req, reply) => {
-        if (!catalogue.services.has(req.params.service_code)) throw new Open311Error(404, 'No service has this service_code')
+        const { jurisdiction, key } = accessOf(req)
+        // one not listed answers as one that does not exist
+        if (!offeredService(catalogue, jurisdiction, req.params.service_code, Boolean(key))) throw new Open311Error(404, 'No service has this service_code')
         const doc = { service_code: req.params.service_code, attributes: attributesOf(req.params.service_code) }
         return send(reply, fmt, doc, 'service_definition', { attributes: 'attribute', values: 'value' })
       }
@@ -165,9 +182,13 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
       {
         // the key is checked before the form is validated: a caller without one learns nothing
         preValidation: poster,
+        // a FixMyStreet report is as long as its author made it, percent-encoded (up to 9
+        // bytes a character): room for one of 100,000 characters, whatever the API's limit
+        bodyLimit: Math.max(config.BODY_LIMIT_BYTES, OPEN311_BODY_LIMIT),
         schema: {
           ...describe('Report a problem: creates a case, routed and delivered like every channel'),
-          description: 'Form body (application/x-www-form-urlencoded). FixMyStreet clients may send deviceid, attribute[uprn] and address_id=#NOTPINPOINTED#.',
+          description:
+            'Form body (application/x-www-form-urlencoded). FixMyStreet clients may send deviceid, attribute[uprn] and address_id=#NOTPINPOINTED#. A service the council does not deliver (a missed bin sent to a county) is passed to the council that does when the location (lat and long, or a postcode in address_string) places it with one, and service_notice says so; otherwise 400 naming the councils that handle it. service_notice names a council only when the case will be routed to it.',
           consumes: ['application/x-www-form-urlencoded'],
           body: PostRequestBody,
           response: { 200: Created, ...errors }
@@ -176,13 +197,14 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
       async (req, reply) => {
         const { jurisdiction, key } = accessOf(req)
         if (intake.saturated()) throw new Open311Error(503, 'Too many reports are arriving at once; retry shortly')
-        const contact = open311Contact(req.body, jurisdiction.gss, key!, catalogue)
+        const contact = explainRefusal(catalogue, jurisdiction, req.body.service_code, () => open311Contact(req.body, jurisdiction.gss, key!, catalogue))
+        // a service the jurisdiction does not deliver goes to the council that does, or is refused
+        const target = await requestTarget(db, catalogue, jurisdiction, contact)
         const done = intakePressure.begin()
-        const result = await intake.submit(contact).finally(done)
+        const result = await intake.submit({ ...contact, councilGss: target.councilGss }).finally(done)
         if (result.outbox) relayNow(queues, result.outbox, req.log)
         req.log.info({ caseReference: result.reference, apiKeyId: key!.id }, 'open311 request accepted')
-        const notice = `Thank you. ${jurisdiction.name} has your report: quote ${result.reference}.`
-        return sendList(reply, fmt, 'requests', [{ service_request_id: result.reference, service_notice: notice, account_id: null }])
+        return sendList(reply, fmt, 'requests', [{ service_request_id: result.reference, service_notice: target.notice(result.reference), account_id: null }])
       }
     )
 
@@ -263,7 +285,8 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
       {
         preValidation: reader,
         schema: {
-          ...describe("Status updates on the council's requests (mySociety extension)"),
+          ...describe("The council's status updates on its requests (mySociety extension)"),
+          description: "Only the council's own updates (set through the case API); comments from the public posted here are never listed back.",
           querystring: UpdatesQuery,
           response: { 200: Type.Array(UpdateRecord), ...errors }
         }
@@ -292,8 +315,9 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
       {
         preValidation: poster,
         schema: {
-          ...describe("The council's status update on one of its requests (mySociety extension)"),
-          description: 'Form body. status in upper case (FIXED, IN_PROGRESS, …); the resident is told on the channel they used. A repeated update_id changes nothing.',
+          ...describe("A comment from the public on a request, as FixMyStreet posts one (mySociety extension)"),
+          description:
+            "Form body. In mySociety's extension a client's update is the public's: it becomes a message on the case from the person named (email and name as claims), which agents see and the council's webhooks get as message.created. Its status (upper case: OPEN, REOPEN, FIXED, CLOSED, …) is kept as that person's view: it never changes the case's status, never resolves it, and nothing is sent to the resident. Council systems set statuses through the case API (POST /v1/cases/{ref}/updates). update_id (or FixMyStreet's update_id_ext) is the client's own: the same one again on the same request from the same key is a no-op; on another request it is another comment.",
           consumes: ['application/x-www-form-urlencoded'],
           body: PostUpdateBody,
           response: { 200: Type.Array(Type.Object({ update_id: Type.String() })), ...errors }
@@ -301,22 +325,12 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
       },
       async (req, reply) => {
         const { jurisdiction, key } = accessOf(req)
-        const status = req.body.status.trim().toLowerCase() as UpdateStatus
-        if (!UPDATE_STATUSES.includes(status)) throw new Open311Error(400, `status must be one of ${UPDATE_STATUSES.map((s) => s.toUpperCase()).join(', ')}`)
+        const update = readPublicUpdate(req.body)
         const found = await findCaseOf(db, req.body.service_request_id, [jurisdiction.gss])
         if (!found) throw new Open311Error(404, 'No request with this service_request_id')
-        const applied = await applyCouncilUpdate({ db, catalogue, emailDomain: config.EMAIL_DOMAIN, mailFrom: config.MAIL_FROM }, found.id, {
-          status,
-          description: req.body.description.trim(),
-          forResident: true,
-          updateId: req.body.update_id,
-          updatedAt: new Date(req.body.updated_datetime),
-          externalStatusCode: req.body.external_status_code?.trim() || null,
-          source: `open311:${key!.id}`
-        })
-        for (const row of applied.outbox) relayNow(queues, row, req.log)
-        req.log.info({ caseReference: found.reference, applied: applied.applied, told: applied.told }, 'open311 status update')
-        return sendList(reply, fmt, 'updates', [{ update_id: applied.updateId }])
+        const { recorded } = await recordPublicUpdate(db, found.id, update, jurisdiction.gss, key!)
+        req.log.info({ caseReference: found.reference, apiKeyId: key!.id, recorded }, 'open311 public update')
+        return sendList(reply, fmt, 'updates', [{ update_id: update.updateId }])
       }
     )
   }

@@ -25,6 +25,9 @@ const QueueCase = Type.Object({
   service_code: Nullable(Type.String()),
   team_id: Nullable(Type.Integer()),
   description: Type.String(),
+  uprn: Nullable(Type.String({ description: 'the property it is about (Unique Property Reference Number)' })),
+  usrn: Nullable(Type.String({ description: 'the street it is about (Unique Street Reference Number)' })),
+  report_url: Nullable(Type.String({ description: "the reporting client's page for the report, e.g. its FixMyStreet report" })),
   sla_due_at: Nullable(Timestamp),
   created_at: Timestamp
 })

@@ -2,13 +2,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { applyCouncilUpdate, UPDATE_STATUSES } from '../../cases/council-updates.js'
-import { addCouncilNote, caseMessagesAndEvents, findCouncilCase, listCouncilCases, updateCouncilFields } from '../../councils/council-cases.js'
+import { externalReportView } from '../../delivery/external-report.js'
+import { addCouncilNote, caseMessagesAndEvents, findCouncilCase, listCouncilCases, updateCouncilFields, type CouncilCase } from '../../councils/council-cases.js'
 import { recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
-import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
+import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, Timestamp, describedPattern } from '../../lib/schema.js'
+import { normaliseUprn, normaliseUsrn } from '../../lib/uk-identifiers.js'
 import { requireApiKey } from '../../plugins/api-key-auth.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
@@ -22,10 +24,27 @@ const CaseView = Type.Object({
   council_gss: Type.String(),
   council_reference: Nullable(Type.String()),
   service_code: Nullable(Type.String()),
+  service_lgsl: Nullable(Type.Integer({ description: "the service's Local Government Service List code (standards.esd.org.uk), the same for every council" })),
   team: Nullable(Type.String()),
   postcode: Nullable(Type.String()),
   lat: Nullable(Type.Number()),
   lng: Nullable(Type.Number()),
+  uprn: Nullable(Type.String({ description: 'the Unique Property Reference Number of the property the case is about' })),
+  usrn: Nullable(Type.String({ description: 'the Unique Street Reference Number of the street the case is about' })),
+  external_report: Nullable(
+    Type.Object(
+      {
+        client: Nullable(Type.String({ description: "'fixmystreet', or the reporting client's own name" })),
+        id: Nullable(Type.String({ description: "the client's own id for the report" })),
+        url: Nullable(Type.String({ description: "the report's public page" })),
+        title: Nullable(Type.String()),
+        closest_address: Nullable(Type.String()),
+        easting: Nullable(Type.Number({ description: 'British National Grid, metres' })),
+        northing: Nullable(Type.Number({ description: 'British National Grid, metres' }))
+      },
+      { description: 'what the reporting client (FixMyStreet) told of its report; null for a case that came from none' }
+    )
+  ),
   description: Type.String(),
   reported_name: Nullable(Type.String()),
   reported_email: Nullable(Type.String()),
@@ -58,6 +77,9 @@ const Params = Type.Object({ reference: CaseReference() })
 const Status = StringEnum(UPDATE_STATUSES, { description: "the council's status, as Open311's service request updates name them" })
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
 const security = [{ councilKey: [] }]
+
+/** A case as the API gives it: the reporting client's report read field by field. */
+const councilView = <T extends CouncilCase>(c: T) => ({ ...c, external_report: externalReportView(c.external_report) })
 
 /** An opaque cursor: the (updated_at, id) of the last case of a page. */
 const encodeCursor = (c: { updated_at_exact: string; id: number }) => Buffer.from(`${c.updated_at_exact}|${c.id}`).toString('base64url')
@@ -103,6 +125,8 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
             status: Type.Optional(StringEnum(['received', 'triage', 'routed', 'with_back_office', 'resolved'])),
             service: Type.Optional(SingleLine({ maxLength: 64 })),
             reference: Type.Optional(CaseReference()),
+            uprn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,12}$', 'must be a UPRN: up to 12 digits'), description: 'only cases about this property (Unique Property Reference Number)' })),
+            usrn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,8}$', 'must be a USRN: up to 8 digits'), description: 'only cases about this street (Unique Street Reference Number)' })),
             updated_since: Type.Optional(Type.String({ format: 'date-time' })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
             limit: IntegerBetween(1, 500, { default: 100 })
@@ -119,6 +143,9 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
         status: q.status,
         service: q.service,
         reference: q.reference?.toUpperCase(),
+        // as stored: plain digits, without the leading zeros some systems pad with
+        uprn: q.uprn === undefined ? undefined : (normaliseUprn(q.uprn) ?? q.uprn),
+        usrn: q.usrn === undefined ? undefined : (normaliseUsrn(q.usrn) ?? q.usrn),
         updatedSince: q.updated_since ? new Date(q.updated_since) : undefined,
         after: q.cursor ? decodeCursor(q.cursor) : undefined,
         limit: q.limit
@@ -126,7 +153,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
       // every case listed is a read of its resident's details (docs/data-protection.md): recorded before the answer goes
       await recordRequestReads(db, req, cases)
       const last = cases[cases.length - 1]
-      return { cases, next_cursor: last && cases.length === q.limit ? encodeCursor(last) : null }
+      return { cases: cases.map(councilView), next_cursor: last && cases.length === q.limit ? encodeCursor(last) : null }
     }
   )
 
@@ -145,7 +172,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
     },
     async (req) => {
       const c = await mine(req)
-      const detail = { ...c, ...(await caseMessagesAndEvents(db, c.id)) }
+      const detail = { ...councilView(c), ...(await caseMessagesAndEvents(db, c.id)) }
       await recordRequestReads(db, req, [c])
       return detail
     }
@@ -165,23 +192,35 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
           {
             status: Type.Optional(Status),
             priority: Type.Optional(StringEnum(['low', 'normal', 'high', 'urgent'])),
-            council_reference: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 }))
+            council_reference: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 })),
+            uprn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,12}$', 'must be a UPRN: up to 12 digits'), description: "the property the case is about, from the council's gazetteer" })),
+            usrn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,8}$', 'must be a USRN: up to 8 digits'), description: 'the street the case is about' }))
           },
-          { additionalProperties: false, minProperties: 1, examples: [{ status: 'in_progress', priority: 'high', council_reference: 'WCC-WASTE-4411' }] }
+          { additionalProperties: false, minProperties: 1, examples: [{ status: 'in_progress', priority: 'high', council_reference: 'WCC-WASTE-4411', uprn: '100030491234' }] }
         ),
         response: { 200: CaseView, 422: ErrorBody, ...errors }
       }
     },
     async (req) => {
       const c = await mine(req)
-      await updateCouncilFields(db, c.id, { priority: req.body.priority, councilReference: req.body.council_reference }, actorOf(req))
+      await updateCouncilFields(
+        db,
+        c.id,
+        {
+          priority: req.body.priority,
+          councilReference: req.body.council_reference,
+          uprn: req.body.uprn === undefined ? undefined : (normaliseUprn(req.body.uprn) ?? undefined),
+          usrn: req.body.usrn === undefined ? undefined : (normaliseUsrn(req.body.usrn) ?? undefined)
+        },
+        actorOf(req)
+      )
       if (req.body.status) {
         await applyCouncilUpdate({ db, catalogue, emailDomain: config.EMAIL_DOMAIN, mailFrom: config.MAIL_FROM }, c.id, { status: req.body.status, description: '', forResident: false, source: actorOf(req) })
       }
       // the answer is the whole case view, resident's details included: a read like GET
       const updated = (await findCouncilCase(db, councilsOf(req), c.reference))!
       await recordRequestReads(db, req, [updated])
-      return updated
+      return councilView(updated)
     }
   )
 
@@ -215,7 +254,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
         security,
         summary: 'Post a status update; meant for the resident unless for_resident is false',
         description:
-          "The resident is told on the channel they used (a text to a case that came by text; an email to one that came by email or the web with an email address), in the council's wording for that status (template status_update), through the outbound queue. A repeated update_id changes nothing.",
+          "The resident is told on the channel they used (a text to a case that came by text; an email to one that came by email or the web with an email address), in the council's wording for that status (template status_update), through the outbound queue. This is where a council system sets a case's status: Open311's POST servicerequestupdates takes comments from the public (FixMyStreet's users), never the council's status. An update_id is the caller's own: the same one again from the same key on the same case changes nothing; on another case it is another update. Line ends are stored as LF.",
         params: Params,
         body: Type.Object(
           {
