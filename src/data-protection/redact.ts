@@ -14,7 +14,7 @@ import type { PoolClient } from 'pg'
 /** What an overwritten free-text field reads. */
 export const REDACTED = '(redacted)'
 
-/** Lets this transaction overwrite case events' reason and data (migrations/019 case_events_guard). */
+/** Lets this transaction overwrite case events' reason and data (case_events_guard, src/data-protection/sql/guards.sql). */
 export async function allowRedaction(client: PoolClient): Promise<void> {
   await client.query(`select set_config('switchboard.redacting', 'on', true)`)
 }

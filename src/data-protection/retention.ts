@@ -212,7 +212,7 @@ const optInBatch: Batch = async (client, s, now, limit) => {
 }
 
 const accessLogBatch: Batch = async (client, s, now, limit) => {
-  // the table's trigger lets this transaction, and only it, delete (migrations/019 access_log_guard)
+  // the table's trigger lets this transaction, and only it, delete (access_log_guard, src/data-protection/sql/guards.sql)
   await client.query(`select set_config('switchboard.retention', 'on', true)`)
   const { rowCount } = await client.query(
     `with due as (

@@ -1,7 +1,16 @@
 /**
- * The SQL functions kept as source files rather than as copies in migrations, in the order
- * they are applied (a function after those it calls). Each file holds `create or replace`
- * statements only, so applying it again is harmless; the migrator applies a file after the
- * migrations whenever its text differs from what the database last ran.
+ * The SQL functions kept as source files beside their domain rather than as copies in
+ * migrations, in the order they are applied (a function before those that call it, though
+ * PL/pgSQL resolves calls when it runs). Each file holds `create or replace` statements
+ * only, so applying it again is harmless; the migrator applies a file after the migrations
+ * whenever its text differs from what the database last ran. Triggers stay in migrations:
+ * they are schema, and name these functions.
  */
-export const ROUTINES: readonly string[] = ['src/intake/sql/intake.sql', 'src/cases/sql/reopen-on-resident-message.sql']
+export const ROUTINES: readonly string[] = [
+  'src/data-protection/sql/guards.sql',
+  'src/intake/sql/intake.sql',
+  'src/channels/email/sql/email-intake.sql',
+  'src/cases/sql/reopen-on-resident-message.sql',
+  'src/webhooks/sql/fan-out.sql',
+  'src/realtime/sql/announce.sql'
+]

@@ -86,7 +86,7 @@ type ForWebhooks = { [T in CaseEventType]: 'webhook' extends (typeof EVENT_AUDIE
 
 /**
  * The webhook event each webhook-visible case event is sent as. The fan-out trigger
- * (case_event_webhook_type, migrations/023) names the same pairs, and a test holds it to
+ * (case_event_webhook_type, src/webhooks/sql/fan-out.sql) names the same pairs, and a test holds it to
  * this table; the compiler holds this map to the `webhook` entries above.
  */
 export const WEBHOOK_NAME_OF: Record<ForWebhooks, WebhookEventType> = {

@@ -25,7 +25,7 @@ export interface LiveEvent {
 }
 
 // A case is opened with no partnership, so nobody's to see: it becomes case.created for its
-// agents once, when first placed (publishOnce), never at its opening (migration 021).
+// agents once, when first placed (publishOnce), never at its opening (src/realtime/sql/announce.sql).
 /** Case events as agents know them; anything else stays in the audit trail only. */
 export const LIVE_TYPES: Record<string, string> = {
   'case.routed': 'case.routed',
@@ -47,7 +47,7 @@ export const LIVE_TYPES: Record<string, string> = {
 
 export const LIVE_EVENT_TYPES = [...new Set(Object.values(LIVE_TYPES))]
 
-/** The Postgres channel on which a change to an agent's account is announced (migration 021). */
+/** The Postgres channel on which a change to an agent's account is announced (announce_agent_change, src/realtime/sql/announce.sql). */
 const AGENT_CHANGES = 'switchboard_agent_changes'
 
 /**

@@ -3,7 +3,7 @@ import { publicReason } from '../delivery/safe-fetch.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { newWebhookSecret } from './signing.js'
 
-/** The case events a council can subscribe to (webhook_fan_out in migrations/013 maps ours to these). */
+/** The case events a council can subscribe to (webhook_fan_out, src/webhooks/sql/fan-out.sql, maps ours to these). */
 export const WEBHOOK_EVENT_TYPES = ['case.created', 'case.routed', 'case.updated', 'message.created'] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
 

@@ -3,7 +3,7 @@ import { createRetentionQueue, queueRetentionRun, RETENTION_SCHEDULER } from '..
 import { createRedis } from '../../src/infra.js'
 import { startRetention } from '../../workers/retention.js'
 import { createTestContext, deleteQueueKeys, OPERATOR_KEY, waitFor, type TestContext } from '../helpers/context.js'
-import { WESTMINSTER } from './fixtures/retention-world.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // The operator API for schedules and runs, and the workers' repeatable retention job.
 
@@ -138,8 +138,12 @@ describe('the retention job', () => {
     expect(res.json()).toMatchObject({ status: 'queued', job_id: expect.any(String) })
     const queue = createRetentionQueue(ctx.infra.redis, ctx.config.QUEUE_PREFIX)
     const run = await waitFor(async () => {
+      // the job as read can predate its completion (its return value not yet in the read),
+      // so it is read again once its state says completed
       const job = await queue.getJob(res.json().job_id)
-      return job && (await job.getState()) === 'completed' ? { id: (job.returnvalue as { runId: number }).runId } : null
+      if (!job || (await job.getState()) !== 'completed') return null
+      const done = (await queue.getJob(res.json().job_id))?.returnvalue as { runId: number } | null | undefined
+      return done ? { id: done.runId } : null
     }, 15_000, 'the requested run').finally(() => queue.close())
     const runs = await call('GET', '/v1/admin/retention/runs?limit=5')
     expect(runs.statusCode, runs.body).toBe(200)

@@ -8,7 +8,7 @@ import { WEBHOOK_EVENT_TYPES } from '../../src/webhooks/subscriptions.js'
 
 // The table of who sees which case event (src/events/audience.ts) against the code that
 // writes events. Event types are written as literals: in TypeScript (a type passed to an
-// insert, an `event:` field) and in the SQL functions and triggers of migrations/. Every
+// insert, an `event:` field) and in the SQL functions (src/**/sql/*.sql) and migrations/. Every
 // such literal must be a type of the table, or a name that is not a case event's.
 
 function files(dir: string, ext: RegExp): string[] {
@@ -18,7 +18,7 @@ function files(dir: string, ext: RegExp): string[] {
   })
 }
 
-const SOURCES = [...files(join(projectRoot, 'src'), /\.ts$/), ...files(join(projectRoot, 'workers'), /\.ts$/), ...files(join(projectRoot, 'migrations'), /\.sql$/)].filter(
+const SOURCES = [...files(join(projectRoot, 'src'), /\.(ts|sql)$/), ...files(join(projectRoot, 'workers'), /\.ts$/), ...files(join(projectRoot, 'migrations'), /\.sql$/)].filter(
   (f) => !f.startsWith(join(projectRoot, 'src', 'events'))
 )
 
@@ -93,5 +93,13 @@ describe('the event audience table', () => {
 
   it("shows agents' live view only events agents may see", () => {
     for (const type of Object.keys(LIVE_TYPES).filter((t) => table.includes(t))) expect(audiencesOf(type), type).toContain('agents')
+  })
+
+  it("announces to the live view exactly the events it shows (src/realtime/sql/announce.sql against LIVE_TYPES)", () => {
+    const sql = readFileSync(join(projectRoot, 'src/realtime/sql/announce.sql'), 'utf8')
+    const list = /if new\.type in \(([^)]*)\)/.exec(sql)
+    expect(list, 'the type list of announce_case_event').not.toBeNull()
+    const announced = [...list![1]!.matchAll(/'([a-z_.]+)'/g)].map((m) => m[1]!)
+    expect(announced.sort()).toEqual(Object.keys(LIVE_TYPES).sort())
   })
 })

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config.js'
 import { ensureDatabase, migrate } from '../../src/db/migrate.js'
 import { createPool, type Db } from '../../src/db/pool.js'
+import { ROUTINES } from '../../src/db/routines.js'
 import { projectRoot } from '../../src/lib/paths.js'
 import { Redis } from 'ioredis'
 import { deleteQueueKeys, dropDatabase } from '../helpers/context.js'
@@ -77,6 +78,27 @@ describe('the migration runner', () => {
     await migrate(pool, dir, [source])
     expect(await value()).toBe(2)
     expect(await appliedAt()).not.toBe(first)
+  })
+
+  it('holds every SQL function in one source file of src/db/routines.ts, and the database runs that text', async () => {
+    await migrate(pool, dir)
+    const { rows } = await pool.query<{ name: string; def: string }>(
+      `select p.proname as name, pg_get_functiondef(p.oid) as def
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'public'
+          and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')`
+    )
+    expect(rows.length).toBeGreaterThan(5)
+    const sources = await Promise.all(ROUTINES.map(async (file) => ({ file, sql: await readFile(join(projectRoot, file), 'utf8') })))
+    for (const { name, def } of rows) {
+      const holders = sources.filter((s) => new RegExp(`create or replace function ${name}\\(`).test(s.sql))
+      expect(holders.map((h) => h.file), `the source file of ${name}`).toHaveLength(1)
+      // the body as the source file has it: between its dollar quotes
+      const source = holders[0]!.sql
+      const from = source.indexOf('$$', source.search(new RegExp(`create or replace function ${name}\\(`))) + 2
+      const body = source.slice(from, source.indexOf('$$', from))
+      expect(def, name).toContain(body)
+    }
   })
 
   it('applies a new migration added after the first run, and only that one', async () => {
