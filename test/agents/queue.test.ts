@@ -7,6 +7,7 @@ import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
 import { agentRoutes } from '../../src/routes/v1/agent.js'
 import { createTestContext, type TestContext } from '../helpers/context.js'
+import { KENSINGTON, WESTMINSTER } from '../helpers/councils.js'
 
 // Queues, "next case" and round-robin, on a real database: cases and agents are inserted
 // directly so each test knows exactly what is waiting.
@@ -57,7 +58,7 @@ async function newCases(count: number, over: { partnership?: string; council?: s
       `with r as (insert into residents default values returning id)
        insert into cases (reference, resident_id, channel, partnership_id, council_gss, priority, sla_due_at)
        select $1, r.id, 'web', $2, $3, $4, now() + make_interval(hours => $5) from r`,
-      [reference, over.partnership ?? 'tri-borough', over.council ?? 'E09000033', over.priority ?? 'normal', over.dueInHours === undefined ? 24 : over.dueInHours]
+      [reference, over.partnership ?? 'tri-borough', over.council ?? WESTMINSTER, over.priority ?? 'normal', over.dueInHours === undefined ? 24 : over.dueInHours]
     )
     refs.push(reference)
   }
@@ -89,9 +90,9 @@ describe('the queue', () => {
 
   it("narrows to a team's council, and answers 404 for another partnership's team", async () => {
     const a = await agent()
-    const [westminster] = await newCases(1, { council: 'E09000033' })
-    const [kensington] = await newCases(1, { council: 'E09000020' })
-    const wcc = await team(false, 'E09000033')
+    const [westminster] = await newCases(1, { council: WESTMINSTER })
+    const [kensington] = await newCases(1, { council: KENSINGTON })
+    const wcc = await team(false, WESTMINSTER)
     expect(await queueRefs(a.auth, `&team=${wcc}`)).toEqual([westminster])
     expect(await queueRefs(a.auth)).toEqual([westminster, kensington])
     const theirs = await team(false, null, 'brent-lewisham')

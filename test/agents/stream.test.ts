@@ -5,6 +5,7 @@ import { agentTokens } from '../../src/agents/tokens.js'
 import { LIVE_TYPES } from '../../src/realtime/hub.js'
 import { buildApp } from '../../src/app.js'
 import { createTestContext, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 let ctx: TestContext
 let second: Awaited<ReturnType<typeof buildApp>>
@@ -83,9 +84,11 @@ describe('the live view', () => {
       // each event once, however many processes listen to Postgres
       const keys = events.map((e) => `${e.type}:${e.event_id}`)
       expect(new Set(keys).size).toBe(keys.length)
-      expect(events[0]).toMatchObject({ partnership_id: 'tri-borough', case: { council_gss: 'E09000033' } })
+      expect(events[0]).toMatchObject({ partnership_id: 'tri-borough', case: { council_gss: WESTMINSTER } })
     }
-    await new Promise((r) => setTimeout(r, 300))
+    // a later case of their own is the sentinel: any of ours sent to them would have come first
+    const theirs = (await postContact(ctx, { email: `live.brent.${n}@example.org`, postcode: 'HA9 0FJ', description: 'Fly-tipping behind the shops' })).json().reference as string
+    await waitFor(async () => about(elsewhere.received, theirs).some((e) => e.type === 'case.routed'), 10_000, "their own case's events")
     expect(about(elsewhere.received, reference)).toEqual([])
     expect(elsewhere.received.every((e) => e.partnership_id === 'brent-lewisham')).toBe(true)
   })

@@ -7,12 +7,10 @@ import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
 import { supervisorRoutes } from '../../src/routes/v1/supervisor.js'
 import { createTestContext, waitFor, type TestContext } from '../helpers/context.js'
+import { KENSINGTON, WESTMINSTER } from '../helpers/councils.js'
 
 // The supervisor's overview over a small fixture of its own, and automatic assignment by the
 // workers (no API call), each in a partnership made for the test so the numbers are exact.
-
-const WESTMINSTER = 'E09000033'
-const KENSINGTON = 'E09000020'
 
 let ctx: TestContext
 let app: Awaited<ReturnType<typeof Fastify>>

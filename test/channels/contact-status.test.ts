@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, postContact, waitFor, type TestContext } from '../helpers/context.js'
+import { LEICESTERSHIRE } from '../helpers/councils.js'
 
 let ctx: TestContext
 beforeAll(async () => {
@@ -25,7 +26,7 @@ describe('GET /v1/contacts/{reference}', () => {
     expect(body).toMatchObject({
       reference,
       stage: 'with_back_office',
-      council: { gss: 'E10000018', name: 'Leicestershire County Council' },
+      council: { gss: LEICESTERSHIRE, name: 'Leicestershire County Council' },
       service: { code: 'pothole', name: 'Pothole or road defect' }
     })
     expect(body.stage_description).toContain('Leicestershire County Council (Highways)')

@@ -1,7 +1,7 @@
 import { simpleParser, type ParsedMail } from 'mailparser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OPERATOR_KEY, waitFor } from '../helpers/context.js'
-import { createEmailContext, EMAIL_DOMAIN, LEICESTERSHIRE_MAILBOX, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
+import { createEmailContext, EMAIL_DOMAIN, LEICESTERSHIRE_MAILBOX, mailSettledTo, noMailPendingTo, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
 
 let ctx: EmailContext
 beforeAll(async () => {
@@ -19,6 +19,12 @@ async function mailsTo(address: string): Promise<ParsedMail[]> {
   return Promise.all(ctx.mailSink!.messages.filter((m) => m.to.includes(address)).map((m) => simpleParser(m.raw)))
 }
 const firstMailTo = (address: string) => waitFor(async () => (await mailsTo(address))[0], 10_000, `a mail to ${address}`)
+
+/** Every mail to this address once none queued to it waits to be sent (see mailSettledTo). */
+async function settledMailsTo(address: string): Promise<ParsedMail[]> {
+  await mailSettledTo(ctx, address)
+  return mailsTo(address)
+}
 
 async function openCase(from: string, text = 'Bin not collected at LE10 0AA') {
   const messageId = `<open-${++n}@mail.example.org>`
@@ -57,13 +63,14 @@ describe('automatic mail', () => {
     const [c] = await ctx.query<{ status: string; work_status: string }>('select status, work_status from cases where id = $1', [opened.id])
     expect(c!.status).toBe('resolved')
     expect(c!.work_status).toBe('resolved') // an agent's resolved case is not reopened by a robot either
-    await new Promise((r) => setTimeout(r, 300))
-    expect(await mailsTo(from)).toHaveLength(1) // the acknowledgement only
+    expect(await settledMailsTo(from)).toHaveLength(1) // the acknowledgement only
   })
 
   it('never ping-pongs with a responder that answers everything, even one that says nothing of being automatic', async () => {
     const responder = resident()
     const answered = new Set<number>()
+    /** the mails it has answered and whose answer our server has replied to */
+    const done = new Set<number>()
     let running = true
     // a naive autoresponder: every mail it gets is answered to its From, with a new subject
     // and no In-Reply-To or Auto-Submitted, the worst kind there is
@@ -75,6 +82,7 @@ describe('automatic mail', () => {
           answered.add(i)
           const got = await simpleParser(all[i]!.raw)
           await ctx.send({ from: responder, to: got.from!.value[0]!.address!, subject: `Thanks for your mail ${i}`, text: 'We got your mail and will answer soon.' }).catch(() => {})
+          done.add(i)
         }
         await new Promise((r) => setTimeout(r, 25))
       }
@@ -82,7 +90,21 @@ describe('automatic mail', () => {
     await ctx.send({ from: responder, to: TRI_BOROUGH_MAILBOX, subject: 'Hello', text: 'Is anyone there?' })
     // it stops by itself: at most EMAIL_ACK_MAX_PER_WINDOW acknowledgements to one address
     await waitFor(async () => (await mailsTo(responder)).length >= ctx.config.EMAIL_ACK_MAX_PER_WINDOW, 10_000, 'the acknowledgements')
-    await new Promise((r) => setTimeout(r, 1_500))
+    // quiet once it has answered every mail of ours, each answer was taken in (any acknowledgement
+    // of it queued by then), and nothing queued to it waits to be sent: no more can come
+    const answeredAll = () => {
+      const got = ctx.mailSink!.messages.flatMap((m, i) => (m.to.includes(responder) ? [i] : []))
+      return got.every((i) => done.has(i)) ? got.length : -1
+    }
+    await waitFor(
+      async () => {
+        const before = answeredAll()
+        if (before < 0) return false
+        return (await noMailPendingTo(ctx, responder)) && answeredAll() === before
+      },
+      10_000,
+      'the responder and us to fall quiet'
+    )
     running = false
     await loop
     expect(await mailsTo(responder)).toHaveLength(ctx.config.EMAIL_ACK_MAX_PER_WINDOW)
@@ -147,7 +169,7 @@ describe('automatic mail', () => {
     expect(messages.filter((m) => m.direction === 'outbound').map((m) => m.status)).toContain('failed')
     const [point] = await ctx.query<{ failing_since: Date | null; failing_detail: string | null }>(`select failing_since, failing_detail from contact_points where kind = 'email' and value = $1`, [from])
     expect(point!.failing_since).not.toBeNull()
-    await new Promise((r) => setTimeout(r, 300))
+    await settledMailsTo('MAILER-DAEMON@mx.example.org')
     expect(ctx.mailSink!.messages.filter((m) => m.to.some((t) => /mailer-daemon/i.test(t)))).toHaveLength(0)
   })
 })
@@ -201,8 +223,7 @@ describe('threading by the reference in a subject', () => {
     expect(c!.flags).toContain('sender_not_authenticated')
     expect(c!.resident_id).not.toBe(victimId)
     expect(c!.reported_email).toBeNull()
-    await new Promise((r) => setTimeout(r, 300))
-    expect(await mailsTo(victim)).toHaveLength(1) // its own acknowledgement only: none for the spoof
+    expect(await settledMailsTo(victim)).toHaveLength(1) // its own acknowledgement only: none for the spoof
   })
 
   it('refuses a reply address that no case has with 550', async () => {

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { emailDeps } from '../../src/channels/email/email-deps.js'
 import { startSmtpListener } from '../../src/channels/email/smtp-listener.js'
 import { caseRow, waitFor, waitPlaced } from '../helpers/context.js'
-import { createEmailContext, EMAIL_DOMAIN, HINCKLEY_MAILBOX, LEICESTERSHIRE_MAILBOX, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
+import { createEmailContext, EMAIL_DOMAIN, HINCKLEY_MAILBOX, LEICESTERSHIRE_MAILBOX, mailSettledTo, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
+import { HINCKLEY } from '../helpers/councils.js'
 
 let ctx: EmailContext
 beforeAll(async () => {
@@ -53,7 +54,7 @@ describe('mail to a council address over SMTP', () => {
     expect(opened).toBeDefined()
     const placed = await waitPlaced(ctx, opened!.reference)
     expect(placed.status).toBe('routed')
-    expect(placed.council_gss).toBe('E07000132') // Hinckley and Bosworth, LE10's district, for bins
+    expect(placed.council_gss).toBe(HINCKLEY) // LE10's district, for bins
 
     const ack = await ackTo(from)
     expect(ack.subject).toContain(opened!.reference)
@@ -81,7 +82,7 @@ describe('mail to a council address over SMTP', () => {
     const [point] = await ctx.query<{ verified: boolean }>(`select verified from contact_points where kind = 'email' and value = $1`, [from])
     expect(point?.verified).toBe(true)
     // and it is not acknowledged again
-    await new Promise((r) => setTimeout(r, 300))
+    await mailSettledTo(ctx, from)
     expect(ctx.mailSink!.messages.filter((m) => m.to.includes(from))).toHaveLength(1)
   })
 

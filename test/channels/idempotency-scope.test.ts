@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApiKey } from '../../src/councils/api-keys.js'
 import { createTestContext, postContact, type TestContext } from '../helpers/context.js'
 import { uid } from '../helpers/pipeline.js'
+import { BRENT, WESTMINSTER } from '../helpers/councils.js'
 
 // Issue 20, point 11: an Idempotency-Key belongs to its sender (the API key the request
 // carries, else the email and phone given), as Stripe scopes keys by account. A stranger
@@ -73,7 +74,7 @@ describe('Idempotency-Key per sender', () => {
   })
 
   it("scopes a council form's keys by its API key: its own key space, whoever the resident", async () => {
-    const [westminster, brent] = await Promise.all(['E09000033', 'E09000005'].map(async (council) => (await createApiKey(ctx.infra.db, { council }, ['write'])).key))
+    const [westminster, brent] = await Promise.all([WESTMINSTER, BRENT].map(async (council) => (await createApiKey(ctx.infra.db, { council }, ['write'])).key))
     const key = `form-${uid()}`
     const body = report(`form.${uid()}@example.org`, 'Bin missed, reported through the council web form')
     const fromWestminster = await send(body, key, { authorization: `Bearer ${westminster}` })

@@ -4,6 +4,7 @@ import { caseRow, createTestContext, OPERATOR_KEY, postContact, waitFor, type Te
 import { adminRequest, startReceiver, useWebhookDestination, waitDelivery, type Receiver } from '../helpers/delivery.js'
 import { formBody, postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
 import { TRI_BOROUGH_MAILBOX } from '../helpers/email.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 let ctx: TestContext
 const EMAIL_SECRET = 'hygiene-secret-0123456789'
@@ -150,7 +151,7 @@ describe('querystrings and params are coerced to their types; JSON bodies are no
     // a back office that refuses every case (410 is permanent): each delivery is dead-lettered
     const gone = await startReceiver(() => 410)
     receivers.push(gone)
-    await useWebhookDestination(ctx, { council: 'E09000033', service: 'missed_bin', url: gone.url, secret: 'whsec_input_hygiene_0123456789' })
+    await useWebhookDestination(ctx, { council: WESTMINSTER, service: 'missed_bin', url: gone.url, secret: 'whsec_input_hygiene_0123456789' })
     const refs: string[] = []
     for (let i = 0; i < 3; i++) {
       const res = await postContact(ctx, { email: `dead${i}@example.com`, postcode: 'SW1A 1AA', service_code: 'missed_bin' })

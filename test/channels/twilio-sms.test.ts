@@ -6,6 +6,7 @@ import { messagingTwiml } from '../../src/channels/twilio/twiml.js'
 import { createTestContext, eventsOf, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
 import { tableCounts } from '../helpers/pipeline.js'
 import { formBody, messageSid, postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
+import { HINCKLEY } from '../helpers/councils.js'
 
 // Texts as Twilio really sends them: a signed form POST, answered with TwiML.
 
@@ -93,7 +94,7 @@ describe('an incoming text', () => {
     const web = (await postContact(ctx, { email: 'same.place@example.com', postcode: 'LE10 0AA', description: 'Bin not collected' })).json() as { reference: string }
     const webPlaced = await waitPlaced(ctx, web.reference)
     expect(placed).toMatchObject({ status: webPlaced.status, council_gss: webPlaced.council_gss, service_code: webPlaced.service_code, team: webPlaced.team })
-    expect(placed.council_gss).toBe('E07000132')
+    expect(placed.council_gss).toBe(HINCKLEY)
     // the sender's number is proven: Twilio signed the request
     const [point] = await ctx.query<{ verified: boolean }>(`select verified from contact_points where kind = 'phone' and value = $1`, [from])
     expect(point?.verified).toBe(true)
@@ -166,7 +167,7 @@ describe('a text with no postcode', () => {
     expectTwiml(answer, 200)
     expect(answer.body).not.toContain('<Message>') // asked once, and the answer is no new case
     await expect.poll(async () => (await ctx.query<{ status: string; council_gss: string | null; postcode: string }>('select status, council_gss, postcode from cases where reference = $1', [reference]))[0], { timeout: 10_000 })
-      .toMatchObject({ status: expect.stringMatching(/^(routed|with_back_office)$/), council_gss: 'E07000132', postcode: 'LE10 0FR' })
+      .toMatchObject({ status: expect.stringMatching(/^(routed|with_back_office)$/), council_gss: HINCKLEY, postcode: 'LE10 0FR' })
     const events = (await eventsOf(ctx, reference)).map((e) => e.type)
     expect(events.filter((t) => t === 'resident.asked_for_location')).toHaveLength(1)
     expect(events).toContain('case.location_added')

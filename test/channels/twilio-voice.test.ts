@@ -3,6 +3,7 @@ import { pickOption, type MenuOption } from '../../src/channels/twilio/voice.js'
 import { createTestContext, type TestContext } from '../helpers/context.js'
 import { tableCounts } from '../helpers/pipeline.js'
 import { callSid, formBody, postTwilio, recordingSid, TWILIO_TOKEN, voiceParams } from '../helpers/twilio.js'
+import { HAMMERSMITH, WESTMINSTER } from '../helpers/councils.js'
 
 // Calls as Twilio really makes them: signed form POSTs, each answered with TwiML the caller hears.
 
@@ -133,7 +134,7 @@ describe('a call through the menu to voicemail', () => {
     expectTwiml(recorded, 200)
     expect(recorded.body).toContain('<Hangup/>')
     const opened = await caseOfCall(params.CallSid!)
-    expect(opened).toMatchObject({ channel: 'voice', requested_council_gss: 'E09000033', requested_service_code: 'pothole', reported_phone: CALLER, contacted_address: TRI_BOROUGH })
+    expect(opened).toMatchObject({ channel: 'voice', requested_council_gss: WESTMINSTER, requested_service_code: 'pothole', reported_phone: CALLER, contacted_address: TRI_BOROUGH })
     // the goodbye reads out the case's reference
     expect(recorded.body).toContain(opened!.reference.split('-')[1]!.split('').join(' '))
     if (!transcriptionFirst) {
@@ -271,12 +272,12 @@ describe('menu answers', () => {
 
   it('understands spoken names, digits and asking for a person', () => {
     const councils: MenuOption[] = [
-      { digit: '1', label: 'London Borough of Hammersmith and Fulham', value: 'E09000013', phrases: ['hammersmith', 'fulham', 'lbhf'] },
-      { digit: '2', label: 'Westminster City Council', value: 'E09000033', phrases: ['westminster', 'wcc'] }
+      { digit: '1', label: 'London Borough of Hammersmith and Fulham', value: HAMMERSMITH, phrases: ['hammersmith', 'fulham', 'lbhf'] },
+      { digit: '2', label: 'Westminster City Council', value: WESTMINSTER, phrases: ['westminster', 'wcc'] }
     ]
-    expect(pickOption(councils, undefined, 'Westminster')).toMatchObject({ value: 'E09000033' })
-    expect(pickOption(councils, undefined, 'um, Fulham I think')).toMatchObject({ value: 'E09000013' })
-    expect(pickOption(councils, undefined, 'two')).toMatchObject({ value: 'E09000033' })
+    expect(pickOption(councils, undefined, 'Westminster')).toMatchObject({ value: WESTMINSTER })
+    expect(pickOption(councils, undefined, 'um, Fulham I think')).toMatchObject({ value: HAMMERSMITH })
+    expect(pickOption(councils, undefined, 'two')).toMatchObject({ value: WESTMINSTER })
     expect(pickOption(councils, undefined, 'can I speak to someone')).toBe('agent')
     expect(pickOption(councils, '0', undefined)).toBe('agent')
     expect(pickOption(councils, '*#*', undefined)).toBeNull()

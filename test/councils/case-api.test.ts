@@ -4,9 +4,8 @@ import { createApiKey, revokeApiKey } from '../../src/councils/api-keys.js'
 import { postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
 import { postTwilio, smsParams } from '../helpers/twilio.js'
 import { createTwilioContext, type TwilioApiStandIn } from '../helpers/twilio-api.js'
+import { HINCKLEY, WESTMINSTER } from '../helpers/councils.js'
 
-const WESTMINSTER = 'E09000033'
-const HINCKLEY = 'E07000132'
 const TRI_BOROUGH_NUMBER = '+447700900100'
 
 let ctx: TestContext

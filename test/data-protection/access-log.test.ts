@@ -2,12 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgent } from '../../src/agents/accounts.js'
 import { createApiKey } from '../../src/councils/api-keys.js'
 import { OPERATOR_KEY, createTestContext, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // The read log (docs/data-protection.md, item 5 of issue 12): every read of a case's
 // personal data by a council key, an agent or an operator is on record before the answer
 // goes, and the council's data protection officer can list them by case reference.
-
-const WESTMINSTER = 'E09000033'
 
 interface Read {
   at: string

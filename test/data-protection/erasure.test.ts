@@ -13,6 +13,7 @@ import { OPERATOR_KEY, postContact, waitFor } from '../helpers/context.js'
 import { startReceiver, useCouncilWebhooks, type Receiver } from '../helpers/delivery.js'
 import { exitOf, killIfAlive, spawnTs } from '../helpers/processes.js'
 import { postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // A resident who reports through the web, by SMS and by email asks to be erased: after it,
 // nothing of them is left in a dump of the whole database or anywhere in Redis, the
@@ -20,7 +21,6 @@ import { postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
 // told, signed.
 
 const run = promisify(execFile)
-const WESTMINSTER = 'E09000033'
 const WESTMINSTER_NUMBER = '+447700900101'
 const DESTINATION_SECRET = 'whsec_erasure_test_destination_4f2a9c'
 const SUBSCRIPTION_SECRET = `whsec_${Buffer.from('erasure-test-subscription-secret!').toString('base64')}`

@@ -11,6 +11,7 @@ import { deliveriesSettled, startReceiver, useCouncilWebhooks, type Receiver } f
 import { createEmailContext, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
 import { exitOf, killIfAlive, spawnTs } from '../helpers/processes.js'
 import { postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // Subject access: a resident who reported through the web, by SMS and by email asks what is
 // held about them. The export (API and CLI) holds every message, event, delivery and
@@ -18,7 +19,6 @@ import { postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
 // Schema the OpenAPI document publishes; records itself as a read; and holds nothing of
 // anyone else.
 
-const WESTMINSTER = 'E09000033'
 const TRI_BOROUGH_NUMBER = '+447700900100'
 const DESTINATION_SECRET = 'whsec_export_test_destination_9b1e7d'
 const SUBSCRIPTION_SECRET = `whsec_${Buffer.from('export-test-subscription-secret!').toString('base64')}`

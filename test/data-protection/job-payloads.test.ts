@@ -7,6 +7,7 @@ import { OPERATOR_KEY, postContact, waitFor, waitPlaced, type TestContext } from
 import { deliveriesSettled, startReceiver, type Receiver } from '../helpers/delivery.js'
 import { ACCOUNT_SID, postTwilio, smsParams } from '../helpers/twilio.js'
 import { createTwilioContext, type TwilioApiStandIn } from '../helpers/twilio-api.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // "Job payloads carry ids only" (issue 12, item 6): the whole pipeline runs with its
 // workers (a web contact, a text, an MMS, replies by SMS and email, deliveries to council
@@ -16,7 +17,6 @@ import { createTwilioContext, type TwilioApiStandIn } from '../helpers/twilio-ap
 // retention schedule and erasure.
 
 const TRI_BOROUGH_NUMBER = '+447700900100'
-const WESTMINSTER = 'E09000033'
 const tag = randomBytes(3).toString('hex')
 /** The residents' personal data, fictitious and distinctive, to look for in Redis afterwards. */
 const RESIDENT = {

@@ -6,7 +6,8 @@ import { postContact } from '../helpers/context.js'
 import { startReceiver, useWebhookDestination, type Receiver } from '../helpers/delivery.js'
 import { createEmailContext, type EmailContext } from '../helpers/email.js'
 import { TWILIO_TOKEN } from '../helpers/twilio.js'
-import { diff, expected, keys, later, makeWorld, phraseIn, setSchedules, snapshot, WESTMINSTER } from './fixtures/retention-world.js'
+import { BRENT, WESTMINSTER } from '../helpers/councils.js'
+import { diff, expected, keys, later, makeWorld, phraseIn, setSchedules, snapshot } from './fixtures/retention-world.js'
 
 // One test per record class: the clock moved past that class's schedule while every other
 // class is kept far longer, and exactly what the schedule names changes. Each test makes
@@ -134,8 +135,8 @@ describe('each record class, run with the clock past its schedule', () => {
     receivers.push(ok, gone, busy)
     const secret = 'whsec_retention_0123456789abcdef'
     await useWebhookDestination(ctx, { council: WESTMINSTER, service: 'noise', url: ok.url, secret })
-    await useWebhookDestination(ctx, { council: 'E09000005', service: 'missed_bin', url: gone.url, secret })
-    await useWebhookDestination(ctx, { council: 'E09000005', service: 'noise', url: busy.url, secret })
+    await useWebhookDestination(ctx, { council: BRENT, service: 'missed_bin', url: gone.url, secret })
+    await useWebhookDestination(ctx, { council: BRENT, service: 'noise', url: busy.url, secret })
     // Westminster's own system hears about its cases too (webhook_events)
     const key = (await createApiKey(ctx.infra.db, { council: WESTMINSTER }, ['read', 'write'])).key
     const sub = await ctx.app.inject({ method: 'POST', url: '/v1/webhooks', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, payload: JSON.stringify({ url: ok.url, events: ['case.created', 'case.routed'] }) })

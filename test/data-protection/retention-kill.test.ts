@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { applyRetention } from '../../src/data-protection/retention.js'
 import { createTestContext, postContact, type TestContext } from '../helpers/context.js'
 import { exitOf, killIfAlive, spawnTs } from '../helpers/processes.js'
-import { later, setSchedules, WESTMINSTER } from './fixtures/retention-world.js'
+import { WESTMINSTER } from '../helpers/councils.js'
+import { later, setSchedules } from './fixtures/retention-world.js'
 
 // A run killed midway, and the operator CLI, each in a process of its own as in production.
 

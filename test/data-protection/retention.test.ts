@@ -3,7 +3,8 @@ import { applyRetention } from '../../src/data-protection/retention.js'
 import { adminRequest } from '../helpers/delivery.js'
 import { createEmailContext, type EmailContext } from '../helpers/email.js'
 import { TWILIO_TOKEN } from '../helpers/twilio.js'
-import { diff, expected, HINCKLEY, keys, later, makeWorld, phraseIn, setSchedules, snapshot, TABLES, WESTMINSTER } from './fixtures/retention-world.js'
+import { HINCKLEY, WESTMINSTER } from '../helpers/councils.js'
+import { diff, expected, keys, later, makeWorld, phraseIn, setSchedules, snapshot, TABLES } from './fixtures/retention-world.js'
 
 // Councils' own schedules, legal holds, the counts that must survive, and running twice.
 // (Each record class on its own: retention-classes.test.ts; a run killed midway: retention-kill.test.ts.)

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { deliveriesSettled, startReceiver, useWebhookDestination, type Receiver } from '../helpers/delivery.js'
+import { BRENT, WESTMINSTER } from '../helpers/councils.js'
 
 // Deliveries go out many at a time, at most DELIVERY_PER_DESTINATION at once to any one
 // council system, so a slow council holds up nobody but itself; team mails share pooled
 // SMTP connections.
 
-const WESTMINSTER = 'E09000033'
-const BRENT = 'E09000005'
 const PER_DESTINATION = 3
 const SLOW_MS = 1_200
 

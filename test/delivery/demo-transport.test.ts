@@ -4,8 +4,7 @@ import { ConfigError } from '../../src/config.js'
 import { assertDestinationsUsable } from '../../src/delivery/destination-policy.js'
 import { caseRow, createTestContext, eventsOf, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { adminRequest, startReceiver, useWebhookDestination, type Receiver } from '../helpers/delivery.js'
-
-const WESTMINSTER = 'E09000033'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // No SMTP_URL and not production: the demo's no-server mail transport, as `npm start` runs it.
 let ctx: TestContext

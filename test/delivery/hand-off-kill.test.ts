@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, eventsOf, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { deliveryOf, startReceiver, useWebhookDestination, type Receiver } from '../helpers/delivery.js'
 import { exitOf, killIfAlive, spawnTs, workersSettings, type Spawned } from '../helpers/processes.js'
+import { LEWISHAM } from '../helpers/councils.js'
 
 // A delivery handed from routing to delivery in the same process has no queue job: if the
 // process dies mid-attempt, the outbox row and the claim's lease bring it back, once.
 
 const SECRET = 'whsec_hand_off_kill_0123456789abcdef'
-const LEWISHAM = 'E09000023'
 
 let ctx: TestContext
 let answers: Array<number | (() => Promise<number>)> = []

@@ -3,6 +3,7 @@ import { claimDeliveries } from '../../src/delivery/deliver-case.js'
 import { verifyWebhook } from '../../src/delivery/signature.js'
 import { createTestContext, eventsOf, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { deliveriesSettled, deliveryOf, startReceiver, useWebhookDestination, waitDelivery, type Receiver } from '../helpers/delivery.js'
+import { BRENT, HAMMERSMITH, WESTMINSTER } from '../helpers/councils.js'
 
 // Routing hands the deliveries it commits straight to delivery in the same process: a case
 // reaches its council with no case:deliver job in between. The outbox row stays the
@@ -10,9 +11,6 @@ import { deliveriesSettled, deliveryOf, startReceiver, useWebhookDestination, wa
 // by anyone else (the sweeper's copy of the job, another process).
 
 const SECRET = 'whsec_hand_off_0123456789abcdef'
-const WESTMINSTER = 'E09000033'
-const BRENT = 'E09000005'
-const HAMMERSMITH = 'E09000013'
 
 let ctx: TestContext
 let answers: Array<number | (() => Promise<number>)> = []

@@ -5,9 +5,9 @@ import { createApiKey } from '../../src/councils/api-keys.js'
 import { verifyWebhook } from '../../src/delivery/signature.js'
 import { createTestContext, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { startReceiver, useWebhookDestination, waitDelivery, type Receiver } from '../helpers/delivery.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 const SECRET = 'whsec_test_1c9e2b7a4d6f8e0a3b5c7d9e'
-const WESTMINSTER = 'E09000033'
 const HIGHWAYS_MAILBOX = 'highways@wcc.council.example'
 
 const BIN_REPORT = {

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, postContact, type TestContext } from '../helpers/context.js'
 import { repointWebhook, useWebhookDestination, waitDelivery } from '../helpers/delivery.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
-const WESTMINSTER = 'E09000033'
 // far longer than a capped read takes, so a delivery recorded well within it was not saved by the timeout
 const TIMEOUT_MS = 20_000
 // the receiver stops by itself after this much, or this long, whatever happens

@@ -14,9 +14,9 @@ import {
   type ReceivedRequest,
   type Receiver
 } from '../helpers/delivery.js'
+import { LEICESTERSHIRE, WESTMINSTER } from '../helpers/councils.js'
 
 const SECRET = 'whsec_test_6f1d2c3b4a5e6f708192a3b4'
-const WESTMINSTER = 'E09000033'
 
 /** Reports a missed bin in Westminster, which this file's configuration sends to the webhook. */
 async function reportMissedBin(ctx: TestContext, extra: Record<string, unknown> = {}) {
@@ -269,7 +269,7 @@ describe('webhook delivery that never succeeds (3 attempts)', () => {
 
   it('dead-letters after exactly 3 attempts when the receiver keeps answering 503', async () => {
     const hook = await receiver(() => 503)
-    await useWebhookDestination(ctx, { council: 'E10000018', service: 'pothole', url: hook.url, secret: SECRET, team: 'Highways' })
+    await useWebhookDestination(ctx, { council: LEICESTERSHIRE, service: 'pothole', url: hook.url, secret: SECRET, team: 'Highways' })
     const res = await postContact(ctx, { email: `pothole.${randomUUID().slice(0, 8)}@example.com`, postcode: 'LE10 0FR', service_code: 'pothole', description: 'Deep pothole by the bus stop' })
     expect(res.statusCode, res.body).toBe(202)
     const { reference } = res.json() as { reference: string }
@@ -279,7 +279,7 @@ describe('webhook delivery that never succeeds (3 attempts)', () => {
     await deliveriesSettled(ctx) // no attempt is left to come
     expect(hook.requests).toHaveLength(3)
     expect(hook.requests.every((r) => r.headers['x-switchboard-delivery'] === dead.public_id)).toBe(true)
-    expect((await caseRow(ctx, reference))?.council_gss).toBe('E10000018')
+    expect((await caseRow(ctx, reference))?.council_gss).toBe(LEICESTERSHIRE)
 
     const event = (await eventsOf(ctx, reference)).find((e) => e.type === 'delivery.dead_lettered')
     expect(event?.reason).toContain('attempt 3 of 3')

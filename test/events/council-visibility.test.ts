@@ -5,13 +5,13 @@ import { createApiKey } from '../../src/councils/api-keys.js'
 import { COUNCIL_EVENT_TYPES, EVENT_AUDIENCES, eventTypesFor, WEBHOOK_NAME_OF } from '../../src/events/audience.js'
 import { createTestContext, OPERATOR_KEY, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
 import { startReceiver, type Receiver } from '../helpers/delivery.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // Issue 20, point 5: what agents write for colleagues reaches no council system. Against the
 // real app and workers: agents note, transfer and merge a case with words of their own; the
 // council's case API, its Open311 reads and its webhook subscriber never see those words,
 // while operators' audit trail and agents' live view still do.
 
-const WESTMINSTER = 'E09000033'
 // distinctive, so a search of any raw answer finds a leak
 const NOTE = 'Internal: the resident is known to us, zq-note-7731'
 const TRANSFER = 'Handing over while zq-transfer-4419 is on leave'

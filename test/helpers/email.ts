@@ -3,7 +3,7 @@ import type Mail from 'nodemailer/lib/mailer/index.js'
 import { emailDeps } from '../../src/channels/email/email-deps.js'
 import type { DnsResolver } from '../../src/channels/email/sender-auth.js'
 import { startSmtpListener, type SmtpListener } from '../../src/channels/email/smtp-listener.js'
-import { createTestContext, type TestContext } from './context.js'
+import { createTestContext, waitFor, type TestContext } from './context.js'
 
 /** Demo mailboxes (seeds/reference.json). */
 export const TRI_BOROUGH_MAILBOX = 'contact@tri-borough.switchboard.example'
@@ -30,6 +30,21 @@ export function dnsTable(): { records: Map<string, unknown>; txt(name: string, .
     return answer
   }) as DnsResolver
   return { records, txt, resolver }
+}
+
+/** True when no mail queued to this address still waits to be handed to the relay. */
+export async function noMailPendingTo(ctx: TestContext, address: string): Promise<boolean> {
+  const rows = await ctx.query(`select 1 from messages where direction = 'outbound' and channel = 'email' and lower(recipient) = lower($1) and status = 'pending' limit 1`, [address])
+  return rows.length === 0
+}
+
+/**
+ * Waits until every mail queued to this address has been handed to the relay (or failed).
+ * Any answer to a mail is queued in the transaction that takes the mail in, before our SMTP
+ * server replies 250: after that reply, once this resolves, the relay holds it if there is one.
+ */
+export async function mailSettledTo(ctx: TestContext, address: string): Promise<void> {
+  await waitFor(() => noMailPendingTo(ctx, address), 10_000, `the mail queued to ${address} to be sent`)
 }
 
 export interface EmailContext extends TestContext {

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { InboundContact } from '../../src/intake/inbound-contact.js'
 import type { TestContext } from './context.js'
+import { BRENT, HINCKLEY, WESTMINSTER } from './councils.js'
 
 /** Three places that route without doubt, each to a different council. */
 export const PLACES = [
-  { postcode: 'LE10 0FR', service_code: 'missed_bin', council: 'E07000132' },
-  { postcode: 'SW1A 1AA', service_code: 'council_tax', council: 'E09000033' },
-  { postcode: 'HA9 0FJ', service_code: 'missed_bin', council: 'E09000005' }
+  { postcode: 'LE10 0FR', service_code: 'missed_bin', council: HINCKLEY },
+  { postcode: 'SW1A 1AA', service_code: 'council_tax', council: WESTMINSTER },
+  { postcode: 'HA9 0FJ', service_code: 'missed_bin', council: BRENT }
 ] as const
 
 export const uid = () => randomBytes(4).toString('hex')

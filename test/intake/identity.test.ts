@@ -6,12 +6,12 @@ import { AppError } from '../../src/errors.js'
 import { createTestContext, eventsOf, postContact, type TestContext } from '../helpers/context.js'
 import { startReceiver, useWebhookDestination, waitDelivery, type Receiver } from '../helpers/delivery.js'
 import { inbound } from '../helpers/pipeline.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // Identity rests on proof: a contact point typed into a form is a claim, which may link a
 // case to a resident but never attaches, renames or merges; a point the channel proved
 // (a Twilio-signed text) ties a contact to whoever proved it.
 
-const WESTMINSTER = 'E09000033'
 const SECRET = 'whsec_identity_test_0123456789abcdef'
 
 let ctx: TestContext

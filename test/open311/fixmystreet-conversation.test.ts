@@ -4,6 +4,7 @@ import { XMLParser } from 'fast-xml-parser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApiKey } from '../../src/councils/api-keys.js'
 import { createTestContext, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
+import { HINCKLEY } from '../helpers/councils.js'
 
 // A conversation as FixMyStreet holds it with a council's endpoint, replayed request by
 // request (test/fixtures/fixmystreet/conversation.json), each answer read the way
@@ -77,7 +78,7 @@ let ctx: TestContext
 const fill: Record<string, string> = {}
 beforeAll(async () => {
   ctx = await createTestContext({}, { workers: true })
-  fill.fms_key = (await createApiKey(ctx.infra.db, { council: 'E07000132' }, ['open311'])).key
+  fill.fms_key = (await createApiKey(ctx.infra.db, { council: HINCKLEY }, ['open311'])).key
 })
 afterAll(async () => {
   await ctx.close()
@@ -151,7 +152,7 @@ describe('a recorded FixMyStreet conversation', () => {
     fill.report_id = expectPerlId(sent.request[0].service_request_id)
     expect(sent.request[0].token).toBeUndefined()
     const placed = await waitPlaced(ctx, fill.report_id)
-    expect(placed.council_gss).toBe('E07000132')
+    expect(placed.council_gss).toBe(HINCKLEY)
     const first = await caseOf(fill.report_id)
     expect(first.uprn).toBe('10001234567')
     expect(first.external_report).toMatchObject({ client: 'fixmystreet', id: '5110723', url: 'https://www.fixmystreet.com/report/5110723', easting: 450179, northing: 297610 })
@@ -162,7 +163,7 @@ describe('a recorded FixMyStreet conversation', () => {
     // as typed, a long report kept whole
     const second = asFixMyStreet(await send('report_without_pin'))
     const secondRef = expectPerlId(second.request[0].service_request_id)
-    expect((await waitPlaced(ctx, secondRef)).council_gss).toBe('E07000132')
+    expect((await waitPlaced(ctx, secondRef)).council_gss).toBe(HINCKLEY)
     const noPin = await caseOf(secondRef)
     expect(noPin.lat).toBeCloseTo(52.574, 3)
     expect(noPin.lng).toBeCloseTo(-1.261, 3)
@@ -172,7 +173,7 @@ describe('a recorded FixMyStreet conversation', () => {
     expect(noPin.description.length).toBeGreaterThan(10_000)
 
     // 4. The council's own system sets a status through the council API ...
-    const council = (await createApiKey(ctx.infra.db, { council: 'E07000132' }, ['read', 'write'])).key
+    const council = (await createApiKey(ctx.infra.db, { council: HINCKLEY }, ['read', 'write'])).key
     const update = await ctx.app.inject({
       method: 'POST',
       url: `/v1/cases/${fill.report_id}/updates`,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApiKey } from '../../src/councils/api-keys.js'
 import { gridToLatLng } from '../../src/lib/british-grid.js'
 import { OPERATOR_KEY, createTestContext, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
+import { HINCKLEY } from '../helpers/councils.js'
 import { keyFor, report } from './helpers.js'
 
 // What FixMyStreet sends that the standard does not foresee: phones as typed, reports
@@ -12,7 +13,7 @@ let ctx: TestContext
 let hinckley: string
 beforeAll(async () => {
   ctx = await createTestContext({}, { workers: true })
-  hinckley = await keyFor(ctx, 'E07000132')
+  hinckley = await keyFor(ctx, HINCKLEY)
 })
 afterAll(async () => {
   await ctx.close()
@@ -21,7 +22,7 @@ afterAll(async () => {
 // LE9 6PW, in Hinckley and Bosworth (seeds/postcodes.csv: 52.574, -1.261), on the British
 // National Grid; FixMyStreet's reports carry both
 const GRID = { easting: '450179', northing: '297610' }
-const bin = { jurisdiction_id: 'E07000132', service_code: 'missed_bin', 'attribute[bin_type]': 'recycling' }
+const bin = { jurisdiction_id: HINCKLEY, service_code: 'missed_bin', 'attribute[bin_type]': 'recycling' }
 
 interface Stored {
   id: number
@@ -108,7 +109,7 @@ describe("what FixMyStreet says of its own report is kept", () => {
   it('places a report with no pin (#NOTPINPOINTED#, no lat/long) by its easting and northing, and routes it', async () => {
     const ref = await report(ctx, hinckley, { ...bin, address_id: '#NOTPINPOINTED#', 'attribute[easting]': GRID.easting, 'attribute[northing]': GRID.northing })
     const placed = await waitPlaced(ctx, ref)
-    expect(placed.council_gss).toBe('E07000132')
+    expect(placed.council_gss).toBe(HINCKLEY)
     const c = await stored(ref)
     expect(c.lat).toBeCloseTo(52.574, 4)
     expect(c.lng).toBeCloseTo(-1.261, 4)
@@ -152,7 +153,7 @@ describe('UPRN and USRN on every case', () => {
   it("lets the council's system set them, find its cases by them, and gives them in subject access", async () => {
     const ref = await report(ctx, hinckley, { ...bin, lat: '52.574', long: '-1.261', email: 'uprn.export@example.org' })
     await waitPlaced(ctx, ref)
-    const key = (await createApiKey(ctx.infra.db, { council: 'E07000132' }, ['read', 'write'])).key
+    const key = (await createApiKey(ctx.infra.db, { council: HINCKLEY }, ['read', 'write'])).key
     const api = (method: 'GET' | 'PATCH', url: string, body?: unknown) =>
       ctx.app.inject({ method, url, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) })
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { caseRow, createTestContext, waitPlaced, type TestContext } from '../helpers/context.js'
+import { HINCKLEY, LEICESTERSHIRE } from '../helpers/councils.js'
 import { expectError, expectSchema, keyFor, parseXml, postForm } from './helpers.js'
 
 let ctx: TestContext
@@ -7,8 +8,8 @@ let county: string
 let hinckley: string
 beforeAll(async () => {
   ctx = await createTestContext({}, { workers: true })
-  county = await keyFor(ctx, 'E10000018')
-  hinckley = await keyFor(ctx, 'E07000132')
+  county = await keyFor(ctx, LEICESTERSHIRE)
+  hinckley = await keyFor(ctx, HINCKLEY)
 })
 afterAll(async () => {
   await ctx.close()
@@ -20,8 +21,8 @@ const IN_HINCKLEY = { lat: '52.574', long: '-1.261' }
 const IN_BLABY = { lat: '52.581', long: '-1.205' }
 const IN_WESTMINSTER = { lat: '51.501009', long: '-0.141588' }
 const COUNTY = 'Leicestershire County Council'
-const missedBin = { jurisdiction_id: 'E10000018', service_code: 'missed_bin', 'attribute[bin_type]': 'recycling', description: 'Recycling not collected' }
-const pothole = { jurisdiction_id: 'E10000018', service_code: 'pothole', description: 'Deep pothole' }
+const missedBin = { jurisdiction_id: LEICESTERSHIRE, service_code: 'missed_bin', 'attribute[bin_type]': 'recycling', description: 'Recycling not collected' }
+const pothole = { jurisdiction_id: LEICESTERSHIRE, service_code: 'pothole', description: 'Deep pothole' }
 
 /** POSTs a report and answers its reference and service_notice, from either format (JSON checked against the schema). */
 async function post(fmt: 'json' | 'xml', key: string, form: Record<string, string>) {
@@ -67,13 +68,13 @@ describe('POST /requests of a service the jurisdiction does not deliver', () => 
       expect(notice).toContain('passed to Hinckley and Bosworth Borough Council, which handles missed bin collection there')
       expect(notice).not.toContain(`${COUNTY} has`)
       const placed = await expectHonest(reference, notice)
-      expect(placed.gss).toBe('E07000132')
+      expect(placed.gss).toBe(HINCKLEY)
     })
 
     it(`passes it on from a postcode in address_string too (${fmt})`, async () => {
       const { reference, notice } = await post(fmt, county, { ...missedBin, address_string: '3 Mill Lane, Hinckley LE10 0AA' })
       expect(notice).toContain('passed to Hinckley and Bosworth Borough Council')
-      expect((await expectHonest(reference, notice)).gss).toBe('E07000132')
+      expect((await expectHonest(reference, notice)).gss).toBe(HINCKLEY)
     })
 
     it(`refuses a missed bin sent to the county with a point outside its districts, naming who handles it, and stores nothing (${fmt})`, async () => {
@@ -88,16 +89,16 @@ describe('POST /requests of a service the jurisdiction does not deliver', () => 
       expect(nowhere).toContain('Hinckley and Bosworth Borough Council')
       expect(nowhere).toContain('needs a location')
       // a case its council could take without a place still needs one to find the district
-      const tax = expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: county, jurisdiction_id: 'E10000018', service_code: 'council_tax', description: 'Bill is wrong' }), 400, fmt)
+      const tax = expectError(await postForm(ctx, `/requests.${fmt}`, { api_key: county, jurisdiction_id: LEICESTERSHIRE, service_code: 'council_tax', description: 'Bill is wrong' }), 400, fmt)
       expect(tax).toContain(`${COUNTY} does not handle council tax`)
       expect(tax).toContain('give lat and long, or a postcode in address_string')
       expect(await caseCount()).toBe(before)
     })
 
     it(`passes a pothole sent to a district to its county, and says so (${fmt})`, async () => {
-      const { reference, notice } = await post(fmt, hinckley, { ...pothole, jurisdiction_id: 'E07000132', address_string: '12 Castle Street, Hinckley LE10 0AA' })
+      const { reference, notice } = await post(fmt, hinckley, { ...pothole, jurisdiction_id: HINCKLEY, address_string: '12 Castle Street, Hinckley LE10 0AA' })
       expect(notice).toContain(`Hinckley and Bosworth Borough Council does not handle pothole or road defect, so it has been passed to ${COUNTY}`)
-      expect((await expectHonest(reference, notice)).gss).toBe('E10000018')
+      expect((await expectHonest(reference, notice)).gss).toBe(LEICESTERSHIRE)
     })
   }
 })
@@ -107,12 +108,12 @@ describe('the service_notice of POST /requests', () => {
     it(`names the county for a pothole in one of its districts (${fmt})`, async () => {
       const { reference, notice } = await post(fmt, county, { ...pothole, ...IN_BLABY })
       expect(notice).toBe(`Thank you. ${COUNTY} has your report: quote ${reference}.`)
-      expect((await expectHonest(reference, notice)).gss).toBe('E10000018')
+      expect((await expectHonest(reference, notice)).gss).toBe(LEICESTERSHIRE)
     })
 
     it(`names no council for a report that will go to triage (${fmt})`, async () => {
       // an address without a postcode or a point: Hinckley takes missed bins, but routing cannot place it
-      const { reference, notice } = await post(fmt, hinckley, { ...missedBin, jurisdiction_id: 'E07000132', address_string: '12 Castle Street, Hinckley' })
+      const { reference, notice } = await post(fmt, hinckley, { ...missedBin, jurisdiction_id: HINCKLEY, address_string: '12 Castle Street, Hinckley' })
       expect(notice).toBe(`Thank you. Your report is logged as ${reference}.`)
       expect(notice).not.toContain('Council')
       expect((await placedWith(reference)).status).toBe('triage')
@@ -128,7 +129,7 @@ describe('the service_notice of POST /requests', () => {
   it('takes attribute[uprn] and attribute[usrn] on a service that asks neither', async () => {
     const res = await postForm(ctx, '/requests.json', {
       api_key: hinckley,
-      jurisdiction_id: 'E07000132',
+      jurisdiction_id: HINCKLEY,
       service_code: 'street_cleaning',
       address_string: 'LE10 0AA',
       'attribute[uprn]': '100030539421',

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { caseRow, createTestContext, waitPlaced, type TestContext } from '../helpers/context.js'
+import { BLABY, HINCKLEY, LEICESTERSHIRE } from '../helpers/councils.js'
 import { expectError, expectSchema, keyFor, parseXml, postForm, report } from './helpers.js'
 
 let ctx: TestContext
@@ -7,14 +8,14 @@ let hinckley: string
 let blaby: string
 beforeAll(async () => {
   ctx = await createTestContext({}, { workers: true })
-  hinckley = await keyFor(ctx, 'E07000132')
-  blaby = await keyFor(ctx, 'E07000129')
+  hinckley = await keyFor(ctx, HINCKLEY)
+  blaby = await keyFor(ctx, BLABY)
 })
 afterAll(async () => {
   await ctx.close()
 })
 
-const pothole = { jurisdiction_id: 'E07000132', service_code: 'pothole', address_string: '12 Castle Street, Hinckley LE10 0AA', description: 'Deep pothole by the kerb' }
+const pothole = { jurisdiction_id: HINCKLEY, service_code: 'pothole', address_string: '12 Castle Street, Hinckley LE10 0AA', description: 'Deep pothole by the kerb' }
 
 describe('POST /open311/v2/requests', () => {
   it('creates a case through intake that is routed to the county for a pothole in Hinckley', async () => {
@@ -27,7 +28,7 @@ describe('POST /open311/v2/requests', () => {
     expect(body[0]).not.toHaveProperty('token')
     expect(body[0]!.account_id).toBeNull()
     const placed = await waitPlaced(ctx, body[0]!.service_request_id as string)
-    expect(placed).toMatchObject({ council_gss: 'E10000018', service_code: 'pothole' })
+    expect(placed).toMatchObject({ council_gss: LEICESTERSHIRE, service_code: 'pothole' })
     const [stored] = await ctx.query<{ channel: string; postcode: string; reported_email: string; reported_name: string; description: string }>(
       'select channel, postcode, reported_email, reported_name, description from cases where id = $1',
       [placed.id]
@@ -49,16 +50,16 @@ describe('POST /open311/v2/requests', () => {
   })
 
   it('writes the attribute answers into the case text and routes a missed bin to the district', async () => {
-    const ref = await report(ctx, hinckley, { jurisdiction_id: 'E07000132', service_code: 'missed_bin', address_string: 'LE10 0AA', 'attribute[bin_type]': 'recycling' })
+    const ref = await report(ctx, hinckley, { jurisdiction_id: HINCKLEY, service_code: 'missed_bin', address_string: 'LE10 0AA', 'attribute[bin_type]': 'recycling' })
     const placed = await waitPlaced(ctx, ref)
-    expect(placed.council_gss).toBe('E07000132')
+    expect(placed.council_gss).toBe(HINCKLEY)
     const [c] = await ctx.query<{ description: string }>('select description from cases where id = $1', [placed.id])
     expect(c!.description).toContain('Which bin was missed?: Recycling')
   })
 
   it('accepts a FixMyStreet-style client: deviceid, attribute[uprn], address_id=#NOTPINPOINTED#, lat/long', async () => {
     const ref = await report(ctx, hinckley, {
-      jurisdiction_id: 'E07000132',
+      jurisdiction_id: HINCKLEY,
       service_code: 'fly_tipping',
       lat: '52.5385',
       long: '-1.3745',
@@ -107,7 +108,7 @@ describe('POST /open311/v2/requests', () => {
   }
 
   it('refuses a key without the open311 scope', async () => {
-    const readOnly = await keyFor(ctx, 'E07000132', ['read'])
+    const readOnly = await keyFor(ctx, HINCKLEY, ['read'])
     expectError(await postForm(ctx, '/requests.json', { api_key: readOnly, ...pothole }), 403)
   })
 
@@ -122,7 +123,7 @@ describe('POST /open311/v2/requests', () => {
   it("gives back the client's address and photo link to the council's key, and to nobody else", async () => {
     const ref = await report(ctx, hinckley, { ...pothole, service_code: 'street_light', address_id: 'UPRN-100030491234', media_url: 'https://example.org/lamp.jpg' })
     await waitPlaced(ctx, ref)
-    const county = await keyFor(ctx, 'E10000018', ['read'])
+    const county = await keyFor(ctx, LEICESTERSHIRE, ['read'])
     const keyed = JSON.parse((await ctx.app.inject({ method: 'GET', url: `/open311/v2/requests/${ref}.json?jurisdiction_id=E10000018&api_key=${county}` })).body) as Record<string, unknown>[]
     expect(keyed[0]).toMatchObject({ address: pothole.address_string, address_id: 'UPRN-100030491234', media_url: 'https://example.org/lamp.jpg' })
     expectSchema('requests', keyed)

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
+import { HINCKLEY, LEICESTERSHIRE } from '../helpers/councils.js'
 import { expectSchema, get, keyFor, parseXml, report } from './helpers.js'
 
 // Issue 20, point 13: without a key, Open311 shows a problem at someone's home (a missed
@@ -7,8 +8,8 @@ import { expectSchema, get, keyFor, parseXml, report } from './helpers.js'
 // and coordinates rounded to about 100 m; a street problem (a pothole, fly-tipping) where it
 // is. With the council's key, everything as stored.
 
-const DISTRICT = 'E07000132' // Hinckley and Bosworth: bins, fly-tipping
-const COUNTY = 'E10000018' // Leicestershire: potholes
+const DISTRICT = HINCKLEY // bins, fly-tipping
+const COUNTY = LEICESTERSHIRE // potholes
 const AT = { lat: '52.541234', long: '-1.371987' }
 const BLURRED = { lat: 52.541, long: -1.372 }
 const EXACT = { lat: 52.541234, long: -1.371987 }

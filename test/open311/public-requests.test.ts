@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, waitPlaced, type TestContext } from '../helpers/context.js'
+import { HINCKLEY, LEICESTERSHIRE } from '../helpers/councils.js'
 import { expectError, expectSchema, get, keyFor, parseXml, report } from './helpers.js'
 
 let ctx: TestContext
@@ -14,10 +15,10 @@ const PRIVATE = ['council_tax', 'housing_benefit', 'housing_repair', 'adult_soci
 
 beforeAll(async () => {
   ctx = await createTestContext({}, { workers: true })
-  hinckley = await keyFor(ctx, 'E07000132')
+  hinckley = await keyFor(ctx, HINCKLEY)
   for (const service of ['pothole', 'missed_bin', 'fly_tipping', ...PRIVATE]) {
     refs[service] = await report(ctx, hinckley, {
-      jurisdiction_id: 'E07000132',
+      jurisdiction_id: HINCKLEY,
       service_code: service,
       address_string: 'LE10 0AA',
       ...(service === 'missed_bin' ? { 'attribute[bin_type]': 'general' } : {}),
@@ -43,7 +44,7 @@ const expectNoLeak = (text: string) => {
 }
 
 describe('GET /open311/v2/requests without a key', () => {
-  for (const jurisdiction of ['E07000132', 'E10000018']) {
+  for (const jurisdiction of [HINCKLEY, LEICESTERSHIRE]) {
     it(`lists only public services, without personal data (${jurisdiction}, JSON and XML)`, async () => {
       const res = await get(ctx, '/requests.json', { jurisdiction_id: jurisdiction })
       expect(res.statusCode).toBe(200)
@@ -60,8 +61,8 @@ describe('GET /open311/v2/requests without a key', () => {
   }
 
   it('places each case with its council: the pothole with the county, the bin with the district', async () => {
-    const county = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: 'E10000018' })).body) as { service_request_id: string; agency_responsible: string }[]
-    const district = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132' })).body) as { service_request_id: string }[]
+    const county = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: LEICESTERSHIRE })).body) as { service_request_id: string; agency_responsible: string }[]
+    const district = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY })).body) as { service_request_id: string }[]
     expect(county.map((r) => r.service_request_id)).toContain(refs.pothole)
     expect(county.find((r) => r.service_request_id === refs.pothole)?.agency_responsible).toBe('Leicestershire County Council')
     expect(district.map((r) => r.service_request_id)).toContain(refs.missed_bin)
@@ -69,7 +70,7 @@ describe('GET /open311/v2/requests without a key', () => {
   })
 
   it('answers 404 for a private case, by id and by token, in both formats, and shows public ones without personal data', async () => {
-    for (const jurisdiction of ['E07000132', 'E10000018']) {
+    for (const jurisdiction of [HINCKLEY, LEICESTERSHIRE]) {
       for (const service of PRIVATE) {
         for (const fmt of ['json', 'xml'] as const) {
           for (const path of [`/requests/${refs[service]}.${fmt}`, `/tokens/${refs[service]}.${fmt}`]) {
@@ -80,42 +81,42 @@ describe('GET /open311/v2/requests without a key', () => {
         }
       }
     }
-    const one = await get(ctx, `/requests/${refs.missed_bin}.json`, { jurisdiction_id: 'E07000132' })
+    const one = await get(ctx, `/requests/${refs.missed_bin}.json`, { jurisdiction_id: HINCKLEY })
     expect(one.statusCode).toBe(200)
     expectSchema('requests', JSON.parse(one.body))
     expectNoLeak(one.body)
-    const token = await get(ctx, `/tokens/${refs.missed_bin}.json`, { jurisdiction_id: 'E07000132' })
+    const token = await get(ctx, `/tokens/${refs.missed_bin}.json`, { jurisdiction_id: HINCKLEY })
     expect(JSON.parse(token.body)).toEqual([{ service_request_id: refs.missed_bin, token: refs.missed_bin }])
-    const tokenXml = parseXml(await get(ctx, `/tokens/${refs.missed_bin}.xml`, { jurisdiction_id: 'E07000132' }))
+    const tokenXml = parseXml(await get(ctx, `/tokens/${refs.missed_bin}.xml`, { jurisdiction_id: HINCKLEY }))
     expect(tokenXml.service_requests.request[0].token).toBe(refs.missed_bin)
   })
 
   it('asks for a key for the status updates', async () => {
     for (const fmt of ['json', 'xml'] as const) {
-      const res = await get(ctx, `/servicerequestupdates.${fmt}`, { jurisdiction_id: 'E07000132' })
+      const res = await get(ctx, `/servicerequestupdates.${fmt}`, { jurisdiction_id: HINCKLEY })
       expectError(res, 403, fmt)
       expectNoLeak(res.body)
     }
   })
 
   it('filters by service_code, status, ids and dates, and refuses a window over 90 days', async () => {
-    const bins = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', service_code: 'missed_bin,council_tax' })).body) as { service_code: string }[]
+    const bins = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, service_code: 'missed_bin,council_tax' })).body) as { service_code: string }[]
     expect(bins.map((r) => r.service_code)).toEqual(['missed_bin'])
-    const closed = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', status: 'closed' })).body) as unknown[]
+    const closed = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, status: 'closed' })).body) as unknown[]
     expect(closed).toEqual([])
-    const byId = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', service_request_id: `${refs.missed_bin},${refs.council_tax}`, status: 'closed' })).body) as { service_request_id: string }[]
+    const byId = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, service_request_id: `${refs.missed_bin},${refs.council_tax}`, status: 'closed' })).body) as { service_request_id: string }[]
     expect(byId.map((r) => r.service_request_id)).toEqual([refs.missed_bin])
-    const past = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', start_date: '2020-01-01T00:00:00Z', end_date: '2020-02-01T00:00:00Z' })).body) as unknown[]
+    const past = JSON.parse((await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, start_date: '2020-01-01T00:00:00Z', end_date: '2020-02-01T00:00:00Z' })).body) as unknown[]
     expect(past).toEqual([])
-    expectError(await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', start_date: '2020-01-01T00:00:00Z', end_date: '2020-06-01T00:00:00Z' }), 400)
-    expectError(await get(ctx, '/requests.xml', { jurisdiction_id: 'E07000132', start_date: 'yesterday' }), 400, 'xml')
-    expectError(await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', status: 'pending' }), 400)
+    expectError(await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, start_date: '2020-01-01T00:00:00Z', end_date: '2020-06-01T00:00:00Z' }), 400)
+    expectError(await get(ctx, '/requests.xml', { jurisdiction_id: HINCKLEY, start_date: 'yesterday' }), 400, 'xml')
+    expectError(await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, status: 'pending' }), 400)
   })
 })
 
 describe('GET /open311/v2/requests with the council key', () => {
   it('shows all its cases, with their descriptions', async () => {
-    const res = await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', api_key: hinckley })
+    const res = await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, api_key: hinckley })
     const body = JSON.parse(res.body) as { service_code: string; description: string }[]
     expectSchema('requests', body)
     expect(body.map((r) => r.service_code).sort()).toEqual(['council_tax', 'fly_tipping', 'housing_benefit', 'housing_repair', 'missed_bin'])
@@ -123,6 +124,6 @@ describe('GET /open311/v2/requests with the council key', () => {
   })
 
   it('refuses a bad key rather than answering as to the public', async () => {
-    expectError(await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', api_key: 'sbk_nope' }), 403)
+    expectError(await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, api_key: 'sbk_nope' }), 403)
   })
 })

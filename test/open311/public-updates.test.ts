@@ -3,6 +3,7 @@ import WebSocket from 'ws'
 import { agentSessions } from '../../src/agents/sessions.js'
 import { createTestContext, OPERATOR_KEY, waitFor, type TestContext } from '../helpers/context.js'
 import { startReceiver, type Receiver } from '../helpers/delivery.js'
+import { BLABY, HINCKLEY } from '../helpers/councils.js'
 import { subscribe } from '../webhooks/webhooks-helpers.js'
 import { expectError, get, keyFor, parseXml, postForm, report } from './helpers.js'
 
@@ -12,7 +13,6 @@ import { expectError, get, keyFor, parseXml, postForm, report } from './helpers.
 // commenter's view: the case's status stays, nothing goes to the resident, and GET
 // servicerequestupdates lists only the council's own updates.
 
-const HINCKLEY = 'E07000132'
 const RESIDENT = 'bins.resident@example.org'
 
 let ctx: TestContext
@@ -259,7 +259,7 @@ describe("the commenter's status", () => {
     const reference = await binCase('refused@example.org')
     expectError(await comment(reference, { update_id: 'r1', status: 'SORTED' }), 400)
     expectError(await comment(reference, { update_id: '' }), 400)
-    expectError(await comment(reference, { update_id: 'r2', jurisdiction_id: 'E07000129' }), 403)
+    expectError(await comment(reference, { update_id: 'r2', jurisdiction_id: BLABY }), 403)
     expectError(await comment('SB-0000-0000-0000', { update_id: 'r3' }), 404)
     expect(await ctx.query(`select 1 from case_updates u join cases c on c.id = u.case_id where c.reference = $1`, [reference])).toEqual([])
   })

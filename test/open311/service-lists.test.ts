@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, type TestContext } from '../helpers/context.js'
+import { BLABY, HINCKLEY, LEICESTER, LEICESTERSHIRE, ROTHERHAM, WESTMINSTER } from '../helpers/councils.js'
 import { expectError, expectSchema, get, keyFor, parseXml } from './helpers.js'
 
 let ctx: TestContext
@@ -8,9 +9,9 @@ let county: string
 let hinckley: string
 beforeAll(async () => {
   ctx = await createTestContext()
-  westminster = await keyFor(ctx, 'E09000033')
-  county = await keyFor(ctx, 'E10000018', ['read'])
-  hinckley = await keyFor(ctx, 'E07000132')
+  westminster = await keyFor(ctx, WESTMINSTER)
+  county = await keyFor(ctx, LEICESTERSHIRE, ['read'])
+  hinckley = await keyFor(ctx, HINCKLEY)
 })
 afterAll(async () => {
   await ctx.close()
@@ -45,24 +46,24 @@ async function withReference(change: string, undo: string, check: () => Promise<
 describe('Open311 service lists', () => {
   for (const fmt of ['json', 'xml'] as const) {
     it(`lists only public services without a key, and all of them to the council's key (${fmt})`, async () => {
-      const open = await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E09000033' })
+      const open = await get(ctx, `/services.${fmt}`, { jurisdiction_id: WESTMINSTER })
       expect(codesOf(open, fmt)).toEqual(PUBLIC)
       // nothing of council tax, benefits, housing, care, noise, planning or schools in the raw answer
       expect(open.body).not.toMatch(PRIVATE)
       for (const code of ['council_tax', 'housing_benefit', 'housing_repair', 'adult_social_care']) expect(open.body).not.toContain(code)
 
-      expect(codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E09000033', api_key: westminster }), fmt)).toEqual(ALL)
+      expect(codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: WESTMINSTER, api_key: westminster }), fmt)).toEqual(ALL)
       // a key of another council is refused, not taken as no key
-      expectError(await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E09000033', api_key: hinckley }), 403, fmt)
+      expectError(await get(ctx, `/services.${fmt}`, { jurisdiction_id: WESTMINSTER, api_key: hinckley }), 403, fmt)
     })
 
     it(`answers a non-public service's definition without a key as if it did not exist (${fmt})`, async () => {
       for (const code of ['council_tax', 'adult_social_care', 'noise']) {
-        const res = await get(ctx, `/services/${code}.${fmt}`, { jurisdiction_id: 'E09000033' })
+        const res = await get(ctx, `/services/${code}.${fmt}`, { jurisdiction_id: WESTMINSTER })
         expect(expectError(res, 404, fmt)).toBe('No service has this service_code')
         expect(res.body).not.toMatch(PRIVATE)
       }
-      const keyed = await get(ctx, `/services/council_tax.${fmt}`, { jurisdiction_id: 'E09000033', api_key: westminster })
+      const keyed = await get(ctx, `/services/council_tax.${fmt}`, { jurisdiction_id: WESTMINSTER, api_key: westminster })
       expect(keyed.statusCode).toBe(200)
     })
 
@@ -71,38 +72,38 @@ describe('Open311 service lists', () => {
         `update services set public = true where code in ('council_tax', 'adult_social_care', 'noise')`,
         `update services set public = false where code in ('council_tax', 'adult_social_care', 'noise')`,
         async () => {
-          const open = await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E09000033' })
+          const open = await get(ctx, `/services.${fmt}`, { jurisdiction_id: WESTMINSTER })
           const codes = codesOf(open, fmt)
           // noise is not one of the four never shown: marked public, it is listed
           expect(codes).toContain('noise')
           expect(codes).not.toContain('council_tax')
           expect(codes).not.toContain('adult_social_care')
           expect(open.body).not.toMatch(/council.tax|social.care/i)
-          expectError(await get(ctx, `/services/council_tax.${fmt}`, { jurisdiction_id: 'E09000033' }), 404, fmt)
+          expectError(await get(ctx, `/services/council_tax.${fmt}`, { jurisdiction_id: WESTMINSTER }), 404, fmt)
         }
       )
     })
 
     it(`lists the services of each council's tier (${fmt})`, async () => {
       // Leicestershire is a county: roads, lighting, gritting, care and schools; no bins
-      const countyOpen = codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E10000018' }), fmt)
+      const countyOpen = codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: LEICESTERSHIRE }), fmt)
       expect(countyOpen).toEqual(['gritting', 'pothole', 'street_light'])
-      const countyAll = codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E10000018', api_key: county }), fmt)
+      const countyAll = codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: LEICESTERSHIRE, api_key: county }), fmt)
       expect(countyAll).toEqual(['adult_social_care', 'general_enquiry', 'gritting', 'pothole', 'school_admissions', 'street_light'])
       // Hinckley and Bosworth is one of its districts: bins, streets, housing, planning; no roads
-      const districtAll = codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E07000132', api_key: hinckley }), fmt)
+      const districtAll = codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: HINCKLEY, api_key: hinckley }), fmt)
       expect(districtAll).toEqual(['bulky_waste', 'council_tax', 'fly_tipping', 'general_enquiry', 'housing_benefit', 'housing_repair', 'missed_bin', 'noise', 'planning', 'street_cleaning'])
       // single-tier councils of each kind deliver everything
-      for (const [gss, key] of [['E06000016', await keyFor(ctx, 'E06000016')], ['E08000018', await keyFor(ctx, 'E08000018')]] as const) {
+      for (const [gss, key] of [[LEICESTER, await keyFor(ctx, LEICESTER)], [ROTHERHAM, await keyFor(ctx, ROTHERHAM)]] as const) {
         expect(codesOf(await get(ctx, `/services.${fmt}`, { jurisdiction_id: gss, api_key: key }), fmt)).toEqual(ALL)
       }
     })
 
     it(`answers 404 for the definition of a service the council does not deliver, even to its key (${fmt})`, async () => {
-      expectError(await get(ctx, `/services/missed_bin.${fmt}`, { jurisdiction_id: 'E10000018' }), 404, fmt)
-      expectError(await get(ctx, `/services/missed_bin.${fmt}`, { jurisdiction_id: 'E10000018', api_key: county }), 404, fmt)
-      expectError(await get(ctx, `/services/pothole.${fmt}`, { jurisdiction_id: 'E07000132', api_key: hinckley }), 404, fmt)
-      expect((await get(ctx, `/services/pothole.${fmt}`, { jurisdiction_id: 'E10000018' })).statusCode).toBe(200)
+      expectError(await get(ctx, `/services/missed_bin.${fmt}`, { jurisdiction_id: LEICESTERSHIRE }), 404, fmt)
+      expectError(await get(ctx, `/services/missed_bin.${fmt}`, { jurisdiction_id: LEICESTERSHIRE, api_key: county }), 404, fmt)
+      expectError(await get(ctx, `/services/pothole.${fmt}`, { jurisdiction_id: HINCKLEY, api_key: hinckley }), 404, fmt)
+      expect((await get(ctx, `/services/pothole.${fmt}`, { jurisdiction_id: LEICESTERSHIRE })).statusCode).toBe(200)
     })
   }
 
@@ -111,10 +112,10 @@ describe('Open311 service lists', () => {
       `insert into destinations (council_gss, service_code, team, kind, email) values ('E10000018', 'missed_bin', 'County waste', 'email', 'waste@county.example')`,
       `delete from destinations where council_gss = 'E10000018' and service_code = 'missed_bin'`,
       async () => {
-        expect(codesOf(await get(ctx, '/services.json', { jurisdiction_id: 'E10000018' }), 'json')).toEqual(['gritting', 'missed_bin', 'pothole', 'street_light'])
-        expect((await get(ctx, '/services/missed_bin.json', { jurisdiction_id: 'E10000018' })).statusCode).toBe(200)
+        expect(codesOf(await get(ctx, '/services.json', { jurisdiction_id: LEICESTERSHIRE }), 'json')).toEqual(['gritting', 'missed_bin', 'pothole', 'street_light'])
+        expect((await get(ctx, '/services/missed_bin.json', { jurisdiction_id: LEICESTERSHIRE })).statusCode).toBe(200)
         // Blaby, another district of the county, has none: still no roads
-        expect(codesOf(await get(ctx, '/services.json', { jurisdiction_id: 'E07000129' }), 'json')).not.toContain('pothole')
+        expect(codesOf(await get(ctx, '/services.json', { jurisdiction_id: BLABY }), 'json')).not.toContain('pothole')
       }
     )
   })
@@ -125,20 +126,20 @@ describe('Open311 service metadata', () => {
 
   for (const fmt of ['json', 'xml'] as const) {
     it(`says metadata only for services with questions of their own, and asks nobody for a UPRN (${fmt})`, async () => {
-      const res = await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E09000033', api_key: westminster })
+      const res = await get(ctx, `/services.${fmt}`, { jurisdiction_id: WESTMINSTER, api_key: westminster })
       expect(res.statusCode).toBe(200)
       const list: { service_code: string; metadata: boolean | string }[] = fmt === 'json' ? JSON.parse(res.body) : parseXml(res).services.service
       const withMetadata = list.filter((s) => s.metadata === true || s.metadata === 'true').map((s) => s.service_code)
       expect(withMetadata).toEqual(WITH_QUESTIONS)
       for (const s of list) {
-        const def = await get(ctx, `/services/${s.service_code}.${fmt}`, { jurisdiction_id: 'E09000033', api_key: westminster })
+        const def = await get(ctx, `/services/${s.service_code}.${fmt}`, { jurisdiction_id: WESTMINSTER, api_key: westminster })
         expect(def.statusCode).toBe(200)
         expect(def.body).not.toContain('uprn')
       }
     })
 
     it(`answers an empty attributes list for a service without questions (${fmt})`, async () => {
-      const res = await get(ctx, `/services/street_cleaning.${fmt}`, { jurisdiction_id: 'E07000132' })
+      const res = await get(ctx, `/services/street_cleaning.${fmt}`, { jurisdiction_id: HINCKLEY })
       expect(res.statusCode).toBe(200)
       if (fmt === 'json') {
         const def = JSON.parse(res.body) as { service_code: string; attributes: unknown[] }
@@ -160,11 +161,11 @@ describe('Open311 service metadata', () => {
       `update services set lgsl = case code when 'pothole' then 561 else null end where code in ('pothole', 'street_light')`,
       `update services set lgsl = case code when 'pothole' then ${lgslOf('pothole')} else ${lgslOf('street_light')} end where code in ('pothole', 'street_light')`,
       async () => {
-        const list = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E10000018' })).body) as { service_code: string; keywords: string }[]
+        const list = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: LEICESTERSHIRE })).body) as { service_code: string; keywords: string }[]
         expectSchema('services', list)
         expect(list.find((s) => s.service_code === 'pothole')!.keywords).toBe('lgsl:561,pothole,road surface,pavement,crack')
         expect(list.find((s) => s.service_code === 'street_light')!.keywords).toBe('street light,streetlight,lamp post,light out')
-        const doc = parseXml(await get(ctx, '/services.xml', { jurisdiction_id: 'E10000018' }))
+        const doc = parseXml(await get(ctx, '/services.xml', { jurisdiction_id: LEICESTERSHIRE }))
         expect(doc.services.service.find((s: { service_code: string }) => s.service_code === 'pothole').keywords).toMatch(/^lgsl:561,/)
       }
     )

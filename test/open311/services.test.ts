@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, type TestContext } from '../helpers/context.js'
+import { HINCKLEY, WESTMINSTER } from '../helpers/councils.js'
 import { expectError, expectSchema, get, keyFor, parseXml } from './helpers.js'
 
 let ctx: TestContext
@@ -12,7 +13,7 @@ afterAll(async () => {
 
 describe('Open311 discovery, services and service definitions', () => {
   it("lists a district's public services in JSON that validates against services.json", async () => {
-    const res = await get(ctx, '/services.json', { jurisdiction_id: 'E07000132' })
+    const res = await get(ctx, '/services.json', { jurisdiction_id: HINCKLEY })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8')
     const body = JSON.parse(res.body) as { service_code: string; metadata: boolean; type: string }[]
@@ -23,14 +24,14 @@ describe('Open311 discovery, services and service definitions', () => {
   })
 
   it('lists the same services in XML as <services><service>', async () => {
-    const doc = parseXml(await get(ctx, '/services.xml', { jurisdiction_id: 'E07000132' }))
-    const json = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E07000132' })).body) as unknown[]
+    const doc = parseXml(await get(ctx, '/services.xml', { jurisdiction_id: HINCKLEY }))
+    const json = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: HINCKLEY })).body) as unknown[]
     expect(doc.services.service).toHaveLength(json.length)
     expect(doc.services.service.find((s: { service_code: string }) => s.service_code === 'missed_bin')).toMatchObject({ service_name: 'Missed bin collection', type: 'realtime', metadata: 'true' })
   })
 
   it('defines missed_bin with a required bin_type list and nothing else, in JSON and XML', async () => {
-    const res = await get(ctx, '/services/missed_bin.json', { jurisdiction_id: 'E07000132' })
+    const res = await get(ctx, '/services/missed_bin.json', { jurisdiction_id: HINCKLEY })
     expect(res.statusCode).toBe(200)
     const def = JSON.parse(res.body) as { attributes: { code: string; required: boolean; datatype: string; values?: { key: string }[] }[] }
     expectSchema('service-definition', def)
@@ -40,7 +41,7 @@ describe('Open311 discovery, services and service definitions', () => {
     // a UPRN is taken when sent, never asked
     expect(def.attributes.map((a) => a.code)).toEqual(['bin_type'])
 
-    const doc = parseXml(await get(ctx, '/services/missed_bin.xml', { jurisdiction_id: 'E07000132' }))
+    const doc = parseXml(await get(ctx, '/services/missed_bin.xml', { jurisdiction_id: HINCKLEY }))
     expect(doc.service_definition.service_code).toBe('missed_bin')
     const attr = doc.service_definition.attributes.attribute.find((a: { code: string }) => a.code === 'bin_type')
     expect(attr.required).toBe('true')
@@ -49,11 +50,11 @@ describe('Open311 discovery, services and service definitions', () => {
   })
 
   it('every service a council lists to its key has a definition that validates', async () => {
-    const key = await keyFor(ctx, 'E09000033', ['read'])
-    const list = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: 'E09000033', api_key: key })).body) as { service_code: string }[]
+    const key = await keyFor(ctx, WESTMINSTER, ['read'])
+    const list = JSON.parse((await get(ctx, '/services.json', { jurisdiction_id: WESTMINSTER, api_key: key })).body) as { service_code: string }[]
     expect(list).toHaveLength(15)
     for (const s of list) {
-      const res = await get(ctx, `/services/${s.service_code}.json`, { jurisdiction_id: 'E09000033', api_key: key })
+      const res = await get(ctx, `/services/${s.service_code}.json`, { jurisdiction_id: WESTMINSTER, api_key: key })
       expect(res.statusCode).toBe(200)
       expectSchema('service-definition', JSON.parse(res.body))
     }
@@ -71,7 +72,7 @@ describe('Open311 discovery, services and service definitions', () => {
     it(`refuses in the standard error shape (${fmt}): 400 without jurisdiction_id, 404 for an unknown one or an unknown service`, async () => {
       expect(expectError(await get(ctx, `/services.${fmt}`), 400, fmt)).toContain('jurisdiction_id')
       expectError(await get(ctx, `/services.${fmt}`, { jurisdiction_id: 'E99999999' }), 404, fmt)
-      expectError(await get(ctx, `/services/no_such_service.${fmt}`, { jurisdiction_id: 'E07000132' }), 404, fmt)
+      expectError(await get(ctx, `/services/no_such_service.${fmt}`, { jurisdiction_id: HINCKLEY }), 404, fmt)
       expectError(await get(ctx, `/no-such-call.${fmt}`), 404, fmt)
     })
   }

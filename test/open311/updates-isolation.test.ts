@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { caseRow, createTestContext, waitPlaced, type TestContext } from '../helpers/context.js'
+import { BLABY, HINCKLEY, LEICESTERSHIRE } from '../helpers/councils.js'
 import { expectError, get, keyFor, parseXml, postForm, report } from './helpers.js'
 
 // Council systems set statuses through the case API; Open311's POST servicerequestupdates is
@@ -16,12 +17,12 @@ let taxRef: string
 
 beforeAll(async () => {
   ctx = await createTestContext({}, { workers: true })
-  hinckley = await keyFor(ctx, 'E07000132')
-  blaby = await keyFor(ctx, 'E07000129')
-  county = await keyFor(ctx, 'E10000018', ['open311', 'read'])
-  hinckleyApi = await keyFor(ctx, 'E07000132', ['read', 'write'])
-  binRef = await report(ctx, hinckley, { jurisdiction_id: 'E07000132', service_code: 'missed_bin', address_string: 'LE10 0AA', 'attribute[bin_type]': 'food', email: 'bins@example.org' })
-  taxRef = await report(ctx, hinckley, { jurisdiction_id: 'E07000132', service_code: 'council_tax', description: 'My bill is wrong' })
+  hinckley = await keyFor(ctx, HINCKLEY)
+  blaby = await keyFor(ctx, BLABY)
+  county = await keyFor(ctx, LEICESTERSHIRE, ['open311', 'read'])
+  hinckleyApi = await keyFor(ctx, HINCKLEY, ['read', 'write'])
+  binRef = await report(ctx, hinckley, { jurisdiction_id: HINCKLEY, service_code: 'missed_bin', address_string: 'LE10 0AA', 'attribute[bin_type]': 'food', email: 'bins@example.org' })
+  taxRef = await report(ctx, hinckley, { jurisdiction_id: HINCKLEY, service_code: 'council_tax', description: 'My bill is wrong' })
   await waitPlaced(ctx, binRef)
   await waitPlaced(ctx, taxRef)
 })
@@ -65,16 +66,16 @@ describe('servicerequestupdates', () => {
 
     const now = Date.now()
     const window = { start_date: new Date(now - 3600_000).toISOString(), end_date: new Date(now + 3600_000).toISOString() }
-    const list = await get(ctx, '/servicerequestupdates.json', { api_key: hinckley, jurisdiction_id: 'E07000132', ...window })
+    const list = await get(ctx, '/servicerequestupdates.json', { api_key: hinckley, jurisdiction_id: HINCKLEY, ...window })
     expect(list.statusCode).toBe(200)
     expect(JSON.parse(list.body)).toEqual([
       { update_id: 'hbbc-upd-1', service_request_id: binRef, status: 'fixed', updated_datetime: rows[0]!.updated_at.toISOString(), description: 'Collected this afternoon\nby the crew', media_url: '' }
     ])
-    const doc = parseXml(await get(ctx, '/servicerequestupdates.xml', { api_key: hinckley, jurisdiction_id: 'E07000132', ...window }))
+    const doc = parseXml(await get(ctx, '/servicerequestupdates.xml', { api_key: hinckley, jurisdiction_id: HINCKLEY, ...window }))
     expect(doc.service_request_updates.request_update[0]).toMatchObject({ update_id: 'hbbc-upd-1', status: 'fixed', service_request_id: binRef })
 
     // the public record now says closed
-    const record = JSON.parse((await get(ctx, `/requests/${binRef}.json`, { jurisdiction_id: 'E07000132' })).body) as { status: string }[]
+    const record = JSON.parse((await get(ctx, `/requests/${binRef}.json`, { jurisdiction_id: HINCKLEY })).body) as { status: string }[]
     expect(record[0]!.status).toBe('closed')
   })
 
@@ -100,12 +101,12 @@ describe('servicerequestupdates', () => {
   })
 
   it('refuses an unknown status (400), a missing key (403), an unknown request (404), in the standard shape', async () => {
-    expectError(await update(hinckley, 'E07000132', binRef, { update_id: 'x1', status: 'DONE_AND_DUSTED' }), 400)
-    expectError(await update('', 'E07000132', binRef, { update_id: 'x2' }), 403)
-    expectError(await update(hinckley, 'E07000132', 'NO-SUCH-REF', { update_id: 'x3' }), 404)
-    expectError(await update(hinckley, 'E07000132', binRef, { update_id: 'x4', updated_datetime: 'last week' }), 400)
-    expectError(await update(hinckley, 'E07000132', binRef, { update_id: '' }), 400)
-    const xml = await postForm(ctx, '/servicerequestupdates.xml', { api_key: hinckley, jurisdiction_id: 'E07000132', service_request_id: 'NO-SUCH-REF', update_id: 'x5', updated_datetime: '2025-06-01T10:00:00Z', status: 'FIXED', description: '' })
+    expectError(await update(hinckley, HINCKLEY, binRef, { update_id: 'x1', status: 'DONE_AND_DUSTED' }), 400)
+    expectError(await update('', HINCKLEY, binRef, { update_id: 'x2' }), 403)
+    expectError(await update(hinckley, HINCKLEY, 'NO-SUCH-REF', { update_id: 'x3' }), 404)
+    expectError(await update(hinckley, HINCKLEY, binRef, { update_id: 'x4', updated_datetime: 'last week' }), 400)
+    expectError(await update(hinckley, HINCKLEY, binRef, { update_id: '' }), 400)
+    const xml = await postForm(ctx, '/servicerequestupdates.xml', { api_key: hinckley, jurisdiction_id: HINCKLEY, service_request_id: 'NO-SUCH-REF', update_id: 'x5', updated_datetime: '2025-06-01T10:00:00Z', status: 'FIXED', description: '' })
     expectError(xml, 404, 'xml')
     expect(await ctx.query(`select 1 from case_updates where update_id like 'x%' or update_id = ''`)).toHaveLength(0)
     expect(await ctx.query(`select 1 from raw_inbound where provider_message_id like 'servicerequestupdate:%'`)).toHaveLength(0)
@@ -113,7 +114,7 @@ describe('servicerequestupdates', () => {
 
   it('keeps a comment whose email does not parse, and one longer than 4,000 characters, rather than lose it', async () => {
     const long = 'Still there and getting worse. '.repeat(400) // 12,400 characters
-    const res = await update(hinckley, 'E07000132', binRef, { update_id: 'kept-1', email: 'sam at example', description: long })
+    const res = await update(hinckley, HINCKLEY, binRef, { update_id: 'kept-1', email: 'sam at example', description: long })
     expect(res.statusCode, res.body).toBe(200)
     const [m] = await ctx.query<{ body: string; sender: string }>(
       `select m.body, m.sender from case_updates u join messages m on m.id = u.message_id where u.update_id = 'kept-1'`
@@ -127,36 +128,36 @@ describe('servicerequestupdates', () => {
 describe('isolation between councils', () => {
   it("a council's key cannot read another council's non-public case", async () => {
     // Blaby's key, asking within its own jurisdiction: not there (404, existence not revealed)
-    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000129', api_key: blaby }), 404)
-    expectError(await get(ctx, `/tokens/${taxRef}.json`, { jurisdiction_id: 'E07000129', api_key: blaby }), 404)
+    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: BLABY, api_key: blaby }), 404)
+    expectError(await get(ctx, `/tokens/${taxRef}.json`, { jurisdiction_id: BLABY, api_key: blaby }), 404)
     // the county, which has a read key, sees none of the district's cases
-    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E10000018', api_key: county }), 404)
-    const countyList = await get(ctx, '/requests.json', { jurisdiction_id: 'E10000018', api_key: county })
+    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: LEICESTERSHIRE, api_key: county }), 404)
+    const countyList = await get(ctx, '/requests.json', { jurisdiction_id: LEICESTERSHIRE, api_key: county })
     expect(countyList.body).not.toContain(taxRef)
     expect(countyList.body).not.toContain(binRef)
     // and asking as Hinckley with Blaby's key is refused outright
-    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000132', api_key: blaby }), 403)
-    expectError(await get(ctx, '/requests.json', { jurisdiction_id: 'E07000132', api_key: blaby }), 403)
-    expectError(await get(ctx, '/servicerequestupdates.json', { jurisdiction_id: 'E07000132', api_key: blaby }), 403)
+    expectError(await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: HINCKLEY, api_key: blaby }), 403)
+    expectError(await get(ctx, '/requests.json', { jurisdiction_id: HINCKLEY, api_key: blaby }), 403)
+    expectError(await get(ctx, '/servicerequestupdates.json', { jurisdiction_id: HINCKLEY, api_key: blaby }), 403)
     // Hinckley's own key sees it
-    expect((await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000132', api_key: hinckley })).statusCode).toBe(200)
+    expect((await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: HINCKLEY, api_key: hinckley })).statusCode).toBe(200)
   })
 
   it("a council's key cannot post updates to another council's case, nor requests for another jurisdiction", async () => {
-    expectError(await update(blaby, 'E07000129', taxRef, { update_id: 'blaby-1' }), 404)
-    expectError(await update(county, 'E10000018', binRef, { update_id: 'county-1' }), 404)
-    expectError(await update(blaby, 'E07000132', taxRef, { update_id: 'blaby-2' }), 403)
+    expectError(await update(blaby, BLABY, taxRef, { update_id: 'blaby-1' }), 404)
+    expectError(await update(county, LEICESTERSHIRE, binRef, { update_id: 'county-1' }), 404)
+    expectError(await update(blaby, HINCKLEY, taxRef, { update_id: 'blaby-2' }), 403)
     expect(await ctx.query(`select 1 from case_updates where update_id in ('blaby-1', 'blaby-2', 'county-1')`)).toHaveLength(0)
-    expectError(await postForm(ctx, '/requests.json', { api_key: blaby, jurisdiction_id: 'E07000132', service_code: 'pothole', address_string: 'LE10 0AA' }), 403)
-    expectError(await postForm(ctx, '/requests.xml', { api_key: blaby, jurisdiction_id: 'E07000132', service_code: 'pothole', address_string: 'LE10 0AA' }), 403, 'xml')
-    const updates = await get(ctx, '/servicerequestupdates.json', { jurisdiction_id: 'E10000018', api_key: county, start_date: '2025-05-01T00:00:00Z', end_date: '2025-07-01T00:00:00Z' })
+    expectError(await postForm(ctx, '/requests.json', { api_key: blaby, jurisdiction_id: HINCKLEY, service_code: 'pothole', address_string: 'LE10 0AA' }), 403)
+    expectError(await postForm(ctx, '/requests.xml', { api_key: blaby, jurisdiction_id: HINCKLEY, service_code: 'pothole', address_string: 'LE10 0AA' }), 403, 'xml')
+    const updates = await get(ctx, '/servicerequestupdates.json', { jurisdiction_id: LEICESTERSHIRE, api_key: county, start_date: '2025-05-01T00:00:00Z', end_date: '2025-07-01T00:00:00Z' })
     expect(JSON.parse(updates.body)).toEqual([])
   })
 
   it("a partnership key sees its member councils' cases, and no others", async () => {
     const { createApiKey } = await import('../../src/councils/api-keys.js')
     const { key } = await createApiKey(ctx.infra.db, { partnership: 'leicestershire-districts' }, ['read'])
-    expect((await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: 'E07000132', api_key: key })).statusCode).toBe(200)
-    expectError(await get(ctx, '/requests.json', { jurisdiction_id: 'E10000018', api_key: key }), 403)
+    expect((await get(ctx, `/requests/${taxRef}.json`, { jurisdiction_id: HINCKLEY, api_key: key })).statusCode).toBe(200)
+    expectError(await get(ctx, '/requests.json', { jurisdiction_id: LEICESTERSHIRE, api_key: key }), 403)
   })
 })

@@ -6,6 +6,7 @@ import { createApiKey } from '../../src/councils/api-keys.js'
 import { createTestContext, OPERATOR_KEY, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
 import { ACCOUNT_SID, formBody, smsParams, TWILIO_TOKEN, voiceParams } from '../helpers/twilio.js'
 import { startTwilioApi, type TwilioApiStandIn } from '../helpers/twilio-api.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // Walks every operation the OpenAPI document lists, as an attacker with a fuzzer would, with
 // the right credentials so each request gets past authentication to validation and the
@@ -13,7 +14,6 @@ import { startTwilioApi, type TwilioApiStandIn } from '../helpers/twilio-api.js'
 // surrogate in every string of every JSON body, absurd numbers in every number of a body.
 // Nothing may answer 5xx; the inputs issue 20 names must be a 400 that names the field.
 
-const WESTMINSTER = 'E09000033'
 const EMAIL_SECRET = 'walk:0123456789abcdef0123'
 // "1e400" and a 400-digit number parse to Infinity, twenty digits to more than a bigint holds
 const ALWAYS_BAD = ['1e400', 'Infinity', '-Infinity', '99999999999999999999', '1' + '0'.repeat(400), 'abc', '1.5', '0x10', 'NaN', '']

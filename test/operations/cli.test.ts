@@ -4,6 +4,7 @@ import { createAgent } from '../../src/agents/accounts.js'
 import { createPool } from '../../src/db/pool.js'
 import { createTestContext, dropDatabase, type TestContext } from '../helpers/context.js'
 import { exitOf, freePort, killIfAlive, spawnTs } from '../helpers/processes.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // a run through tsx takes several seconds on a busy 2-core machine
 const RUN_TIMEOUT_MS = 45_000
@@ -54,12 +55,12 @@ describe('npm run cli', () => {
 
     // the tri-borough's shared number, and a number dedicated to one council
     expect(listed).toContainEqual({ channel: 'sms', address: '+447700900100', partnership: 'tri-borough', council: null })
-    expect(listed).toContainEqual({ channel: 'sms', address: '+447700900101', partnership: null, council: 'E09000033' })
+    expect(listed).toContainEqual({ channel: 'sms', address: '+447700900101', partnership: null, council: WESTMINSTER })
   }, TEST_TIMEOUT_MS)
 
   it('api-key create prints the key alone on stdout; it works, list shows its prefix only, revoke ends it', async () => {
     const settings = { DATABASE_URL: ctx.config.DATABASE_URL }
-    const made = await cli(['api-key', 'create', '--council', 'E09000033', '--scopes', 'read,write,open311', '--label', 'waste system'], settings)
+    const made = await cli(['api-key', 'create', '--council', WESTMINSTER, '--scopes', 'read,write,open311', '--label', 'waste system'], settings)
     expect(made.code, made.stderr).toBe(0)
     const key = made.stdout.trim()
     expect(made.stdout).toBe(`${key}\n`)
@@ -71,14 +72,14 @@ describe('npm run cli', () => {
     expect(listed.code, listed.stderr).toBe(0)
     const rows = JSON.parse(listed.stdout) as Array<{ id: number; prefix: string; council: string; scopes: string[]; label: string }>
     const row = rows.find((r) => key.startsWith(r.prefix))
-    expect(row).toMatchObject({ council: 'E09000033', scopes: ['read', 'write', 'open311'], label: 'waste system' })
+    expect(row).toMatchObject({ council: WESTMINSTER, scopes: ['read', 'write', 'open311'], label: 'waste system' })
     expect(listed.stdout).not.toContain(key)
 
     const revoked = await cli(['api-key', 'revoke', String(row!.id)], settings)
     expect(revoked.code, revoked.stderr).toBe(0)
     expect((await ctx.app.inject({ method: 'GET', url: '/v1/cases', headers: asKey })).statusCode).toBe(401)
 
-    const bad = await cli(['api-key', 'create', '--council', 'E09000033', '--scopes', 'read,admin'], settings)
+    const bad = await cli(['api-key', 'create', '--council', WESTMINSTER, '--scopes', 'read,admin'], settings)
     expect(bad.code).toBe(2)
     expect(bad.stdout).toBe('')
     const nobody = await cli(['api-key', 'create', '--council', 'E99999999', '--scopes', 'read'], settings)

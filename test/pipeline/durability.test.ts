@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto'
+import { Queue, type ConnectionOptions } from 'bullmq'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { idempotencyId } from '../../src/intake/idempotency.js'
 import { sweepOutbox } from '../../src/jobs/outbox-relay.js'
+import { queueName } from '../../src/jobs/queues.js'
 import { createPool, type Db } from '../../src/db/pool.js'
 import type { Workers } from '../../workers/index.js'
 import { createTestContext, deleteQueueKeys, dropDatabase, postContact, waitFor, type TestContext } from '../helpers/context.js'
 import { contactBody, PLACES, tableCounts, uid } from '../helpers/pipeline.js'
 import { exitOf, freePort, killIfAlive, spawnTs, type Spawned } from '../helpers/processes.js'
+import { HINCKLEY } from '../helpers/councils.js'
 
 let ctx: TestContext
 beforeAll(async () => {
@@ -252,8 +255,22 @@ describe('a process killed between accepting and routing', () => {
         45_000,
         'the workers process to route every accepted case'
       )
-      // give any duplicate job the time to show itself before counting
-      await new Promise((r) => setTimeout(r, 500))
+      // a duplicate would have to be a route job still to run: count once no route work is
+      // left, pending in Postgres or waiting, delayed or running in Redis
+      const routeJobs = new Queue(queueName('case:route'), { connection: ctx.infra.redis as unknown as ConnectionOptions, prefix })
+      try {
+        await waitFor(
+          async () => {
+            if ((await query(`select 1 from outbox where topic = 'case:route' and done_at is null limit 1`, [])).length) return false
+            const counts = await routeJobs.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'waiting-children')
+            return Object.values(counts).every((n) => n === 0)
+          },
+          20_000,
+          'route work to be finished'
+        )
+      } finally {
+        await routeJobs.close()
+      }
       const after = await summarise(query<CaseSummary>, references)
       for (const row of after) {
         expect(row.routed_events, row.reference).toBe(1)
@@ -297,8 +314,8 @@ describe('Idempotency-Key across the pipeline', () => {
     let workers: Workers | undefined
     try {
       workers = await ctx.startWorkers()
-      const rows = await waitAllDelivered(new Map([[reference, 'E07000132']]))
-      expectEachOnce(rows, new Map([[reference, 'E07000132']]))
+      const rows = await waitAllDelivered(new Map([[reference, HINCKLEY]]))
+      expectEachOnce(rows, new Map([[reference, HINCKLEY]]))
     } finally {
       await workers?.close()
     }

@@ -92,7 +92,15 @@ describe('routing and delivery give way to a burst of contacts (all-in-one proce
 
   it('leaves a steady stream alone: one contact after another is no burst', async () => {
     const pressure = new IntakePressure()
-    giveWay = startGiveWay(pressure, { route, others: [deliver] }, log, { intervalMs: 20, maxLagMs: 60_000 })
+    // what the policy decides on is its reading of the pressure: counted, so the test waits for readings, not time
+    let readings = 0
+    const counted = {
+      sample() {
+        readings++
+        return pressure.sample()
+      }
+    }
+    giveWay = startGiveWay(counted, { route, others: [deliver] }, log, { intervalMs: 20, maxLagMs: 60_000 })
     // the API always has one contact in hand (busy all the time), but never a crowd
     let stop = false
     const stream = (async () => {
@@ -102,7 +110,8 @@ describe('routing and delivery give way to a burst of contacts (all-in-one proce
         end()
       }
     })()
-    await new Promise((r) => setTimeout(r, 300))
+    // fifteen readings of the stream, each one a chance to take it for a burst
+    await waitFor(async () => readings >= 15, 5_000, 'the policy to read the pressure 15 times')
     stop = true
     await stream
     expect([route.concurrency, deliver.concurrency]).toEqual([16, 8])

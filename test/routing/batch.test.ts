@@ -6,6 +6,7 @@ import { routeCase, routeCases, type RouteJobRef } from '../../src/routing/route
 import { createTestContext, waitFor, type TestContext } from '../helpers/context.js'
 import { inbound, PLACES, uid } from '../helpers/pipeline.js'
 import { exitOf, killIfAlive, spawnTs, workersSettings, type Spawned } from '../helpers/processes.js'
+import { WESTMINSTER } from '../helpers/councils.js'
 
 // Routing a batch of cases in set-based statements must decide and record exactly what
 // routing them one by one does, and stay exactly-once when the process dies mid-batch.
@@ -31,7 +32,7 @@ function kinds(tag: string): Array<Partial<InboundContact>> {
     // free text with nothing to classify it: a general enquiry
     { sender: who(4), text: 'Please could somebody call me back about my letter', location: { postcode: 'HA9 0FJ', lat: null, lng: null } },
     // a named council
-    { sender: who(5), text: 'Graffiti on the underpass', councilGss: 'E09000033' },
+    { sender: who(5), text: 'Graffiti on the underpass', councilGss: WESTMINSTER },
     // triage: a service that needs a location, and none given
     { sender: who(6), text: 'A pothole somewhere near the shops' },
     // triage: a postcode no coverage knows

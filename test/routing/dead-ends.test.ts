@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, eventsOf, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
 import { adminRequest } from '../helpers/delivery.js'
+import { HAMMERSMITH, WESTMINSTER } from '../helpers/councils.js'
 
 // No silent dead ends: a case routing can never place goes to a person with the reason;
 // a case placed with a council that has nowhere to receive it is listed for operators, and
 // its resident is not told the council has it.
-
-const WESTMINSTER = 'E09000033'
-const HAMMERSMITH = 'E09000013'
 
 let ctx: TestContext
 beforeAll(async () => {

@@ -3,6 +3,7 @@ import { intakeContact } from '../../src/intake/intake.js'
 import { routeCase } from '../../src/routing/route-case.js'
 import { caseRow, createTestContext, eventsOf, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
 import { inbound } from '../helpers/pipeline.js'
+import { GREENWICH, HINCKLEY, LEICESTERSHIRE, LEWISHAM, WESTMINSTER } from '../helpers/councils.js'
 
 let ctx: TestContext
 beforeAll(async () => {
@@ -28,7 +29,7 @@ describe('placing a case with the right council', () => {
   it('sends a pothole at a Hinckley (LE10) postcode to Leicestershire County Council, saying why', async () => {
     const { reference, row } = await report({ postcode: 'LE10 0FR', description: 'A deep pothole on the road outside number 12' })
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E10000018', service_code: 'pothole', team: 'Highways' })
+    expect(row).toMatchObject({ council_gss: LEICESTERSHIRE, service_code: 'pothole', team: 'Highways' })
     const routed = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.routed')
     expect(routed?.reason).toContain('outcode LE10 → Hinckley and Bosworth Borough Council (E07000132, district)')
     expect(routed?.reason).toContain('pothole is a county (upper-tier) service → Leicestershire County Council (E10000018')
@@ -37,13 +38,13 @@ describe('placing a case with the right council', () => {
   it('sends a missed bin at the same postcode to Hinckley and Bosworth', async () => {
     const { row } = await report({ postcode: 'LE10 0FR', description: 'My wheelie bin was not emptied this week' })
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E07000132', service_code: 'missed_bin', team: 'Waste and street scene' })
+    expect(row).toMatchObject({ council_gss: HINCKLEY, service_code: 'missed_bin', team: 'Waste and street scene' })
   })
 
   it('puts a missed bin in an outcode shared by two councils, with no unit data, in triage naming both', async () => {
     const { reference, row } = await report({ postcode: 'SE12 8AA', service_code: 'missed_bin', description: 'Bin not collected' })
     expect(row?.status).toBe('triage')
-    expect([...(row?.triage_candidates ?? [])].sort()).toEqual(['E09000011', 'E09000023'])
+    expect([...(row?.triage_candidates ?? [])].sort()).toEqual([GREENWICH, LEWISHAM])
     expect(row?.partnership_id).toBe('brent-lewisham')
     const triaged = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.triaged')
     expect(triaged?.reason).toContain('outcode SE12 is shared by')
@@ -54,25 +55,25 @@ describe('placing a case with the right council', () => {
   it('sends a council-tax question in Westminster to Westminster', async () => {
     const { row } = await report({ postcode: 'SW1A 1AA', description: 'I have a question about my council tax bill' })
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E09000033', service_code: 'council_tax', team: 'Revenues and benefits' })
+    expect(row).toMatchObject({ council_gss: WESTMINSTER, service_code: 'council_tax', team: 'Revenues and benefits' })
   })
 
   it('sends a council-tax question to the council the resident names, without a location', async () => {
-    const { row } = await report({ council: 'E09000033', service_code: 'council_tax', description: 'Single person discount' })
+    const { row } = await report({ council: WESTMINSTER, service_code: 'council_tax', description: 'Single person discount' })
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E09000033' })
+    expect(row).toMatchObject({ council_gss: WESTMINSTER })
   })
 
   it('uses the unit postcode when the outcode is split (LE9 6PW is Hinckley and Bosworth, not Blaby)', async () => {
     const { row } = await report({ postcode: 'le96pw', service_code: 'missed_bin' })
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E07000132' })
+    expect(row).toMatchObject({ council_gss: HINCKLEY })
   })
 
   it('places a pothole in an outcode split between two districts of one county with that county', async () => {
     const { reference, row } = await report({ postcode: 'LE9', description: 'pothole' })
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E10000018' })
+    expect(row).toMatchObject({ council_gss: LEICESTERSHIRE })
     const routed = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.routed')
     expect(routed?.reason).toContain('they all lie in Leicestershire County Council')
   })
@@ -80,7 +81,7 @@ describe('placing a case with the right council', () => {
   it('places coordinates by the nearest unit postcode', async () => {
     const { reference, row } = await report({ lat: 51.5012, long: -0.1412, description: 'Street light out' })
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E09000033', service_code: 'street_light' })
+    expect(row).toMatchObject({ council_gss: WESTMINSTER, service_code: 'street_light' })
     const routed = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.routed')
     expect(routed?.reason).toMatch(/m from postcode SW1A 1AA/)
   })
@@ -100,7 +101,7 @@ describe('placing a case with the right council', () => {
   it('falls back to a general enquiry when no keyword matches, and says so', async () => {
     const { reference, row } = await report({ postcode: 'SW1A 2AA', description: 'Who do I speak to about a wedding venue licence?' })
     expectRouted(row)
-    expect(row).toMatchObject({ service_code: 'general_enquiry', council_gss: 'E09000033', team: 'Customer services' })
+    expect(row).toMatchObject({ service_code: 'general_enquiry', council_gss: WESTMINSTER, team: 'Customer services' })
     const chosen = (await eventsOf(ctx, reference)).find((e) => e.type === 'case.service_chosen')
     expect(chosen?.reason).toContain('no service keyword')
   })
@@ -120,7 +121,7 @@ describe('placing a case with the right council', () => {
     )
     const row = await waitPlaced(ctx, result.reference)
     expectRouted(row)
-    expect(row).toMatchObject({ council_gss: 'E09000033', service_code: 'council_tax' })
+    expect(row).toMatchObject({ council_gss: WESTMINSTER, service_code: 'council_tax' })
   })
 
   it('sets the SLA due time from the destination configuration', async () => {

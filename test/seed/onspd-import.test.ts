@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { importOnspd } from '../../src/seed/onspd-import.js'
 import { createTestContext, eventsOf, postContact, waitPlaced, type TestContext } from '../helpers/context.js'
 import { exitOf, spawnTs } from '../helpers/processes.js'
+import { BLABY, HINCKLEY, LEICESTERSHIRE, WESTMINSTER } from '../helpers/councils.js'
 
 let ctx: TestContext
 let dir: string
@@ -18,11 +19,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-const HINCKLEY = 'E07000132'
-const BLABY = 'E07000129'
-const WESTMINSTER = 'E09000033'
 const CORNWALL = 'E06000052'
-const LEICESTERSHIRE = 'E10000018'
 
 // The real directory's layout: more columns than the importer reads, in its own order,
 // strings quoted, pcd/pcd2 in their fixed-width forms.

@@ -6,11 +6,10 @@ import { checkClocks, setClocks, SLA_BATCH } from '../../src/sla/clocks.js'
 import { startSlaClock } from '../../workers/sla.js'
 import { createTestContext, eventsOf, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
 import { inbound, uid } from '../helpers/pipeline.js'
+import { HAMMERSMITH, WESTMINSTER } from '../helpers/councils.js'
 
 // The clocks on a real database. Cases are inserted already placed, with a known contact
 // time, and "now" is handed to each pass, so every due time is known in advance.
-
-const WESTMINSTER = 'E09000033'
 
 let ctx: TestContext
 beforeAll(async () => {
@@ -62,8 +61,8 @@ describe('setting the clocks', () => {
   it("uses the service's own target over the council's default, and sets no clock without a target", async () => {
     await ctx.query(`insert into sla_targets (council_gss, service_code, first_response_hours, resolution_hours) values ($1, 'noise', 1, 8)`, [WESTMINSTER])
     const noise = await placedCase('2026-06-05T15:00:00Z', { service: 'noise' })
-    await ctx.query(`delete from sla_targets where council_gss = 'E09000013'`)
-    const untargeted = await placedCase('2026-06-05T15:00:00Z', { council: 'E09000013' })
+    await ctx.query('delete from sla_targets where council_gss = $1', [HAMMERSMITH])
+    const untargeted = await placedCase('2026-06-05T15:00:00Z', { council: HAMMERSMITH })
     await setClocks(ctx.infra.db)
     expect(await clocksOf(noise.id)).toMatchObject({ first_response_due_at: new Date('2026-06-05T16:00:00Z'), resolution_due_at: new Date('2026-06-08T15:00:00Z') })
     const none = await clocksOf(untargeted.id)

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, type TestContext } from '../helpers/context.js'
 import { startReceiver, type Receiver } from '../helpers/delivery.js'
+import { HAMMERSMITH } from '../helpers/councils.js'
 import { acceptedIds, api, BRENT, councilKey, eventsFor, report, subscribe, waitSettled, WESTMINSTER, type CreatedSubscription } from './webhooks-helpers.js'
 
 // Council A is Westminster, council B is Brent: separate partnerships, separate keys.
@@ -82,8 +83,8 @@ describe("a council's key and another council's webhooks", () => {
     // a council key cannot subscribe for a neighbour either
     expect((await api(ctx, keyA, 'POST', '/v1/webhooks', { url: hookA.url, events: ['case.routed'], council: BRENT.council })).statusCode).toBe(422)
 
-    const member = await subscribe(ctx, tri, { url: hookA.url, events: ['case.updated'], council: 'E09000013' })
-    expect(member.council).toBe('E09000013')
+    const member = await subscribe(ctx, tri, { url: hookA.url, events: ['case.updated'], council: HAMMERSMITH })
+    expect(member.council).toBe(HAMMERSMITH)
     // Westminster's own key does not see its partner's subscription
     expect((await api(ctx, keyA, 'GET', '/v1/webhooks')).json()).toEqual([expect.objectContaining({ id: subA.id })])
     expect((await api(ctx, keyA, 'DELETE', `/v1/webhooks/${member.id}`)).statusCode).toBe(404)

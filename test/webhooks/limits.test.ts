@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, type TestContext } from '../helpers/context.js'
+import { HAMMERSMITH } from '../helpers/councils.js'
 import { api, councilKey, subscribe, WESTMINSTER } from './webhooks-helpers.js'
 
 const MAX = 5
-const HAMMERSMITH = 'E09000013'
 let ctx: TestContext
 beforeAll(async () => {
   ctx = await createTestContext({ WEBHOOK_MAX_SUBSCRIPTIONS_PER_COUNCIL: MAX })

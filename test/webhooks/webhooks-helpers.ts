@@ -6,12 +6,13 @@ import { Webhook } from 'standardwebhooks'
 import { createApiKey, type ApiKeyScope } from '../../src/councils/api-keys.js'
 import { verifyWebhook } from '../../src/delivery/signature.js'
 import { postContact, waitFor, type TestContext } from '../helpers/context.js'
+import * as gss from '../helpers/councils.js'
 import type { ReceivedRequest } from '../helpers/delivery.js'
 
 /** Places that route without doubt, by council. */
-export const WESTMINSTER = { council: 'E09000033', postcode: 'SW1A 1AA', service_code: 'council_tax' }
-export const HINCKLEY = { council: 'E07000132', postcode: 'LE10 0FR', service_code: 'missed_bin' }
-export const BRENT = { council: 'E09000005', postcode: 'HA9 0FJ', service_code: 'missed_bin' }
+export const WESTMINSTER = { council: gss.WESTMINSTER, postcode: 'SW1A 1AA', service_code: 'council_tax' }
+export const HINCKLEY = { council: gss.HINCKLEY, postcode: 'LE10 0FR', service_code: 'missed_bin' }
+export const BRENT = { council: gss.BRENT, postcode: 'HA9 0FJ', service_code: 'missed_bin' }
 export type Place = typeof WESTMINSTER
 
 /** A council key, as the operator CLI makes one. */
