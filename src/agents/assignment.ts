@@ -1,4 +1,5 @@
 import { withTransaction, type Db, type DbClient } from '../db/pool.js'
+import { eventsFrom, sql } from '../events/record.js'
 import { QUEUE_ORDER, QUEUE_WHERE, spareCapacity, type Team } from './queue.js'
 
 /** An agent counts as online while their last heartbeat is this recent. */
@@ -59,18 +60,26 @@ async function assignTeam(tx: DbClient, team: Team, actor: string): Promise<Assi
   )
   const pairs = deal(ring, cases.map((c) => c.id))
   if (!pairs.length) return []
+  const assigned = eventsFrom(
+    {
+      from: 'c',
+      caseId: sql('id'),
+      type: 'case.assigned',
+      actor,
+      reason: 'Assigned round-robin to an online agent of the team',
+      data: { agent_id: sql<number>('assigned_agent_id'), how: 'round_robin', team_id: team.id }
+    },
+    [pairs.map((p) => p.caseId), pairs.map((p) => p.agentId), team.id]
+  )
   const { rows } = await tx.query<{ id: number; reference: string; assigned_agent_id: number }>(
     `with x as (select * from unnest($1::bigint[], $2::bigint[]) as x (case_id, agent_id)),
      c as (
        update cases set assigned_agent_id = x.agent_id, assigned_at = clock_timestamp(), team_id = $3, work_status = 'open', updated_at = clock_timestamp()
          from x where cases.id = x.case_id
        returning cases.id, cases.reference, cases.assigned_agent_id
-     ), e as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select id, 'case.assigned', $4, 'Assigned round-robin to an online agent of the team', jsonb_build_object('agent_id', assigned_agent_id, 'how', 'round_robin', 'team_id', $3::bigint) from c
-     )
+     ), e as (${assigned.text})
      select * from c`,
-    [pairs.map((p) => p.caseId), pairs.map((p) => p.agentId), team.id, actor]
+    assigned.values
   )
   // the agent given a case last in this run is the last in line next time. Turns are a whole
   // millisecond apart: the next run compares these times as JavaScript Dates, which keep

@@ -1,5 +1,6 @@
 import { withTransaction, type Db, type Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
+import { recordEvent } from '../events/record.js'
 import { mergeResidents, type MergeResult } from '../residents/merge-residents.js'
 import type { AgentClaims } from './tokens.js'
 
@@ -52,10 +53,6 @@ async function lockPair(tx: Queryable, partnershipId: string, by: 'reference' | 
   return [x, y]
 }
 
-async function event(tx: Queryable, caseId: number, type: string, actor: string, reason: string, data: Record<string, unknown>) {
-  await tx.query('insert into case_events (case_id, type, actor, reason, data) values ($1, $2, $3, $4, $5)', [caseId, type, actor, reason, data])
-}
-
 /**
  * Merges one case of the agent's partnership into another: its messages and deliveries move
  * to the survivor, it points at the survivor and is closed. Events stay where they were
@@ -95,14 +92,14 @@ export async function mergeCases(db: Db, agent: AgentClaims, fromRef: string, in
     )
     const merge = rows[0]!
     const deliveriesKept = kept.rows[0]!.n
-    await event(tx, into.id, 'case.merged', actorOf(agent), `Case ${from.reference} was merged into this one: ${why}`, {
-      merge_id: merge.id,
-      from_case: from.reference,
-      message_ids: messageIds,
-      delivery_ids: deliveryIds,
-      deliveries_kept: deliveriesKept
+    await recordEvent(tx, {
+      caseId: into.id,
+      type: 'case.merged',
+      actor: actorOf(agent),
+      reason: `Case ${from.reference} was merged into this one: ${why}`,
+      data: { merge_id: merge.id, from_case: from.reference, message_ids: messageIds, delivery_ids: deliveryIds, deliveries_kept: deliveriesKept }
     })
-    await event(tx, from.id, 'case.merged_into', actorOf(agent), `Merged into ${into.reference}: ${why}`, { merge_id: merge.id, into_case: into.reference })
+    await recordEvent(tx, { caseId: from.id, type: 'case.merged_into', actor: actorOf(agent), reason: `Merged into ${into.reference}: ${why}`, data: { merge_id: merge.id, into_case: into.reference } })
     return { id: Number(merge.id), from: from.reference, into: into.reference, messageIds, deliveryIds, deliveriesKept, undoUntil: merge.undo_until }
   })
 }
@@ -153,8 +150,8 @@ export async function undoMerge(db: Db, agent: AgentClaims, mergeId: number): Pr
     await tx.query('update case_merges set undone_at = clock_timestamp(), undone_by = $2 where id = $1', [m.id, actorOf(agent)])
     const [messageIds, deliveryIds] = [ids(messages.rows), ids(deliveries.rows)]
     const data = { merge_id: Number(m.id), from_case: from.reference, into_case: into.reference, message_ids: messageIds, delivery_ids: deliveryIds }
-    await event(tx, into.id, 'case.merge_undone', actorOf(agent), `The merge of ${from.reference} into this case was undone`, data)
-    await event(tx, from.id, 'case.merge_undone', actorOf(agent), `The merge into ${into.reference} was undone; the case is separate again`, data)
+    await recordEvent(tx, { caseId: into.id, type: 'case.merge_undone', actor: actorOf(agent), reason: `The merge of ${from.reference} into this case was undone`, data })
+    await recordEvent(tx, { caseId: from.id, type: 'case.merge_undone', actor: actorOf(agent), reason: `The merge into ${into.reference} was undone; the case is separate again`, data })
     return { from: from.reference, into: into.reference, messageIds, deliveryIds }
   })
 }

@@ -1,4 +1,6 @@
 import { withTransaction, type Db, type Queryable } from '../db/pool.js'
+import type { EventData } from '../events/catalogue.js'
+import { eventsFrom, sql } from '../events/record.js'
 import type { AgentClaims } from './tokens.js'
 
 /** Why an agent's act on a case cannot be done now: each answers 409 with this code. */
@@ -131,7 +133,16 @@ export async function takeNext(db: Db, agent: AgentClaims, team: Team | null): P
  * Gives a case already locked by the caller to an agent: assigned, open (being worked now),
  * kept with the team it came through, and a `case.assigned` event.
  */
-export async function assignLocked(tx: Queryable, caseId: number, agentId: number, teamId: number | null, actor: string, how: string, reason: string): Promise<QueueItem> {
+export async function assignLocked(
+  tx: Queryable,
+  caseId: number,
+  agentId: number,
+  teamId: number | null,
+  actor: string,
+  how: EventData<'case.assigned'>['how'],
+  reason: string
+): Promise<QueueItem> {
+  const assigned = eventsFrom({ from: 'c', caseId: sql('id'), type: 'case.assigned', actor, reason, data: { agent_id: agentId, how } }, [caseId, agentId, teamId])
   const { rows } = await tx.query<QueueItem>(
     `with c as (
        update cases set assigned_agent_id = $2, assigned_at = clock_timestamp(), team_id = coalesce($3, team_id),
@@ -139,12 +150,9 @@ export async function assignLocked(tx: Queryable, caseId: number, agentId: numbe
         where id = $1
        returning id, reference, priority, work_status, channel, council_gss, service_code, team_id, description,
                  uprn, usrn, external_report->>'url' as report_url, sla_due_at, created_at
-     ), e as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select id, 'case.assigned', $4, $6, jsonb_build_object('agent_id', $2::bigint, 'how', $5::text) from c
-     )
+     ), e as (${assigned.text})
      select * from c`,
-    [caseId, agentId, teamId, actor, how, reason]
+    assigned.values
   )
   return rows[0]!
 }

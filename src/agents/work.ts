@@ -1,5 +1,6 @@
 import { withTransaction, type Db, type DbClient, type Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
+import { recordEvent } from '../events/record.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { queueEmailReply } from '../messaging/email-outbound.js'
 import { queueReply } from '../messaging/outbound.js'
@@ -57,10 +58,6 @@ function mustHoldOrSupervise(agent: AgentClaims, c: LockedCase) {
   }
 }
 
-async function event(tx: Queryable, caseId: number, type: string, agent: AgentClaims, reason: string, data: Record<string, unknown>) {
-  await tx.query('insert into case_events (case_id, type, actor, reason, data) values ($1, $2, $3, $4, $5)', [caseId, type, actorOf(agent), reason, data])
-}
-
 /** The agent takes an unassigned case of their partnership, within their capacity. */
 export async function claimCase(db: Db, agent: AgentClaims, reference: string): Promise<QueueItem> {
   return withTransaction(db, async (tx) => {
@@ -81,7 +78,7 @@ export async function releaseCase(db: Db, agent: AgentClaims, reference: string)
     if (c.assigned_agent_id === null) throw new WorkConflict('not_assigned', 'No one holds this case')
     mustHoldOrSupervise(agent, c)
     await tx.query('update cases set assigned_agent_id = null, assigned_at = null, updated_at = clock_timestamp() where id = $1', [c.id])
-    await event(tx, c.id, 'case.released', agent, 'The case went back to the queue', { agent_id: c.assigned_agent_id })
+    await recordEvent(tx, { caseId: c.id, type: 'case.released', actor: actorOf(agent), reason: 'The case went back to the queue', data: { agent_id: c.assigned_agent_id } })
   })
 }
 
@@ -101,7 +98,7 @@ export async function transferCase(db: Db, agent: AgentClaims, reference: string
       if (c.assigned_agent_id === to.agentId) return
       if (spare <= 0) throw new WorkConflict('at_capacity', 'That agent already holds as many open cases as their capacity allows')
       await assignLocked(tx, c.id, to.agentId, null, actorOf(agent), 'transfer', 'The case was transferred to another agent')
-      await event(tx, c.id, 'case.transferred', agent, reason, { from_agent_id: c.assigned_agent_id, to_agent_id: to.agentId })
+      await recordEvent(tx, { caseId: c.id, type: 'case.transferred', actor: actorOf(agent), reason, data: { from_agent_id: c.assigned_agent_id, to_agent_id: to.agentId } })
       return
     }
     const team = await findTeam(tx, agent.partnershipId, to.teamId)
@@ -109,7 +106,7 @@ export async function transferCase(db: Db, agent: AgentClaims, reference: string
     const c = await lockCase(tx, agent, reference)
     mustHoldOrSupervise(agent, c)
     await tx.query('update cases set team_id = $2, assigned_agent_id = null, assigned_at = null, updated_at = clock_timestamp() where id = $1', [c.id, team.id])
-    await event(tx, c.id, 'case.transferred', agent, reason, { from_agent_id: c.assigned_agent_id, from_team_id: c.team_id, to_team_id: team.id })
+    await recordEvent(tx, { caseId: c.id, type: 'case.transferred', actor: actorOf(agent), reason, data: { from_agent_id: c.assigned_agent_id, from_team_id: c.team_id, to_team_id: team.id } })
   })
 }
 
@@ -128,7 +125,13 @@ export async function setWorkStatus(db: Db, agent: AgentClaims, reference: strin
 
 async function changeStatus(tx: DbClient, c: LockedCase, to: WorkStatus, agent: AgentClaims) {
   await tx.query('update cases set work_status = $2, updated_at = clock_timestamp() where id = $1', [c.id, to])
-  await event(tx, c.id, 'case.work_status_changed', agent, `The agent moved the case from ${c.work_status.replaceAll('_', ' ')} to ${to.replaceAll('_', ' ')}`, { from: c.work_status, to })
+  await recordEvent(tx, {
+    caseId: c.id,
+    type: 'case.work_status_changed',
+    actor: actorOf(agent),
+    reason: `The agent moved the case from ${c.work_status.replaceAll('_', ' ')} to ${to.replaceAll('_', ' ')}`,
+    data: { from: c.work_status, to }
+  })
 }
 
 /**
@@ -154,7 +157,7 @@ export async function replyToResident(db: Db, emailDomain: string, agent: AgentC
 export async function addInternalNote(db: Db, agent: AgentClaims, reference: string, body: string): Promise<void> {
   await withTransaction(db, async (tx) => {
     const c = await lockCase(tx, agent, reference)
-    await event(tx, c.id, 'note.internal', agent, 'The agent added an internal note', { note: body })
+    await recordEvent(tx, { caseId: c.id, type: 'note.internal', actor: actorOf(agent), reason: 'The agent added an internal note', data: { note: body } })
     await tx.query('update cases set updated_at = clock_timestamp() where id = $1', [c.id])
   })
 }

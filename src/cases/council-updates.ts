@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { withTransaction, type Db, type DbClient } from '../db/pool.js'
+import { recordEvent } from '../events/record.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { headerSafe, queueEmail } from '../messaging/email-outbound.js'
 import { queueText } from '../messaging/outbound.js'
@@ -105,10 +106,13 @@ export async function applyCouncilUpdate(
       [caseId, u.status, u.description, FINISHED.has(u.status)]
     )
     const c = rows[0]!
-    await db.query(
-      `insert into case_events (case_id, type, actor, reason, data) values ($1, 'case.updated', $2, $3, $4)`,
-      [caseId, u.source, `The council set the status to ${u.status.replaceAll('_', ' ')}${u.forResident ? ', for the resident to be told' : ''}`, { update_id: updateId, status: u.status }]
-    )
+    await recordEvent(db, {
+      caseId,
+      type: 'case.updated',
+      actor: u.source,
+      reason: `The council set the status to ${u.status.replaceAll('_', ' ')}${u.forResident ? ', for the resident to be told' : ''}`,
+      data: { update_id: updateId, status: u.status }
+    })
     if (!u.forResident) return { updateId, applied: true, outbox: [], told: 'not_asked' }
     const told = await tellResident(deps, db, c, u)
     return { updateId, applied: true, outbox: told ? [told.row] : [], told: told?.how ?? 'no_channel' }

@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/pool.js'
 import { COUNCIL_EVENT_TYPES } from '../events/audience.js'
+import type { EventData } from '../events/catalogue.js'
+import { eventsFrom, sql } from '../events/record.js'
 
 /** A case as its council's system sees it. */
 export interface CouncilCase {
@@ -110,23 +112,24 @@ export async function updateCouncilFields(
   const changed = Object.entries({ priority: fields.priority, council_reference: fields.councilReference, uprn: fields.uprn, usrn: fields.usrn }).filter(([, v]) => v !== undefined)
   if (!changed.length) return
   const words = changed.map(([k]) => (k === 'uprn' || k === 'usrn' ? k.toUpperCase() : k.replace('_', ' ')))
+  const data: EventData<'case.updated'> = Object.fromEntries(changed)
+  const event = eventsFrom(
+    { from: 'c', caseId: sql('id'), type: 'case.updated', actor, reason: `The council set ${words.join(' and ')}`, data },
+    [caseId, fields.priority ?? null, fields.councilReference ?? null, fields.uprn ?? null, fields.usrn ?? null]
+  )
   await db.query(
     `with c as (
        update cases set priority = coalesce($2, priority), council_reference = coalesce($3, council_reference),
-                        uprn = coalesce($7, uprn), usrn = coalesce($8, usrn), updated_at = clock_timestamp()
+                        uprn = coalesce($4, uprn), usrn = coalesce($5, usrn), updated_at = clock_timestamp()
         where id = $1 returning id
      )
-     insert into case_events (case_id, type, actor, reason, data)
-     select id, 'case.updated', $4, $5, $6 from c`,
-    [caseId, fields.priority ?? null, fields.councilReference ?? null, actor, `The council set ${words.join(' and ')}`, Object.fromEntries(changed), fields.uprn ?? null, fields.usrn ?? null]
+     ${event.text}`,
+    event.values
   )
 }
 
 /** An internal note from the council's system: on the case's record, never sent to the resident. */
 export async function addCouncilNote(db: Queryable, caseId: number, body: string, actor: string): Promise<void> {
-  await db.query(
-    `with c as (update cases set updated_at = clock_timestamp() where id = $1 returning id)
-     insert into case_events (case_id, type, actor, reason, data) select id, 'note.added', $2, 'The council added a note', jsonb_build_object('note', $3::text) from c`,
-    [caseId, actor, body]
-  )
+  const event = eventsFrom({ from: 'c', caseId: sql('id'), type: 'note.added', actor, reason: 'The council added a note', data: { note: body } }, [caseId])
+  await db.query(`with c as (update cases set updated_at = clock_timestamp() where id = $1 returning id) ${event.text}`, event.values)
 }

@@ -2,6 +2,7 @@ import type { Transporter } from 'nodemailer'
 import type { Db } from '../db/pool.js'
 import { sendToDestination, type DeliveryDeps } from '../delivery/deliver-case.js'
 import { sendOne } from '../delivery/send-one.js'
+import { eventsFrom } from '../events/record.js'
 import type { Log } from '../logger.js'
 
 export interface ErasureNoticeDeps {
@@ -98,27 +99,25 @@ export async function sendErasureNotice(deps: ErasureNoticeDeps, job: { noticeId
     settle: async (n, outcome, result) => {
       const where = `${n.team} by ${n.kind}`
       const delivered = outcome === 'delivered'
+      const event = eventsFrom(
+        {
+          caseId: n.case_id,
+          type: delivered ? 'erasure.notified' : 'erasure.notice_failed',
+          actor: 'worker:erasure',
+          reason: delivered ? `${where} told of the erasure (${result.detail})` : `the erasure notice to ${where} was not accepted: ${result.detail}`,
+          data: { notice_id: n.public_id }
+        },
+        [n.id, outcome, result.status, delivered ? null : result.detail, job.outboxId]
+      )
       await deps.db.query(
         `with settled as (
            update erasure_notices
               set state = $2, last_status = $3, last_error = $4,
                   delivered_at = case when $2 = 'delivered' then now() else delivered_at end
             where id = $1
-         ), event as (
-           insert into case_events (case_id, type, actor, reason, data) values ($5, $6, 'worker:erasure', $7, $8)
-         )
-         update outbox set done_at = clock_timestamp() where id = $9 and done_at is null`,
-        [
-          n.id,
-          outcome,
-          result.status,
-          delivered ? null : result.detail,
-          n.case_id,
-          delivered ? 'erasure.notified' : 'erasure.notice_failed',
-          delivered ? `${where} told of the erasure (${result.detail})` : `the erasure notice to ${where} was not accepted: ${result.detail}`,
-          { notice_id: n.public_id },
-          job.outboxId
-        ]
+         ), event as (${event.text})
+         update outbox set done_at = clock_timestamp() where id = $5 and done_at is null`,
+        event.values
       )
     }
   })

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import { withTransaction, type Db, type DbClient } from '../db/pool.js'
 import { AppError } from '../errors.js'
+import { recordEvent, recordEvents } from '../events/record.js'
 import type { Log } from '../logger.js'
 import { findFootprint, type ContactPoint } from './footprint.js'
 import { eraseResidentRecords, redactCases, redactInboundEmails, redactMessages, redactRawInbound } from './redact.js'
@@ -74,24 +75,22 @@ export async function eraseResident(deps: ErasureDeps, req: ErasureRequest): Pro
     // numbers and names as given, before the redaction below overwrites them
     const needles = await needlesFor(tx, req.contacts, found.residentIds, cases.filter((c) => c.legal_hold_reason === null))
 
-    if (held.length) {
-      await tx.query(
-        `insert into case_events (case_id, type, actor, reason, data)
-         select id, 'erasure.refused', $2, 'Erasure request #' || $3 || ' refused: the case is under legal hold (' || hold || ')', jsonb_build_object('erasure_id', $3::bigint)
-           from unnest($1::bigint[], $4::text[]) as h (id, hold)`,
-        [held.map((c) => Number(c.id)), req.actor, erasureId, held.map((c) => c.legal_hold_reason)]
-      )
-    }
+    await recordEvents(
+      tx,
+      held.map((c) => ({
+        caseId: Number(c.id),
+        type: 'erasure.refused',
+        actor: req.actor,
+        reason: `Erasure request #${erasureId} refused: the case is under legal hold (${c.legal_hold_reason})`,
+        data: { erasure_id: erasureId }
+      }))
+    )
 
     const { ids: erased } = await redactCases(tx, toErase, 'erasure')
-    if (erased.length) {
-      await tx.query(
-        `insert into case_events (case_id, type, actor, reason, data)
-         select id, 'case.erased', $2, 'Personal data erased on request #' || $3, jsonb_build_object('erasure_id', $3::bigint)
-           from unnest($1::bigint[]) as id`,
-        [erased, req.actor, erasureId]
-      )
-    }
+    await recordEvents(
+      tx,
+      erased.map((id) => ({ caseId: id, type: 'case.erased', actor: req.actor, reason: `Personal data erased on request #${erasureId}`, data: { erasure_id: erasureId } }))
+    )
     const notices = await queueNotices(tx, erasureId, erased)
     await redactStrays(tx, needles, held.map((c) => Number(c.id)))
     const people = await eraseResidentRecords(tx, found.residentIds)
@@ -216,7 +215,7 @@ export async function setLegalHold(db: Db, reference: string, reason: string, ac
     )
     const c = rows[0]
     if (!c) throw new AppError('not_found', { message: 'No case with this reference' })
-    await tx.query(`insert into case_events (case_id, type, actor, reason) values ($1, 'legal_hold.set', $2, $3)`, [c.id, actor, `Legal hold: ${why}`])
+    await recordEvent(tx, { caseId: Number(c.id), type: 'legal_hold.set', actor, reason: `Legal hold: ${why}` })
     return { reference: c.reference, reason: why, at: c.at.toISOString() }
   })
 }
@@ -232,7 +231,7 @@ export async function releaseLegalHold(db: Db, reference: string, actor: string)
     if (!c) throw new AppError('not_found', { message: 'No case with this reference' })
     if (!c.held) return { reference, released: false }
     await tx.query(`update cases set legal_hold_reason = null, legal_hold_at = null, legal_hold_by = null where id = $1`, [c.id])
-    await tx.query(`insert into case_events (case_id, type, actor, reason) values ($1, 'legal_hold.released', $2, 'Legal hold released')`, [c.id, actor])
+    await recordEvent(tx, { caseId: Number(c.id), type: 'legal_hold.released', actor, reason: 'Legal hold released' })
     return { reference, released: true }
   })
 }

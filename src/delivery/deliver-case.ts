@@ -2,6 +2,8 @@ import type { Transporter } from 'nodemailer'
 import type { Config } from '../config.js'
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
+import type { EventData } from '../events/catalogue.js'
+import { eventsFrom, sql } from '../events/record.js'
 import { refusedAttempt } from './destination-policy.js'
 import { sendTeamMail } from './email.js'
 import { settleAs, type AttemptResult } from './outcome.js'
@@ -46,6 +48,9 @@ export type DeliveryOutcome = 'delivered' | 'kept' | 'already_settled' | 'missin
 
 /** A delivery as the claim returns it: its row joined with the case and destination, and its destination's id. */
 export type ClaimedDelivery = DeliveryRow & { destination_id: number }
+
+/** The event of a settled delivery: one for each outcome but a retry. */
+type SettledType = 'delivery.succeeded' | 'delivery.kept' | 'delivery.dead_lettered'
 
 /** What one attempt came to, ready to be recorded with others in one statement. */
 export interface Settlement {
@@ -170,9 +175,27 @@ export async function settleDeliveries(deps: DeliveryDeps, settlements: Settleme
     status: s.result.status,
     detail: s.result.detail,
     reason: reasonOf(s, deps.settings.maxAttempts),
-    data: { delivery_id: s.delivery.public_id, attempt: s.delivery.attempts },
+    data: { delivery_id: s.delivery.public_id, attempt: s.delivery.attempts } satisfies EventData<SettledType>,
     outbox_id: s.outboxId
   }))
+  const events = eventsFrom(
+    {
+      from: `v where v.outcome <> 'retrying' order by v.id`,
+      caseId: sql('v.case_id'),
+      type: sql<SettledType>(`case v.outcome when 'delivered' then 'delivery.succeeded' when 'kept' then 'delivery.kept' else 'delivery.dead_lettered' end`),
+      actor: 'worker:deliver',
+      reason: sql('v.reason'),
+      data: sql<EventData<SettledType>>('v.data')
+    },
+    // the ids again as arrays: the planner knows nothing of a JSON record set's rows, and
+    // without them it joins by scanning whole tables, a cost that grows with every case
+    [
+      JSON.stringify(rows),
+      rows.map((r) => r.id),
+      rows.filter((r) => r.outcome === 'delivered').map((r) => r.case_id),
+      rows.filter((r) => r.outcome !== 'retrying').map((r) => r.outbox_id)
+    ]
+  )
   await deps.db.query({
     name: 'deliver-settle',
     text: `with v as (
@@ -189,23 +212,10 @@ export async function settleDeliveries(deps: DeliveryDeps, settlements: Settleme
      ), staged as (
        update cases set status = 'with_back_office', updated_at = clock_timestamp()
         where id = any($3::bigint[]) and status = 'routed'
-     ), events as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select v.case_id,
-              case v.outcome when 'delivered' then 'delivery.succeeded' when 'kept' then 'delivery.kept' else 'delivery.dead_lettered' end,
-              'worker:deliver', v.reason, v.data
-         from v where v.outcome <> 'retrying' order by v.id
-     )
+     ), events as (${events.text})
      update outbox set done_at = clock_timestamp()
       where id = any($4::bigint[]) and done_at is null`,
-    // the ids again as arrays: the planner knows nothing of a JSON record set's rows, and
-    // without them it joins by scanning whole tables, a cost that grows with every case
-    values: [
-      JSON.stringify(rows),
-      rows.map((r) => r.id),
-      rows.filter((r) => r.outcome === 'delivered').map((r) => r.case_id),
-      rows.filter((r) => r.outcome !== 'retrying').map((r) => r.outbox_id)
-    ]
+    values: events.values
   })
   for (const s of settlements) {
     const context = { deliveryId: s.delivery.public_id, attempt: s.delivery.attempts, kind: s.delivery.kind }

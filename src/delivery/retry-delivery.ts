@@ -1,5 +1,6 @@
 import { withTransaction, type Db } from '../db/pool.js'
 import { AppError } from '../errors.js'
+import { recordEvent } from '../events/record.js'
 import { relayNow, type OutboxRow } from '../jobs/outbox-relay.js'
 import type { Queues } from '../jobs/queues.js'
 import type { Log } from '../logger.js'
@@ -21,10 +22,13 @@ export async function retryDelivery(deps: { db: Db; queues: Queues; log: Log }, 
       throw new AppError('delivery_not_retryable', { message: `The delivery is ${d.state}; only a dead-lettered or kept delivery can be retried` })
     }
     await tx.query(`update deliveries set state = 'pending', attempts = 0, updated_at = now() where id = $1`, [d.id])
-    await tx.query(
-      `insert into case_events (case_id, type, actor, reason, data) values ($1, 'delivery.retried', $2, $3, $4)`,
-      [d.case_id, actor, `an operator sent the ${d.state === 'kept' ? 'kept' : 'dead-lettered'} delivery again`, { delivery_id: publicId }]
-    )
+    await recordEvent(tx, {
+      caseId: d.case_id,
+      type: 'delivery.retried',
+      actor,
+      reason: `an operator sent the ${d.state === 'kept' ? 'kept' : 'dead-lettered'} delivery again`,
+      data: { delivery_id: publicId }
+    })
     const outbox = await tx.query<OutboxRow>(
       `insert into outbox (topic, payload) values ('case:deliver', jsonb_build_object('delivery_id', $1::bigint)) returning id, topic, payload, job_key`,
       [d.id]

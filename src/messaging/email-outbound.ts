@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { Transporter } from 'nodemailer'
 import type { Queryable } from '../db/pool.js'
 import { isDemoTransport, KEPT_DETAIL } from '../delivery/email.js'
+import { eventsFrom, sql } from '../events/record.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { withoutBidiControls } from '../lib/bidi.js'
 
@@ -52,6 +53,10 @@ export function headerSafe(value: string, max = 200): string {
  * token (made once), an event. Run inside the caller's transaction where there is one.
  */
 export async function queueEmail(db: Queryable, m: QueuedEmail): Promise<OutboxRow> {
+  const event = eventsFrom(
+    { from: 'm', caseId: sql('case_id'), type: 'message.queued', actor: m.author, reason: m.why, data: { message_id: sql<number>('id'), channel: 'email' } },
+    [m.caseId, m.body, headerSafe(m.subject, 250), m.from, m.to, newMessageId(m.emailDomain), m.author, JSON.stringify(m.thread), newReplyToken()]
+  )
   const { rows } = await db.query<OutboxRow>({
     name: 'email-queue',
     text: `with token as (
@@ -61,13 +66,10 @@ export async function queueEmail(db: Queryable, m: QueuedEmail): Promise<OutboxR
                              status, status_rank, status_changed_at, author, thread_headers)
        select $1, 'outbound', 'email', $2, $3, $4, $5, 'smtp', $6, 'pending', 0, clock_timestamp(), $7, $8 from token
        returning id, case_id
-     ), event as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select case_id, 'message.queued', $7, $10, jsonb_build_object('message_id', id, 'channel', 'email') from m
-     )
+     ), event as (${event.text})
      insert into outbox (topic, payload) select 'message:send', jsonb_build_object('message_id', id) from m
      returning id, topic, payload, job_key`,
-    values: [m.caseId, m.body, headerSafe(m.subject, 250), m.from, m.to, newMessageId(m.emailDomain), m.author, JSON.stringify(m.thread), newReplyToken(), m.why]
+    values: event.values
   })
   const row = rows[0]
   if (!row) throw new Error(`case ${m.caseId} not found for an email`)

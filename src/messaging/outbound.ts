@@ -1,5 +1,6 @@
 import type { Db, Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
+import { eventsFrom, sql } from '../events/record.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import type { ThreadHeaders } from './email-outbound.js'
 import { statusRank } from './status.js'
@@ -11,6 +12,10 @@ import { statusRank } from './status.js'
  * transport (email with the email channel). `author` is who wrote it ('operator', 'agent:7').
  */
 export async function queueReply(db: Queryable, reference: string, body: string, author: string): Promise<{ messageId: number; outbox: OutboxRow }> {
+  const event = eventsFrom(
+    { from: 'm', caseId: sql('case_id'), type: 'message.queued', actor: author, reason: 'A reply to the resident was queued to go by SMS', data: { message_id: sql<number>('id') } },
+    [reference, body, author]
+  )
   const { rows } = await db.query<{ found: boolean; channel: string | null; message_id: number | null } & Partial<OutboxRow>>(
     `with c as (
        select id, channel, reported_phone, contacted_address from cases where reference = $1
@@ -19,17 +24,14 @@ export async function queueReply(db: Queryable, reference: string, body: string,
        select id, 'outbound', 'sms', $2, contacted_address, reported_phone, 'twilio', 'pending', 0, clock_timestamp(), $3
          from c where channel = 'sms' and reported_phone is not null and contacted_address is not null
        returning id, case_id
-     ), event as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select case_id, 'message.queued', $3, 'A reply to the resident was queued to go by SMS', jsonb_build_object('message_id', id) from m
-     ), o as (
+     ), event as (${event.text}), o as (
        insert into outbox (topic, payload) select 'message:send', jsonb_build_object('message_id', id) from m
        returning id, topic, payload, job_key
      )
      select exists (select 1 from c) as found, (select channel from c) as channel, (select id from m) as message_id,
             o.id, o.topic, o.payload, o.job_key
        from (select 1) one left join o on true`,
-    [reference, body, author]
+    event.values
   )
   const row = rows[0]
   if (!row?.found) throw new AppError('not_found', { message: 'No case with this reference' })
@@ -73,8 +75,12 @@ export async function pendingMessage(db: Queryable, messageId: number): Promise<
 export async function settleMessage(
   db: Queryable,
   m: { id: number; caseId: number; outboxId: number },
-  outcome: { status: string; providerMessageId?: string | null; detail?: string | null; event: string; reason: string }
+  outcome: { status: string; providerMessageId?: string | null; detail?: string | null; event: 'message.sent' | 'message.kept' | 'message.failed' | 'message.blocked'; reason: string }
 ): Promise<void> {
+  const event = eventsFrom(
+    { from: 'settled', caseId: m.caseId, type: outcome.event, actor: 'worker:send', reason: outcome.reason, data: { message_id: m.id, status: outcome.status } },
+    [m.id, outcome.status, statusRank(outcome.status), outcome.providerMessageId ?? null, outcome.detail ?? null, m.outboxId]
+  )
   await db.query({
     name: 'send-settle-message',
     text: `with settled as (
@@ -82,12 +88,9 @@ export async function settleMessage(
                            status_detail = $5, status_changed_at = clock_timestamp()
         where id = $1 and status_rank < $3
        returning id
-     ), event as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select $6, $7, 'worker:send', $8, jsonb_build_object('message_id', $1::bigint, 'status', $2::text) from settled
-     )
-     update outbox set done_at = clock_timestamp() where id = $9 and done_at is null`,
-    values: [m.id, outcome.status, statusRank(outcome.status), outcome.providerMessageId ?? null, outcome.detail ?? null, m.caseId, outcome.event, outcome.reason, m.outboxId]
+     ), event as (${event.text})
+     update outbox set done_at = clock_timestamp() where id = $6 and done_at is null`,
+    values: event.values
   })
 }
 
@@ -115,18 +118,19 @@ export async function applyStatusReport(db: Db, provider: string, providerMessag
  * send worker still checks the number's opt-out before anything goes.
  */
 export async function queueText(db: Queryable, m: { caseId: number; to: string; from: string; body: string; author: string; why: string }): Promise<OutboxRow> {
+  const event = eventsFrom(
+    { from: 'm', caseId: sql('case_id'), type: 'message.queued', actor: m.author, reason: m.why, data: { message_id: sql<number>('id') } },
+    [m.caseId, m.body, m.from, m.to, m.author]
+  )
   const { rows } = await db.query<OutboxRow>(
     `with m as (
        insert into messages (case_id, direction, channel, body, sender, recipient, provider, status, status_rank, status_changed_at, author)
        values ($1, 'outbound', 'sms', $2, $3, $4, 'twilio', 'pending', 0, clock_timestamp(), $5)
        returning id, case_id
-     ), event as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select case_id, 'message.queued', $5, $6, jsonb_build_object('message_id', id) from m
-     )
+     ), event as (${event.text})
      insert into outbox (topic, payload) select 'message:send', jsonb_build_object('message_id', id) from m
      returning id, topic, payload, job_key`,
-    [m.caseId, m.body, m.from, m.to, m.author, m.why]
+    event.values
   )
   return rows[0]!
 }

@@ -1,5 +1,6 @@
 import { withTransaction, type Db } from '../db/pool.js'
 import { AppError } from '../errors.js'
+import { recordEvents } from '../events/record.js'
 
 export interface MergeRequest {
   /** the resident merged away: their cases and contact points move */
@@ -54,11 +55,15 @@ export async function mergeResidents(db: Db, req: MergeRequest): Promise<MergeRe
       [from.id, into.id, actor, reason, cases.rowCount ?? 0, points.rowCount ?? 0]
     )
     const mergeId = merge.rows[0]!.id
-    await tx.query(
-      `insert into case_events (case_id, type, actor, reason, data)
-       select id, 'resident.merged', $2, $3, jsonb_build_object('merge_id', $4::bigint, 'from_resident', $5::bigint, 'into_resident', $6::bigint)
-         from unnest($1::bigint[]) as id`,
-      [cases.rows.map((c) => c.id), actor, `resident merged: ${reason}`, mergeId, from.id, into.id]
+    await recordEvents(
+      tx,
+      cases.rows.map((c) => ({
+        caseId: c.id,
+        type: 'resident.merged',
+        actor,
+        reason: `resident merged: ${reason}`,
+        data: { merge_id: mergeId, from_resident: from.id, into_resident: into.id }
+      }))
     )
     return { mergeId, casesMoved: cases.rowCount ?? 0, pointsMoved: points.rowCount ?? 0 }
   })

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.js'
+import { eventsFrom, recordEvent, sql } from '../events/record.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 
 /**
@@ -9,6 +10,17 @@ import type { OutboxRow } from '../jobs/outbox-relay.js'
  * outbox row together. Returns the outbox row to relay, if the case is to be routed again.
  */
 export async function addLocation(db: Queryable, caseId: number, postcode: string, actor: string): Promise<OutboxRow | null> {
+  const event = eventsFrom(
+    {
+      from: 'located',
+      caseId: sql('id'),
+      type: 'case.location_added',
+      actor,
+      reason: sql(`'The resident sent the postcode ' || $2 || case when was = 'triage' then '; the case is placed again' else '' end`),
+      data: { postcode }
+    },
+    [caseId, postcode]
+  )
   const { rows } = await db.query<OutboxRow>({
     name: 'case-add-location',
     text: `with old as (
@@ -18,25 +30,16 @@ export async function addLocation(db: Queryable, caseId: number, postcode: strin
           set postcode = $2, status = 'received', triage_candidates = '{}', updated_at = clock_timestamp()
          from old where c.id = old.id
        returning c.id, old.status as was
-     ), event as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select id, 'case.location_added', $3,
-              'The resident sent the postcode ' || $2 || case when was = 'triage' then '; the case is placed again' else '' end,
-              jsonb_build_object('postcode', $2::text)
-         from located
-     )
+     ), event as (${event.text})
      insert into outbox (topic, payload)
      select 'case:route', jsonb_build_object('case_id', id) from located where was = 'triage'
      returning id, topic, payload, job_key`,
-    values: [caseId, postcode, actor]
+    values: event.values
   })
   return rows[0] ?? null
 }
 
 /** Notes on the case that the resident was asked for a postcode (they are asked once). */
 export async function recordLocationAsked(db: Queryable, caseId: number, actor: string): Promise<void> {
-  await db.query(
-    `insert into case_events (case_id, type, actor, reason) values ($1, 'resident.asked_for_location', $2, 'Asked the resident for the postcode: the case cannot be placed without one')`,
-    [caseId, actor]
-  )
+  await recordEvent(db, { caseId, type: 'resident.asked_for_location', actor, reason: 'Asked the resident for the postcode: the case cannot be placed without one' })
 }

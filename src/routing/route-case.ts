@@ -1,5 +1,7 @@
 import type { Log } from '../logger.js'
 import type { Db } from '../db/pool.js'
+import type { EventData } from '../events/catalogue.js'
+import { eventsFrom, sql } from '../events/record.js'
 import { relayNow } from '../jobs/outbox-relay.js'
 import type { Queues } from '../jobs/queues.js'
 import type { HandOff } from '../delivery/hand-off.js'
@@ -53,10 +55,10 @@ interface PlacementRow {
   candidates: string[]
   sla_hours: number | null
   service_reason: string
-  service_data: Record<string, unknown>
+  service_data: EventData<'case.service_chosen'>
   event_type: 'case.routed' | 'case.triaged'
   reason: string
-  event_data: Record<string, unknown>
+  event_data: EventData<'case.routed' | 'case.triaged'>
   kind: string | null
   /** the SLA clocks are set with the placement (false: the SLA worker's pass sets them) */
   clocks: boolean
@@ -128,6 +130,23 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
     placements.push(placementRow(placements.length, job.caseId, placement, clocks))
   }
 
+  // each placed case's two events, in order: its service, then where it went (PlacementRow)
+  const events = eventsFrom(
+    {
+      from: `p join placed on placed.id = p.case_id
+             cross join lateral (values (1, 'case.service_chosen', p.service_reason, p.service_data), (2, p.event_type, p.reason, p.event_data)) as e (n, type, reason, data)
+            order by p.ord, e.n`,
+      caseId: sql('p.case_id'),
+      type: sql<'case.service_chosen' | PlacementRow['event_type']>('e.type'),
+      actor: 'worker:route',
+      reason: sql('e.reason'),
+      data: sql<EventData<'case.service_chosen' | PlacementRow['event_type']>>('e.data')
+    },
+    // the case ids again as an array: the planner knows nothing of a JSON record set's rows,
+    // and without them it may join by scanning the whole cases table
+    [JSON.stringify(placements), jobs.map((j) => j.outboxId), placements.map((p) => p.case_id)]
+  )
+
   // One statement: the cases (locked in id order first, so two batches sharing a case cannot
   // deadlock), their events in order, deliveries with their outbox rows, every job done. The
   // lock is 'no key update', as the update itself takes: it orders two routings of a case but
@@ -159,13 +178,7 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
              from p
             where c.id = p.case_id and c.id = any($3::bigint[]) and c.id in (select id from locked) and c.status = 'received'
            returning c.id
-         ), events as (
-           insert into case_events (case_id, type, actor, reason, data)
-           select p.case_id, e.type, 'worker:route', e.reason, e.data
-             from p join placed on placed.id = p.case_id
-             cross join lateral (values (1, 'case.service_chosen', p.service_reason, p.service_data), (2, p.event_type, p.reason, p.event_data)) as e (n, type, reason, data)
-            order by p.ord, e.n
-         ), delivery as (
+         ), events as (${events.text}), delivery as (
            insert into deliveries (case_id, destination_id, kind)
            select p.case_id, p.destination_id, p.kind from p join placed on placed.id = p.case_id
             where p.kind is not null
@@ -182,9 +195,7 @@ export async function routeCases(deps: RouteDeps, jobs: RouteJobRef[]): Promise<
          select (select coalesce(array_agg(id), '{}') from placed) as placed,
                 (select coalesce(json_agg(json_build_object('id', o.id, 'payload', o.payload, 'job_key', o.job_key, 'destination_id', d.destination_id) order by o.id), '[]')
                    from deliver_outbox o join delivery d on d.id = (o.payload->>'delivery_id')::bigint) as outbox`,
-        // the case ids again as an array: the planner knows nothing of a JSON record set's rows,
-        // and without them it may join by scanning the whole cases table
-        values: [JSON.stringify(placements), jobs.map((j) => j.outboxId), placements.map((p) => p.case_id)]
+        values: events.values
       })
     : await deps.db.query<{ placed: string[]; outbox: [] }>({
         name: 'route-jobs-done',

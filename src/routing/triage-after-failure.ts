@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.js'
+import { eventsFrom, sql } from '../events/record.js'
 
 /**
  * The last attempt to route a case has failed with an error that retrying did not cure (a
@@ -10,7 +11,17 @@ import type { Queryable } from '../db/pool.js'
  * in the same statement. Returns whether the case was moved.
  */
 export async function triageAfterFailure(db: Queryable, job: { caseId: number; outboxId: number }, attempts: number, error: string): Promise<boolean> {
-  const reason = `routing failed on all ${attempts} attempts (${error}); a person must place this case`
+  const event = eventsFrom(
+    {
+      from: 'placed',
+      caseId: sql('placed.id'),
+      type: 'case.triaged',
+      actor: 'worker:route',
+      reason: `routing failed on all ${attempts} attempts (${error}); a person must place this case`,
+      data: { candidates: [], partnership_id: sql<string | null>('placed.partnership_id'), error }
+    },
+    [job.caseId, job.outboxId]
+  )
   const { rows } = await db.query<{ moved: number }>(
     `with placed as (
        update cases c
@@ -26,15 +37,11 @@ export async function triageAfterFailure(db: Queryable, job: { caseId: number; o
               updated_at = clock_timestamp()
         where c.id = $1 and c.status = 'received'
         returning c.id, c.partnership_id
-     ), event as (
-       insert into case_events (case_id, type, actor, reason, data)
-       select placed.id, 'case.triaged', 'worker:route', $3, jsonb_build_object('candidates', '[]'::jsonb, 'partnership_id', placed.partnership_id, 'error', $4::text)
-         from placed
-     ), job_done as (
+     ), event as (${event.text}), job_done as (
        update outbox set done_at = clock_timestamp() where id = $2 and done_at is null
      )
      select count(*)::int as moved from placed`,
-    [job.caseId, job.outboxId, reason, error]
+    event.values
   )
   return (rows[0]?.moved ?? 0) > 0
 }

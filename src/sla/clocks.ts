@@ -1,4 +1,6 @@
 import type { Queryable } from '../db/pool.js'
+import type { EventData } from '../events/catalogue.js'
+import { eventsFrom, sql } from '../events/record.js'
 import { holidaysOf } from './bank-holidays.js'
 import { addBusinessHours, minutesOf, type BusinessCalendar } from './business-hours.js'
 
@@ -129,6 +131,34 @@ export interface SlaEvent {
  * breached without a warning. Returns the events raised.
  */
 export async function checkClocks(db: Queryable, opts: { now?: Date; limit?: number } = {}): Promise<SlaEvent[]> {
+  // each marked case's clocks that fire, in order: a warning or a breach, with its reason in words
+  const events = eventsFrom(
+    {
+      from: `marked m
+       left join councils co on co.gss = m.council_gss
+       cross join lateral (values
+         (1, m.fr_warn, 'sla.warning', 'first_response', m.first_response_due_at),
+         (2, m.fr_breach, 'sla.breached', 'first_response', m.first_response_due_at),
+         (3, m.res_warn, 'sla.warning', 'resolution', m.resolution_due_at),
+         (4, m.res_breach, 'sla.breached', 'resolution', m.resolution_due_at)
+       ) as v (n, fire, type, clock, due_at)
+      where v.fire
+      order by m.id, v.n`,
+      caseId: sql('m.id'),
+      type: sql<SlaEvent['type']>('v.type'),
+      actor: 'worker:sla',
+      reason: sql(`format(case v.type || ':' || v.clock
+                     when 'sla.warning:first_response' then 'No first response yet, with a fifth of the time allowed left: due by %s'
+                     when 'sla.breached:first_response' then 'No first response by %s, when it was due; escalated to supervisors'
+                     when 'sla.warning:resolution' then 'Not resolved yet, with a fifth of the time allowed left: due by %s'
+                     else 'Not resolved by %s, when it was due; escalated to supervisors'
+                   end,
+                   to_char(v.due_at at time zone coalesce(co.business_time_zone, 'Europe/London'), 'FMDay FMDD FMMonth YYYY "at" HH24:MI'))`),
+      data: sql<EventData<SlaEvent['type']>>(`jsonb_build_object('clock', v.clock, 'due_at', to_char(v.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+              || case when v.type = 'sla.breached' then jsonb_build_object('escalated_to', 'supervisor') else '{}'::jsonb end`)
+    },
+    [opts.now ?? new Date(), opts.limit ?? SLA_BATCH]
+  )
   const { rows } = await db.query<{ id: number; case_id: number; type: SlaEvent['type']; clock: SlaClock; due_at: Date }>({
     name: 'sla-check',
     text: `with due as (
@@ -160,29 +190,9 @@ export async function checkClocks(db: Queryable, opts: { now?: Date; limit?: num
         where c.id = d.id
        returning c.id, c.council_gss, c.first_response_due_at, c.resolution_due_at, d.fr_warn, d.fr_breach, d.res_warn, d.res_breach
      )
-     insert into case_events (case_id, type, actor, reason, data)
-     select m.id, v.type, 'worker:sla',
-            format(case v.type || ':' || v.clock
-                     when 'sla.warning:first_response' then 'No first response yet, with a fifth of the time allowed left: due by %s'
-                     when 'sla.breached:first_response' then 'No first response by %s, when it was due; escalated to supervisors'
-                     when 'sla.warning:resolution' then 'Not resolved yet, with a fifth of the time allowed left: due by %s'
-                     else 'Not resolved by %s, when it was due; escalated to supervisors'
-                   end,
-                   to_char(v.due_at at time zone coalesce(co.business_time_zone, 'Europe/London'), 'FMDay FMDD FMMonth YYYY "at" HH24:MI')),
-            jsonb_build_object('clock', v.clock, 'due_at', to_char(v.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-              || case when v.type = 'sla.breached' then jsonb_build_object('escalated_to', 'supervisor') else '{}'::jsonb end
-       from marked m
-       left join councils co on co.gss = m.council_gss
-       cross join lateral (values
-         (1, m.fr_warn, 'sla.warning', 'first_response', m.first_response_due_at),
-         (2, m.fr_breach, 'sla.breached', 'first_response', m.first_response_due_at),
-         (3, m.res_warn, 'sla.warning', 'resolution', m.resolution_due_at),
-         (4, m.res_breach, 'sla.breached', 'resolution', m.resolution_due_at)
-       ) as v (n, fire, type, clock, due_at)
-      where v.fire
-      order by m.id, v.n
+     ${events.text}
      returning id, case_id, type, data->>'clock' as clock, (data->>'due_at')::timestamptz as due_at`,
-    values: [opts.now ?? new Date(), opts.limit ?? SLA_BATCH]
+    values: events.values
   })
   return rows.map((r) => ({ eventId: r.id, caseId: r.case_id, type: r.type, clock: r.clock, dueAt: r.due_at }))
 }

@@ -3,9 +3,10 @@ import { publicReason } from '../delivery/safe-fetch.js'
 import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { newWebhookSecret } from './signing.js'
 
-/** The case events a council can subscribe to (webhook_fan_out, src/webhooks/sql/fan-out.sql, maps ours to these). */
-export const WEBHOOK_EVENT_TYPES = ['case.created', 'case.routed', 'case.updated', 'message.created'] as const
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
+// The case events a council can subscribe to are named in the events catalogue, beside the
+// case events sent as each (webhook_fan_out, src/webhooks/sql/fan-out.sql, maps them)
+export { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../events/catalogue.js'
+import type { WebhookEventType } from '../events/catalogue.js'
 
 /** A subscription as listed: never its secret. */
 export interface Subscription {

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/pool.js'
+import { recordEvent } from '../../events/record.js'
 import { VOICEMAIL_FAILED, VOICEMAIL_PENDING } from './voice.js'
 
 export interface RecordingHalf {
@@ -57,9 +58,11 @@ export async function saveRecordingHalf(db: Queryable, half: RecordingHalf): Pro
 
 /** Logs on the case that its caller waits in a queue for an agent. */
 export async function recordCallQueued(db: Queryable, caseId: number, callSid: string, queue: string): Promise<void> {
-  await db.query(
-    `insert into case_events (case_id, type, actor, reason, data)
-     values ($1, 'call.queued', 'intake:voice', 'The caller asked to speak to someone and waits in the queue', jsonb_build_object('call_sid', $2::text, 'queue', $3::text))`,
-    [caseId, callSid, queue]
-  )
+  await recordEvent(db, {
+    caseId,
+    type: 'call.queued',
+    actor: 'intake:voice',
+    reason: 'The caller asked to speak to someone and waits in the queue',
+    data: { call_sid: callSid, queue }
+  })
 }
