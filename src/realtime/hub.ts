@@ -29,15 +29,9 @@ export interface LiveEvent {
 // agents once, when first placed (publishOnce), never at its opening (src/realtime/sql/announce.sql).
 /**
  * Case events as agents know them (the catalogue's `live` names, src/events/catalogue.ts);
- * anything else stays in the audit trail only. Three names nothing writes are still in
- * announce_case_event's list, so here too until it drops them.
+ * anything else stays in the audit trail only.
  */
-export const LIVE_TYPES: Record<string, LiveName> = {
-  ...LIVE_NAME_OF,
-  'case.rerouted': 'case.routed',
-  'case.claimed': 'case.assigned',
-  'case.status_changed': 'case.updated'
-}
+export const LIVE_TYPES: Record<string, LiveName> = { ...LIVE_NAME_OF }
 
 export const LIVE_EVENT_TYPES = [...new Set(Object.values(LIVE_TYPES))]
 
@@ -46,7 +40,7 @@ const AGENT_CHANGES = 'switchboard_agent_changes'
 
 /**
  * The fan-out of the agents' live view. Postgres announces every committed case event
- * (migrations 016, 021); every process listening claims each event in Redis (SET NX) and only the
+ * (announce_case_event, src/realtime/sql/announce.sql); every process listening claims each event in Redis (SET NX) and only the
  * one that wins publishes it, so an event goes out once however many processes listen. Every
  * API process subscribes to the Redis channel and hands each event to its own sockets
  * (`on('event')`). Presence and "who is viewing" go through the same channel. A change to an
@@ -203,7 +197,7 @@ export class LiveHub extends EventEmitter {
       name: 'live-events',
       text: `select e.id, e.type, e.created_at, c.partnership_id, c.reference, c.council_gss, c.status, c.work_status, c.priority, c.assigned_agent_id, c.sla_due_at,
                     e.type in ('case.routed', 'case.triaged') and not exists (
-                      select 1 from case_events p where p.case_id = e.case_id and p.id < e.id and p.type in ('case.routed', 'case.triaged', 'case.rerouted')
+                      select 1 from case_events p where p.case_id = e.case_id and p.id < e.id and p.type in ('case.routed', 'case.triaged')
                     ) as first_placing
                from case_events e join cases c on c.id = e.case_id where e.id = any($1::bigint[]) order by e.id`,
       values: [won]

@@ -45,7 +45,7 @@ const OTHER_NAMES = new Set<string>([
   ...LIVE_EVENT_TYPES,
   // who is viewing a case: a live-view message of the moment, never a case event
   'case.viewers',
-  // looked for by the live view (LIVE_TYPES, migration 016) and the first fan-out (013), written by nothing
+  // in the first versions of the live view's and the fan-out's functions (migrations 013, 016), written by nothing
   'case.claimed',
   'case.rerouted',
   'case.status_changed'

@@ -10,14 +10,15 @@
 -- is not announced: it is new to its agents once, when first placed (src/realtime/hub.ts).
 -- The type is tested on its own, before the live view's clock: as one condition with the
 -- subquery, PL/pgSQL planned the statement afresh for every event whose type is left out,
--- which cost every event about 5 µs. The list is LIVE_TYPES of src/realtime/hub.ts
--- (test/events/audience.test.ts holds it to that).
+-- which cost every event about 5 µs. The list is the events the catalogue gives a live
+-- name (src/events/catalogue.ts, LIVE_TYPES of src/realtime/hub.ts); test/events/audience.test.ts
+-- holds it to that.
 create or replace function announce_case_event() returns trigger language plpgsql as $$
 begin
   -- only the events agents are shown (src/realtime/hub.ts LIVE_TYPES)
-  if new.type in ('case.routed', 'case.rerouted', 'case.triaged', 'case.assigned', 'case.claimed', 'case.released',
-                  'case.transferred', 'case.work_status_changed', 'message.received', 'message.queued', 'case.reopened',
-                  'case.updated', 'case.status_changed', 'sla.warning', 'sla.breached') then
+  if new.type in ('case.routed', 'case.triaged', 'case.assigned', 'case.released', 'case.transferred',
+                  'case.work_status_changed', 'message.received', 'message.queued', 'case.reopened', 'case.updated',
+                  'sla.warning', 'sla.breached') then
     if (select until from live_view) > now() then
       perform pg_notify('switchboard_case_events', new.id::text);
     end if;
