@@ -5,7 +5,7 @@ import { ConfigError } from './config.js'
 import { createPool, type Db } from './db/pool.js'
 import { createQueues, type Queues } from './jobs/queues.js'
 import { IntakePressure } from './lib/intake-pressure.js'
-import { Catalogue } from './routing/catalogue.js'
+import { Catalogue } from './catalogue/catalogue.js'
 
 /** What a process holds: one pg pool, one Redis client for adding jobs, the queues, reference data. */
 export interface Infra {

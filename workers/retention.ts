@@ -1,10 +1,8 @@
 import { Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { applyRetention } from '../src/data-protection/retention.js'
-import { createRetentionQueue, RETENTION_QUEUE, RETENTION_SCHEDULER, type RetentionJob } from '../src/data-protection/retention-schedules.js'
+import { createRetentionQueue, RETENTION_QUEUE, RETENTION_SCHEDULER, type RetentionJob } from '../src/jobs/queues.js'
 import type { Infra } from '../src/infra.js'
-
-export { queueRetentionRun } from '../src/data-protection/retention-schedules.js'
 
 /**
  * The retention job (src/data-protection/retention.ts): a BullMQ job scheduler adds a run

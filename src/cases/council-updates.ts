@@ -5,7 +5,7 @@ import type { OutboxRow } from '../jobs/outbox-relay.js'
 import { headerSafe, queueEmail } from '../messaging/email-outbound.js'
 import { queueText } from '../messaging/outbound.js'
 import { renderTemplate } from '../messaging/templates.js'
-import type { Catalogue } from '../routing/catalogue.js'
+import type { Catalogue } from '../catalogue/catalogue.js'
 
 /** The statuses of Open311's service request updates (mySociety), lower case. */
 export const UPDATE_STATUSES = [

@@ -1,12 +1,10 @@
-import { Queue, type ConnectionOptions } from 'bullmq'
-import type { Redis } from 'ioredis'
 import type { Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
 
 /**
- * The retention schedules, the record of runs, the counts that survive retention, and the
- * queue the job runs from: what the operator API and CLI read and change. The job itself
- * is src/data-protection/retention.ts.
+ * The retention schedules, the record of runs and the counts that survive retention: what
+ * the operator API and CLI read and change. The job itself is src/data-protection/retention.ts;
+ * the queue it runs from is declared with the others in src/jobs/queues.ts.
  */
 
 export const RECORD_CLASSES = ['raw', 'content', 'case', 'delivery', 'resident', 'access_log'] as const
@@ -154,32 +152,4 @@ export async function countCases(db: Queryable, council: string | null): Promise
     [council]
   )
   return rows
-}
-
-// ---- the queue ----
-
-/** The BullMQ queue the retention job runs on (workers/retention.ts). */
-export const RETENTION_QUEUE = 'retention'
-/** The scheduler that adds a run every RETENTION_EVERY_MINUTES. */
-export const RETENTION_SCHEDULER = 'retention-every'
-/** A retention job carries nothing: a run applies the schedules as of when it starts. */
-export interface RetentionJob {
-  v: 1
-  requestedBy: 'schedule' | 'operator'
-}
-
-export function createRetentionQueue(connection: Redis, prefix: string): Queue<RetentionJob> {
-  return new Queue<RetentionJob>(RETENTION_QUEUE, {
-    connection: connection as unknown as ConnectionOptions,
-    prefix,
-    // a failed run is tried again later (the next one carries on where it stopped anyway);
-    // Redis keeps a short history, Postgres (retention_runs) the real one
-    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 30_000 }, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } }
-  })
-}
-
-/** Asks the workers for a run now (the operator's "run retention"); resolves with the job id. */
-export async function queueRetentionRun(queue: Queue<RetentionJob>): Promise<string> {
-  const job = await queue.add('apply', { v: 1, requestedBy: 'operator' })
-  return job.id!
 }

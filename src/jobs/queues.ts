@@ -117,3 +117,31 @@ export function createQueues(connection: Redis, s: QueueSettings): Queues {
 export function outboxJobId(row: { job_key: string }): string {
   return `outbox-${row.job_key}`
 }
+
+// The retention job's queue: scheduled and asked for by operators, not fed by the outbox.
+
+/** The BullMQ queue the retention job runs on (workers/retention.ts). */
+export const RETENTION_QUEUE = 'retention'
+/** The scheduler that adds a run every RETENTION_EVERY_MINUTES. */
+export const RETENTION_SCHEDULER = 'retention-every'
+/** A retention job carries nothing: a run applies the schedules as of when it starts. */
+export interface RetentionJob {
+  v: 1
+  requestedBy: 'schedule' | 'operator'
+}
+
+export function createRetentionQueue(connection: Redis, prefix: string): Queue<RetentionJob> {
+  return new Queue<RetentionJob>(RETENTION_QUEUE, {
+    connection: connection as unknown as ConnectionOptions,
+    prefix,
+    // a failed run is tried again later (the next one carries on where it stopped anyway);
+    // Redis keeps a short history, Postgres (retention_runs) the real one
+    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 30_000 }, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } }
+  })
+}
+
+/** Asks the workers for a run now (the operator's "run retention"); resolves with the job id. */
+export async function queueRetentionRun(queue: Queue<RetentionJob>): Promise<string> {
+  const job = await queue.add('apply', { v: 1, requestedBy: 'operator' })
+  return job.id!
+}

@@ -3,7 +3,7 @@ import { apiKeyOf } from '../plugins/api-key-auth.js'
 import type { LimitHook } from '../plugins/rate-limits.js'
 import { findApiKey, touchApiKey, type ApiKeyGrant, type ApiKeyScope } from '../councils/api-keys.js'
 import type { Queryable } from '../db/pool.js'
-import type { Catalogue, Council } from '../routing/catalogue.js'
+import type { Catalogue, Council } from '../catalogue/catalogue.js'
 import { Open311Error } from './format.js'
 
 /** Who asks, about which council: resolved once per request, before its parameters are checked. */

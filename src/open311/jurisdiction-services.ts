@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/pool.js'
 import type { InboundContact } from '../intake/inbound-contact.js'
-import type { Catalogue, Council, Service } from '../routing/catalogue.js'
+import type { Catalogue, Council, Service } from '../catalogue/catalogue.js'
 import { coverageOf } from '../routing/locate.js'
 import { placeCase } from '../routing/place-case.js'
 import { Open311Error } from './format.js'

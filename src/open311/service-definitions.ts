@@ -1,4 +1,4 @@
-import type { Catalogue, Council, CouncilTier, Service } from '../routing/catalogue.js'
+import type { Catalogue, Council, CouncilTier, Service } from '../catalogue/catalogue.js'
 import { Open311Error } from './format.js'
 import { NEVER_PUBLIC } from './records.js'
 

@@ -1,4 +1,4 @@
-import type { Service } from './catalogue.js'
+import type { Service } from '../catalogue/catalogue.js'
 
 export interface Classification {
   service: Service

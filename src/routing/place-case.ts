@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.js'
-import type { Catalogue, Council, Destination, Service } from './catalogue.js'
+import type { Catalogue, Council, Destination, Service } from '../catalogue/catalogue.js'
 import { classifyService } from './classify-service.js'
 import { locate, type CoverageRow } from './locate.js'
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRetentionQueue, queueRetentionRun, RETENTION_SCHEDULER } from '../../src/data-protection/retention-schedules.js'
+import { createRetentionQueue, queueRetentionRun, RETENTION_SCHEDULER } from '../../src/jobs/queues.js'
 import { createRedis } from '../../src/infra.js'
 import { startRetention } from '../../workers/retention.js'
 import { createTestContext, deleteQueueKeys, OPERATOR_KEY, waitFor, type TestContext } from '../helpers/context.js'

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { Service } from '../../src/routing/catalogue.js'
+import type { Service } from '../../src/catalogue/catalogue.js'
 import { classifyService } from '../../src/routing/classify-service.js'
 
 const seeds = JSON.parse(readFileSync(new URL('../../seeds/reference.json', import.meta.url), 'utf8')) as {

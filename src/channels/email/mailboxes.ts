@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/pool.js'
-import type { Catalogue } from '../../routing/catalogue.js'
+import type { Catalogue } from '../../catalogue/catalogue.js'
 
 /** A recipient we take mail for: a council or partnership mailbox, or a case's reply address. */
 export type OurRecipient = { kind: 'mailbox'; address: string } | { kind: 'reply'; address: string; token: string }

@@ -1,7 +1,7 @@
 import twilio from 'twilio'
 import Type, { type Static } from 'typebox'
 import { twilioSenderPhone } from './numbers.js'
-import type { Catalogue, InboundAddress } from '../../routing/catalogue.js'
+import type { Catalogue, InboundAddress } from '../../catalogue/catalogue.js'
 
 /*
  * The telephone menu (IVR) of a partnership's number, as pure functions: which council,

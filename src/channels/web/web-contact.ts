@@ -8,7 +8,7 @@ import { normaliseEmail, normalisePhone } from '../../lib/contact-points.js'
 import { formatPostcode, parsePostcode } from '../../lib/postcode.js'
 import { MultiLine, SingleLine, describedPattern } from '../../lib/schema.js'
 import { normaliseUprn, normaliseUsrn } from '../../lib/uk-identifiers.js'
-import type { Catalogue } from '../../routing/catalogue.js'
+import type { Catalogue } from '../../catalogue/catalogue.js'
 
 export const WebContactBody = Type.Object(
   {

@@ -3,16 +3,15 @@ import Type from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
   countCases,
-  createRetentionQueue,
   listRuns,
   listSchedules,
-  queueRetentionRun,
   RECORD_CLASS_INFO,
   RECORD_CLASSES,
   removeSchedule,
   setSchedule
 } from '../../data-protection/retention-schedules.js'
 import { AppError } from '../../errors.js'
+import { createRetentionQueue, queueRetentionRun } from '../../jobs/queues.js'
 import type { Infra } from '../../infra.js'
 import { IntegerBetween, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
