@@ -10,21 +10,14 @@ import { validatorCompiler } from './lib/validator-compiler.js'
 import { wellFormedJsonParser } from './lib/well-formed-json.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { rateLimits } from './plugins/rate-limits.js'
-import { adminRoutes } from './routes/admin/index.js'
+import { agentsBoundary } from './routes/agents/index.js'
+import { councilsBoundary } from './routes/councils/index.js'
 import { frameworkErrors } from './routes/framework-errors.js'
 import { healthRoutes } from './routes/health.js'
-import { emailRoutes } from './routes/channels/email.js'
-import { twilioRoutes } from './routes/channels/twilio.js'
-import { twilioVoiceRoutes } from './routes/channels/twilio-voice.js'
+import { operatorsBoundary } from './routes/operators/index.js'
+import { providersBoundary } from './routes/providers/index.js'
+import { residentsBoundary } from './routes/residents/index.js'
 import { LiveHub } from './realtime/hub.js'
-import { open311Routes } from './routes/open311/index.js'
-import { agentRoutes } from './routes/v1/agent.js'
-import { authRoutes } from './routes/v1/auth.js'
-import { supervisorRoutes } from './routes/v1/supervisor.js'
-import { agentStreamRoutes } from './routes/v1/agent-stream.js'
-import { caseRoutes } from './routes/v1/cases.js'
-import { contactRoutes } from './routes/v1/contacts.js'
-import { webhookRoutes } from './routes/v1/webhooks.js'
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -111,15 +104,12 @@ export async function buildApp(infra: Infra) {
     maxWaiting: infra.config.INTAKE_QUEUE_LIMIT,
     maxWaitMs: infra.config.INTAKE_MAX_WAIT_MS
   })
-  await app.register(contactRoutes, { infra, intake })
-  await app.register(twilioRoutes, { infra, intake, prefix: '/channels/twilio' })
-  await app.register(twilioVoiceRoutes, { infra, intake, prefix: '/channels/twilio/voice' })
-  await app.register(emailRoutes, { infra, prefix: '/channels/email' })
-  // council systems, each with a key of their own: the case API, webhooks, Open311
-  await app.register(caseRoutes, { infra })
-  await app.register(webhookRoutes, { infra })
-  await app.register(open311Routes, { infra, intake, prefix: '/open311/v2' })
-  await app.register(adminRoutes, { infra })
+  // each caller behind its own door (src/routes/<boundary>/index.ts): residents, providers'
+  // webhooks, council systems, operators, agents
+  await app.register(residentsBoundary, { infra, intake })
+  await app.register(providersBoundary, { infra, intake })
+  await app.register(councilsBoundary, { infra, intake })
+  await app.register(operatorsBoundary, { infra })
 
   // contact-centre agents: short-lived tokens of active agents, and the live view fed through Redis
   const tokens = agentSessions(infra)
@@ -128,9 +118,6 @@ export async function buildApp(infra: Infra) {
   hub.on('agent-changed', (agentId: number) => tokens.forget(agentId))
   await hub.start()
   app.addHook('onClose', async () => hub.close())
-  await app.register(authRoutes, { infra, tokens })
-  await app.register(agentRoutes, { infra, tokens })
-  await app.register(supervisorRoutes, { infra, tokens })
-  await app.register(agentStreamRoutes, { infra, tokens, hub })
+  await app.register(agentsBoundary, { infra, tokens, hub })
   return app
 }

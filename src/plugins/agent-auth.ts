@@ -34,3 +34,15 @@ export function requireAgent(sessions: AgentSessions, least: AgentRole = 'agent'
     req.agent = claims
   }
 }
+
+/**
+ * An onRequest hook for a route that needs more than its context's requireAgent asked (say,
+ * a supervisor's route among agents' ones): checks the role of the agent already admitted,
+ * without reading the token again.
+ */
+export function requireRole(least: AgentRole) {
+  return async (req: FastifyRequest) => {
+    if (!req.agent) throw new AppError('unauthorized', { message: 'A valid agent token is required (POST /v1/auth/login)' })
+    if (RANK[req.agent.role] < RANK[least]) throw new AppError('forbidden', { message: `This needs the ${least} role` })
+  }
+}

@@ -21,16 +21,27 @@ export function apiKeyOf(req: FastifyRequest): string | null {
 }
 
 /**
- * A hook that admits requests bearing a live council or partnership key with this scope,
- * and records the key on the request (req.apiKey) for the routes to scope their queries by.
- * Run as preHandler where the key may come in a form body (Open311's POST).
+ * An onRequest hook, set once for a context of council routes: finds the live council or
+ * partnership key the request carries, if any, and records it (req.apiKey). It refuses
+ * nothing itself: each route says the scope it needs with requireScope, which runs after it.
  */
-export function requireApiKey(db: Queryable, scope: ApiKeyScope, refuse: () => Error = () => new AppError('unauthorized')) {
+export function identifyApiKey(db: Queryable) {
   return async (req: FastifyRequest) => {
     const given = apiKeyOf(req)
     const grant = given ? await findApiKey(db, given) : null
+    if (grant) req.apiKey = grant
+  }
+}
+
+/**
+ * A route's hook admitting the key identifyApiKey found, if it has this scope; anything else
+ * is 401, a missing key, an unknown one and one without the scope alike. The key counts as
+ * used only once admitted.
+ */
+export function requireScope(db: Queryable, scope: ApiKeyScope, refuse: () => Error = () => new AppError('unauthorized')) {
+  return async (req: FastifyRequest) => {
+    const grant = req.apiKey
     if (!grant || !grant.scopes.includes(scope)) throw refuse()
-    req.apiKey = grant
     touchApiKey(db, grant.id)
   }
 }

@@ -38,7 +38,7 @@ type KeyOf = (req: FastifyRequest) => string
 
 /** The client's address (IPv6 by its /64, as one host usually holds the whole block). */
 const byAddress: KeyOf = (req) => normalizeIP(req.ip)
-/** The API key's id (set by requireApiKey, which runs first). */
+/** The API key's id (set by identifyApiKey, or by open311Access, which run first). */
 const byApiKey: KeyOf = (req) => `key:${req.apiKey?.id ?? 'none'}`
 /** The case reference as looked up; references are case-insensitive, so the count is too. */
 const byReference: KeyOf = (req) => (req.params as { reference: string }).reference.toUpperCase()

@@ -5,7 +5,7 @@ import { agentSessions } from '../../src/agents/sessions.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
-import { agentRoutes } from '../../src/routes/v1/agent.js'
+import { agentRoutes } from '../../src/routes/agents/workspace.js'
 import { createTestContext, type TestContext } from '../helpers/context.js'
 import { KENSINGTON, WESTMINSTER } from '../helpers/councils.js'
 

@@ -12,7 +12,7 @@ import type { Db } from '../../src/db/pool.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
-import { agentRoutes } from '../../src/routes/v1/agent.js'
+import { agentRoutes } from '../../src/routes/agents/workspace.js'
 import { createTestContext, waitFor, type TestContext } from '../helpers/context.js'
 
 // a disabled agent is refused within this; the live view hears of it sooner, from Postgres

@@ -5,7 +5,7 @@ import type { AgentRole } from '../../src/agents/tokens.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
-import { supervisorRoutes } from '../../src/routes/v1/supervisor.js'
+import { supervisorRoutes } from '../../src/routes/agents/supervisor.js'
 import { createTestContext, waitFor, type TestContext } from '../helpers/context.js'
 import { KENSINGTON, WESTMINSTER } from '../helpers/councils.js'
 

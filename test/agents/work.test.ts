@@ -7,7 +7,7 @@ import { WORK_TRANSITIONS, WORK_STATUSES, type WorkStatus } from '../../src/agen
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
-import { agentRoutes } from '../../src/routes/v1/agent.js'
+import { agentRoutes } from '../../src/routes/agents/workspace.js'
 import { eventsOf, waitFor } from '../helpers/context.js'
 import { createEmailContext, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
 import { ACCOUNT_SID, postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'

@@ -42,7 +42,7 @@ const Notice = Type.Object({
   delivered_at: Nullable(Timestamp)
 })
 
-/** Erasure and legal holds. Registered inside adminRoutes, behind the operator key. */
+/** Erasure and legal holds. Registered inside operatorsBoundary, behind the operator key. */
 export async function adminErasureRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, redis, config } = opts.infra

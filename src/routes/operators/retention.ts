@@ -58,7 +58,7 @@ const CaseCount = Type.Object({
   cases: Type.Integer()
 })
 
-/** Retention schedules and runs, and the case counts that survive retention (operator API). Registered inside adminRoutes, behind the operator key. */
+/** Retention schedules and runs, and the case counts that survive retention (operator API). Registered inside operatorsBoundary, behind the operator key. */
 export async function adminRetentionRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, redis, config } = opts.infra

@@ -34,12 +34,11 @@ const TeamOverview = Type.Object({
  */
 export async function supervisorRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const asSupervisor = requireAgent(opts.tokens, 'supervisor')
+  app.addHook('onRequest', requireAgent(opts.tokens, 'supervisor'))
 
   app.get(
     '/v1/supervisor/overview',
     {
-      onRequest: asSupervisor,
       schema: {
         tags: ['supervisor'],
         security: [{ agentToken: [] }],

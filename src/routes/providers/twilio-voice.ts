@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { recordCallQueued, saveRecordingHalf } from '../../channels/twilio/call-recordings.js'
+import { openCallCase, storeRecording } from '../../channels/twilio/receive-call.js'
 import { requireTwilioSignature } from '../../channels/twilio/signature.js'
 import {
   agentTwiml,
@@ -14,7 +15,6 @@ import {
   emptyVoiceTwiml,
   enqueueTwiml,
   goodbyeTwiml,
-  hasRecording,
   holdTwiml,
   MAX_ATTEMPTS,
   menuTwiml,
@@ -22,16 +22,11 @@ import {
   queueName,
   serviceOptions,
   TwilioVoiceBody,
-  voicemailTwiml,
-  VOICEMAIL_PENDING
+  voicemailTwiml
 } from '../../channels/twilio/voice.js'
 import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../../errors.js'
 import type { Infra } from '../../infra.js'
-import type { InboundContact } from '../../intake/inbound-contact.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
-import { relayNow } from '../../jobs/outbox-relay.js'
-import { queueText } from '../../messaging/outbound.js'
-import { renderTemplate } from '../../messaging/templates.js'
 
 const RETRY_AFTER_SECONDS = 5
 const PREFIX = '/channels/twilio/voice'
@@ -82,30 +77,8 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra:
   const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
   const tags = ['voice channel']
 
-  /** Opens the call's case (or finds it: the CallSid is its provider message id). */
-  const openCase = async (body: TwilioVoiceBody, state: CallState, text: string, recordingUrl: string | null) => {
-    const phone = callerPhone(body.From)
-    const contact: InboundContact = {
-      channel: 'voice',
-      provider: 'twilio',
-      providerMessageId: body.CallSid,
-      rawPayload: body,
-      // the CallSid is Twilio's own: one call, one case, whichever callback comes first
-      payloadHash: null,
-      // a number the network gave is proven (Twilio signed it); a withheld one is an unknown caller
-      sender: { name: null, email: null, phone, raw: body.From, ...(phone ? { verified: { phone: true } } : {}) },
-      recipient: body.To.trim(),
-      text,
-      location: { postcode: null, lat: null, lng: null },
-      serviceCode: state.service && catalogue.services.has(state.service) ? state.service : null,
-      councilGss: state.council && catalogue.councils.has(state.council) ? state.council : null,
-      threadReference: null,
-      media: recordingUrl ? [{ url: recordingUrl, contentType: 'audio/wav' }] : []
-    }
-    const result = await intake.submit(contact)
-    if (result.outbox) relayNow(queues, result.outbox, infra.log)
-    return result
-  }
+  // what a call's answers do to cases (src/channels/twilio/receive-call.ts)
+  const calls = { db, catalogue, queues, intake, log: infra.log }
 
   app.post(
     '/',
@@ -146,7 +119,7 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra:
 
       if (choice === 'agent') {
         const queue = queueName(address)
-        const result = await openCase(req.body, choices, CALL_QUEUED, null)
+        const result = await openCallCase(calls, req.body, choices, CALL_QUEUED, null)
         if (result.opened) await recordCallQueued(db, result.caseId, req.body.CallSid, queue)
         req.log.info({ caseReference: result.reference, replayed: result.replayed }, 'voice call queued for an agent')
         return twiml(reply, 200, enqueueTwiml(base, queue))
@@ -163,30 +136,6 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra:
     }
   )
 
-  /** The recording, from the Record action or the recording status callback: both store it. */
-  const storeRecording = async (body: TwilioVoiceBody, state: CallState) => {
-    if (!hasRecording(body)) return null
-    const url = body.RecordingUrl!
-    const result = await openCase(body, state, VOICEMAIL_PENDING, url)
-    await saveRecordingHalf(db, { recordingSid: body.RecordingSid!, callSid: body.CallSid, url, durationSecs: Number(body.RecordingDuration) })
-    if (result.opened) await acknowledgeByText(body, result)
-    return result
-  }
-
-  /**
-   * A voicemail's acknowledgement cannot ride on a webhook's answer: it goes by text through
-   * the message:send queue, to a caller whose number the network gave, from the called number
-   * when it also takes texts (so a reply joins the case), with the same template as a text's.
-   */
-  const acknowledgeByText = async (body: TwilioVoiceBody, result: { caseId: number; reference: string }) => {
-    const phone = callerPhone(body.From)
-    const smsAddress = catalogue.inboundAddress('sms', body.To.trim())
-    if (!phone || !smsAddress) return
-    const text = renderTemplate(catalogue.template('sms_acknowledgement', smsAddress), { reference: result.reference })
-    const row = await queueText(db, { caseId: result.caseId, to: phone, from: smsAddress.address, body: text, author: 'intake:voice', why: 'The voicemail is acknowledged by text with its reference' })
-    relayNow(queues, row, infra.log)
-  }
-
   app.post(
     '/recorded',
     {
@@ -195,7 +144,7 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra:
     },
     async (req, reply) => {
       // Digits=hangup: the caller hung up while recording; the recording is kept all the same
-      const result = await storeRecording(req.body, req.query)
+      const result = await storeRecording(calls, req.body, req.query)
       req.log.info({ caseReference: result?.reference ?? null, replayed: result?.replayed ?? false, hungUp: req.body.Digits === 'hangup' }, 'voicemail received')
       return twiml(reply, 200, goodbyeTwiml(result?.reference ?? null))
     }
@@ -208,7 +157,7 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra:
       schema: { tags, summary: 'The recording status callback', querystring: CallState, body: TwilioVoiceBody }
     },
     async (req, reply) => {
-      if (req.body.RecordingStatus === undefined || req.body.RecordingStatus === 'completed') await storeRecording(req.body, req.query)
+      if (req.body.RecordingStatus === undefined || req.body.RecordingStatus === 'completed') await storeRecording(calls, req.body, req.query)
       return twiml(reply, 200, emptyVoiceTwiml())
     }
   )

@@ -9,7 +9,7 @@ import type { Infra } from '../../infra.js'
 import { SingleLine } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
-/** Subject access: everything held about a resident, as one JSON document. Registered inside adminRoutes, behind the operator key. */
+/** Subject access: everything held about a resident, as one JSON document. Registered inside operatorsBoundary, behind the operator key. */
 export async function adminSubjectAccessRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db } = opts.infra

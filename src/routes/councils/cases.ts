@@ -1,95 +1,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { applyCouncilUpdate, UPDATE_STATUSES } from '../../cases/council-updates.js'
-import { externalReportView } from '../../delivery/external-report.js'
-import { addCouncilNote, caseMessagesAndEvents, findCouncilCase, listCouncilCases, updateCouncilFields, type CouncilCase } from '../../councils/council-cases.js'
+import { applyCouncilUpdate } from '../../cases/council-updates.js'
+import { addCouncilNote, caseMessagesAndEvents, findCouncilCase, listCouncilCases, updateCouncilFields } from '../../councils/council-cases.js'
 import { recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
-import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, Timestamp, describedPattern } from '../../lib/schema.js'
+import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, describedPattern } from '../../lib/schema.js'
 import { normaliseUprn, normaliseUsrn } from '../../lib/uk-identifiers.js'
-import { requireApiKey } from '../../plugins/api-key-auth.js'
+import { requireScope } from '../../plugins/api-key-auth.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
-
-const CaseView = Type.Object({
-  reference: Type.String(),
-  status: Type.String(),
-  back_office_status: Nullable(Type.String()),
-  status_notes: Nullable(Type.String()),
-  priority: Type.String(),
-  channel: Type.String(),
-  council_gss: Type.String(),
-  council_reference: Nullable(Type.String()),
-  service_code: Nullable(Type.String()),
-  service_lgsl: Nullable(Type.Integer({ description: "the service's Local Government Service List code (standards.esd.org.uk), the same for every council" })),
-  team: Nullable(Type.String()),
-  postcode: Nullable(Type.String()),
-  lat: Nullable(Type.Number()),
-  lng: Nullable(Type.Number()),
-  uprn: Nullable(Type.String({ description: 'the Unique Property Reference Number of the property the case is about' })),
-  usrn: Nullable(Type.String({ description: 'the Unique Street Reference Number of the street the case is about' })),
-  external_report: Nullable(
-    Type.Object(
-      {
-        client: Nullable(Type.String({ description: "'fixmystreet', or the reporting client's own name" })),
-        id: Nullable(Type.String({ description: "the client's own id for the report" })),
-        url: Nullable(Type.String({ description: "the report's public page" })),
-        title: Nullable(Type.String()),
-        closest_address: Nullable(Type.String()),
-        easting: Nullable(Type.Number({ description: 'British National Grid, metres' })),
-        northing: Nullable(Type.Number({ description: 'British National Grid, metres' }))
-      },
-      { description: 'what the reporting client (FixMyStreet) told of its report; null for a case that came from none' }
-    )
-  ),
-  description: Type.String(),
-  reported_name: Nullable(Type.String()),
-  reported_email: Nullable(Type.String()),
-  reported_phone: Nullable(Type.String()),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-  routed_at: Nullable(Timestamp),
-  sla_due_at: Nullable(Timestamp)
-})
-const CaseDetail = Type.Intersect([
-  CaseView,
-  Type.Object({
-    messages: Type.Array(
-      Type.Object({
-        id: Type.Integer(),
-        direction: Type.String(),
-        channel: Type.String(),
-        kind: Nullable(Type.String()),
-        subject: Nullable(Type.String()),
-        body: Type.String(),
-        status: Nullable(Type.String()),
-        author: Nullable(Type.String()),
-        created_at: Timestamp
-      })
-    ),
-    events: Type.Array(Type.Object({ type: Type.String(), actor: Type.String(), reason: Type.String(), data: Type.Record(Type.String(), Type.Unknown()), created_at: Timestamp }))
-  })
-])
-const Params = Type.Object({ reference: CaseReference() })
-const Status = StringEnum(UPDATE_STATUSES, { description: "the council's status, as Open311's service request updates name them" })
-const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
-const security = [{ councilKey: [] }]
-
-/** A case as the API gives it: the reporting client's report read field by field. */
-const councilView = <T extends CouncilCase>(c: T) => ({ ...c, external_report: externalReportView(c.external_report) })
-
-/** An opaque cursor: the (updated_at, id) of the last case of a page. */
-const encodeCursor = (c: { updated_at_exact: string; id: number }) => Buffer.from(`${c.updated_at_exact}|${c.id}`).toString('base64url')
-function decodeCursor(cursor: string): { updatedAt: string; id: number } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|')
-  if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.test(at ?? '') || !/^[0-9]{1,18}$/.test(id ?? '')) {
-    throw new AppError('validation_failed', { field: 'cursor', message: 'The cursor is not one this API gave' })
-  }
-  return { updatedAt: at!, id: Number(id) }
-}
+import { CaseDetail, CaseView, councilView, decodeCursor, encodeCursor, errors, Params, security, Status } from './case-schemas.js'
 
 /**
  * The case API for council systems, each with its own key (`Authorization: Bearer sbk_…`):
@@ -101,8 +24,9 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, catalogue, queues, config } = opts.infra
   const limits = app.requestLimits.apiKey
-  const read = [requireApiKey(db, 'read'), ...limits]
-  const write = [requireApiKey(db, 'write'), ...limits]
+  // the key was identified once for the context (councilsBoundary); each route needs its scope, then its rate limit
+  const read = [requireScope(db, 'read'), ...limits]
+  const write = [requireScope(db, 'write'), ...limits]
   const councilsOf = (req: FastifyRequest) => req.apiKey!.councils
   const actorOf = (req: FastifyRequest) => `api-key:${req.apiKey!.id}`
   const mine = async (req: FastifyRequest & { params: { reference: string } }) => {

@@ -7,18 +7,11 @@ import { retryDelivery } from '../../delivery/retry-delivery.js'
 import { AppError } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
-import { requireOperatorKey } from '../../plugins/operator-auth.js'
 import { IntegerBetween, MultiLine, Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { queueEmailReply } from '../../messaging/email-outbound.js'
 import { queueReply } from '../../messaging/outbound.js'
 import { CaseReference } from '../../intake/reference.js'
-import { adminAccessLogRoutes } from './access-log.js'
-import { adminEmailRoutes } from './email.js'
-import { adminErasureRoutes } from './erasure.js'
-import { adminRetentionRoutes } from './retention.js'
-import { adminSubjectAccessRoutes } from './subject-access.js'
-
 
 const Event = Type.Object({
   type: Type.String(),
@@ -80,20 +73,16 @@ const Delivery = Type.Object({
 })
 const Limit = Type.Optional(IntegerBetween(1, 500, { default: 100 }))
 
-/** Supervisor and operator routes: the reasons behind routing, the triage queue, dead letters. */
-export async function adminRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+/**
+ * Operations on cases: the reasons behind routing, replies to a resident, the triage queue,
+ * cases no back office will receive, deliveries and their retries. Registered inside
+ * operatorsBoundary, behind the operator key.
+ */
+export async function adminCaseRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { db, queues, config } = opts.infra
-  // before validation, so a caller without the key learns nothing, not even what is malformed
-  app.addHook('onRequest', requireOperatorKey(config.OPERATOR_API_KEY))
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody }
-  await app.register(adminEmailRoutes, { infra: opts.infra })
-  // data protection: retention, the read log, subject access, erasure (docs/data-protection.md)
-  await app.register(adminRetentionRoutes, { infra: opts.infra })
-  await app.register(adminAccessLogRoutes, { infra: opts.infra })
-  await app.register(adminSubjectAccessRoutes, { infra: opts.infra })
-  await app.register(adminErasureRoutes, { infra: opts.infra })
 
   app.get(
     '/v1/admin/cases/:reference',

@@ -8,7 +8,7 @@ import type { Infra } from '../../infra.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { Id, IntegerBetween, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
-import { requireApiKey } from '../../plugins/api-key-auth.js'
+import { requireScope } from '../../plugins/api-key-auth.js'
 import { createSubscription, deleteSubscription, listDeadLetters, listSubscriptions, replayEvent, WEBHOOK_EVENT_TYPES } from '../../webhooks/subscriptions.js'
 
 const GSS = Type.String({ pattern: '^[EWSN][0-9]{8}$', description: "The council's GSS code", examples: ['E09000033'] })
@@ -52,8 +52,9 @@ export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Inf
   const { db, queues, config } = opts.infra
   const policy = targetPolicy(config)
   const maxPerCouncil = config.WEBHOOK_MAX_SUBSCRIPTIONS_PER_COUNCIL
-  // the key before anything else, so a caller without one learns nothing; then its own rate limit
-  const keyed = (scope: 'read' | 'write') => ({ onRequest: [requireApiKey(db, scope), ...app.requestLimits.apiKey] })
+  // the key (identified once for the context, councilsBoundary) before anything else, so a
+  // caller without one learns nothing; then its own rate limit
+  const keyed = (scope: 'read' | 'write') => ({ onRequest: [requireScope(db, scope), ...app.requestLimits.apiKey] })
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
   const tags = ['webhooks']
 
@@ -168,7 +169,7 @@ export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Inf
   )
 }
 
-/** Set by requireApiKey, which every route here runs first. */
+/** Set by identifyApiKey and admitted by requireScope, which every route here runs first. */
 function grantOf(req: FastifyRequest): ApiKeyGrant {
   if (!req.apiKey) throw new AppError('unauthorized')
   return req.apiKey

@@ -2,19 +2,13 @@ import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { requireTwilioSignature } from '../../channels/twilio/signature.js'
-import { smsToInboundContact, TwilioSmsBody, TwilioSmsStatusBody } from '../../channels/twilio/sms.js'
+import { receiveSms } from '../../channels/twilio/receive-sms.js'
+import { TwilioSmsBody, TwilioSmsStatusBody } from '../../channels/twilio/sms.js'
 import { messagingTwiml } from '../../channels/twilio/twiml.js'
 import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../../errors.js'
 import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
-import { keepRawInbound, openedByMessage } from '../../intake/intake.js'
-import { relayNow } from '../../jobs/outbox-relay.js'
-import { isOptedOut, recordOptOut, smsKeyword } from '../../messaging/opt-outs.js'
-import { queueMediaFetches } from '../../messaging/message-media.js'
 import { applyStatusReport } from '../../messaging/outbound.js'
-import { renderTemplate, SMS_HELP_TEXT } from '../../messaging/templates.js'
-import { addLocation, recordLocationAsked } from '../../routing/add-location.js'
-import { chooseService } from '../../routing/place-case.js'
 
 const RETRY_AFTER_SECONDS = 5
 
@@ -59,6 +53,7 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infr
   app.setNotFoundHandler((_req, reply) => refuse(reply, 'not_found'))
 
   const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
+  const sms = { db, catalogue, queues, intake, pressure: infra.intakePressure, threadWindowHours: config.SMS_THREAD_WINDOW_HOURS }
 
   app.post(
     '/sms',
@@ -72,52 +67,8 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infr
         body: TwilioSmsBody
       }
     },
-    async (req, reply) => {
-      const contact = smsToInboundContact(req.body, config.SMS_THREAD_WINDOW_HOURS)
-      const phone = contact.sender.phone
-      const keyword = smsKeyword(contact.text, req.body.OptOutType)
-      if (keyword) {
-        // STOP, START and HELP are about messages, not reports: recorded, never a case
-        await keepRawInbound(db, contact)
-        if (phone && keyword !== 'HELP') await recordOptOut(db, phone, keyword)
-        req.log.info({ keyword }, 'sms keyword received')
-        // after STOP nothing goes back (Twilio confirms the opt-out itself)
-        const help = keyword === 'HELP' && phone && !(await isOptedOut(db, phone))
-        return twiml(reply, 200, messagingTwiml(help ? SMS_HELP_TEXT : null))
-      }
-
-      // (the opt-out is read alongside, not inside the intake statement: a lookup added to that
-      // statement made intake ten times slower when measured; the cause is not found yet)
-      const done = infra.intakePressure.begin() // the workers of this process give way during a burst
-      const [result, optedOut] = await Promise.all([intake.submit(contact), phone ? isOptedOut(db, phone) : Promise.resolve(true)]).finally(done)
-      if (result.outbox) relayNow(queues, result.outbox, req.log)
-      req.log.info({ caseReference: result.reference, replayed: result.replayed, opened: result.opened }, 'sms accepted')
-      if (contact.media?.length && !result.replayed) {
-        // the pictures themselves are fetched in the background; their URLs are stored already
-        for (const row of await queueMediaFetches(db, contact.provider, contact.providerMessageId)) relayNow(queues, row, req.log)
-      }
-      const postcode = contact.location.postcode
-      if (!result.opened && !result.replayed && postcode) {
-        // a text on an open case with the postcode it lacked: placed again with it
-        const again = await addLocation(db, result.caseId, postcode, 'intake:sms')
-        if (again) relayNow(queues, again, req.log)
-      }
-
-      // The first answer to a new case acknowledges it with its reference, and asks for the
-      // postcode when the case cannot be placed without one; a replay of that text gets the
-      // same answer. No automatic text to a short code, an alphanumeric sender or a number
-      // that said STOP.
-      const acknowledge = !optedOut && (result.opened || (result.replayed && (await openedByMessage(db, result.caseId, contact.provider, contact.providerMessageId))))
-      if (!acknowledge) return twiml(reply, 200, messagingTwiml())
-      const address = catalogue.inboundAddress('sms', contact.recipient)
-      const values = { reference: result.reference }
-      let text = renderTemplate(catalogue.template('sms_acknowledgement', address), values)
-      if (!postcode && (!address?.councilGss || chooseService(catalogue, { requestedServiceCode: null, description: contact.text }).service.needsLocation)) {
-        text += ` ${renderTemplate(catalogue.template('sms_ask_postcode', address), values)}`
-        if (result.opened) await recordLocationAsked(db, result.caseId, 'intake:sms')
-      }
-      return twiml(reply, 200, messagingTwiml(text))
-    }
+    // what the text does (opt-outs, intake, pictures, acknowledgement): src/channels/twilio/receive-sms.ts
+    async (req, reply) => twiml(reply, 200, messagingTwiml(await receiveSms(sms, req.body, req.log)))
   )
 
   app.post(

@@ -18,7 +18,7 @@ const Read = Type.Object({
 
 /**
  * GET /v1/admin/access-log: who read a case's personal data, for a council's data protection
- * officer. Registered inside adminRoutes, behind the operator key. Reading this log is not a
+ * officer. Registered inside operatorsBoundary, behind the operator key. Reading this log is not a
  * read of the case (it shows who looked, never what they saw), so it records nothing.
  */
 export async function adminAccessLogRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
