@@ -3,12 +3,14 @@ import Fastify from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { agentSessions } from './agents/sessions.js'
+import { emailDeps } from './channels/email/email-deps.js'
 import { parseTrustProxy } from './config.js'
 import type { Infra } from './infra.js'
 import { IntakeBatcher } from './intake/intake-batcher.js'
 import { validatorCompiler } from './lib/validator-compiler.js'
 import { wellFormedJsonParser } from './lib/well-formed-json.js'
 import { errorHandler } from './plugins/error-handler.js'
+import { infraDecorators } from './plugins/infra.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { agentsBoundary } from './routes/agents/index.js'
 import { councilsBoundary } from './routes/councils/index.js'
@@ -93,9 +95,11 @@ export async function buildApp(infra: Infra) {
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(errorHandler)
-  await app.register(rateLimits, { infra })
+  // what the process holds, as app.db, app.queues, app.catalogue, app.config…, for every route
+  await app.register(infraDecorators, { infra })
+  await app.register(rateLimits)
 
-  await app.register(healthRoutes, { infra })
+  await app.register(healthRoutes)
   // one per process, shared by every channel that takes in contacts: at most half the pool
   // stores contacts at once, leaving the rest for reads
   const intake = new IntakeBatcher(infra.db, {
@@ -104,12 +108,14 @@ export async function buildApp(infra: Infra) {
     maxWaiting: infra.config.INTAKE_QUEUE_LIMIT,
     maxWaitMs: infra.config.INTAKE_MAX_WAIT_MS
   })
+  // one too for the mail webhook and the quarantine's release (the SMTP listener makes its own)
+  const mail = emailDeps(infra)
   // each caller behind its own door (src/routes/<boundary>/index.ts): residents, providers'
   // webhooks, council systems, operators, agents
-  await app.register(residentsBoundary, { infra, intake })
-  await app.register(providersBoundary, { infra, intake })
-  await app.register(councilsBoundary, { infra, intake })
-  await app.register(operatorsBoundary, { infra })
+  await app.register(residentsBoundary, { intake })
+  await app.register(providersBoundary, { intake, mail })
+  await app.register(councilsBoundary, { intake })
+  await app.register(operatorsBoundary, { mail })
 
   // contact-centre agents: short-lived tokens of active agents, and the live view fed through Redis
   const tokens = agentSessions(infra)
@@ -118,6 +124,6 @@ export async function buildApp(infra: Infra) {
   hub.on('agent-changed', (agentId: number) => tokens.forget(agentId))
   await hub.start()
   app.addHook('onClose', async () => hub.close())
-  await app.register(agentsBoundary, { infra, tokens, hub })
+  await app.register(agentsBoundary, { tokens, hub })
   return app
 }

@@ -3,7 +3,6 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
-import type { Infra } from '../infra.js'
 import { normaliseEmail } from '../lib/contact-points.js'
 
 /** A route hook that counts one request against one limit and answers 429 over it. */
@@ -59,10 +58,10 @@ const byAccount: KeyOf = (req) => {
  * limit: 429 `rate_limited` with Retry-After (seconds), the same whichever limit it is.
  */
 export const rateLimits = fp(
-  async (app: FastifyInstance, opts: { infra: Infra }) => {
-    const { config } = opts.infra
+  async (app: FastifyInstance) => {
+    const { config } = app
     const warnFailOpen = throttledWarning()
-    const count = (name: string, max: number, keyOf: KeyOf) => counter(app, opts.infra, name, max, keyOf, warnFailOpen)
+    const count = (name: string, max: number, keyOf: KeyOf) => counter(app, name, max, keyOf, warnFailOpen)
     const intakeMax = config.RATE_LIMIT_INTAKE_PER_MIN
     const lookupMax = config.RATE_LIMIT_LOOKUP_PER_MIN
     const keyMax = config.RATE_LIMIT_API_KEY_PER_MIN
@@ -76,7 +75,8 @@ export const rateLimits = fp(
       loginAccount: loginMax > 0 ? [await count('login-account', loginMax, byAccount)] : []
     } satisfies RequestLimits)
   },
-  { name: 'rate-limits' }
+  // counted in the app's Redis, under its QUEUE_PREFIX (src/plugins/infra.ts)
+  { name: 'rate-limits', dependencies: ['infra'] }
 )
 
 /**
@@ -88,13 +88,13 @@ export const rateLimits = fp(
  * request, so a second count on the same route would silently never run, and with
  * skipOnError they would swallow a Redis failure without a word.
  */
-async function counter(app: FastifyInstance, infra: Infra, name: string, max: number, keyOf: KeyOf, warnFailOpen: FailOpenWarning): Promise<LimitHook> {
+async function counter(app: FastifyInstance, name: string, max: number, keyOf: KeyOf, warnFailOpen: FailOpenWarning): Promise<LimitHook> {
   let check: Check | undefined
   await app.register(async (scope) => {
     await scope.register(rateLimit, {
       global: false,
-      redis: infra.redis,
-      nameSpace: `${infra.config.QUEUE_PREFIX}:rate-limit:${name}:`,
+      redis: app.redis,
+      nameSpace: `${app.config.QUEUE_PREFIX}:rate-limit:${name}:`,
       max,
       timeWindow: WINDOW_MS,
       keyGenerator: keyOf,

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify'
-import type { Infra } from '../infra.js'
 
 const CHECK_TIMEOUT_MS = 2_000
 
@@ -8,8 +7,8 @@ function withTimeout<T>(p: Promise<T>): Promise<T> {
 }
 
 /** /health: the process answers. /ready: it can do its work (Postgres and Redis reachable). */
-export async function healthRoutes(app: FastifyInstance, opts: { infra: Infra }) {
-  const { db, redis } = opts.infra
+export async function healthRoutes(app: FastifyInstance) {
+  const { db, redis } = app
   const Health = { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] } as const
   app.get('/health', { schema: { tags: ['operations'], summary: 'Liveness: the process is up', response: { 200: Health } } }, async () => ({ status: 'ok' }))
 

@@ -7,6 +7,7 @@ import { agentSessions } from '../../src/agents/sessions.js'
 import { agentTokens } from '../../src/agents/tokens.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
+import { infraDecorators } from '../../src/plugins/infra.js'
 import { rateLimits } from '../../src/plugins/rate-limits.js'
 import { authRoutes } from '../../src/routes/agents/login.js'
 import { loadDemoData } from '../../src/seed/demo-data.js'
@@ -23,14 +24,16 @@ const tokens = () => agentSessions(ctx.infra)
 
 /**
  * The login route on an app of its own, built as src/app.ts builds the real one (validator,
- * error handler, rate limits), so this file does not depend on where the route is mounted.
+ * error handler, the infra's decorators, rate limits), so this file does not depend on where
+ * the route is mounted.
  */
 async function loginApp(context: TestContext) {
   const a = Fastify({ loggerInstance: context.infra.log })
   a.setValidatorCompiler(validatorCompiler)
   await a.register(errorHandler)
-  await a.register(rateLimits, { infra: context.infra })
-  await a.register(authRoutes, { infra: context.infra, tokens: tokens() })
+  await a.register(infraDecorators, { infra: context.infra })
+  await a.register(rateLimits)
+  await a.register(authRoutes, { tokens: tokens() })
   await a.ready()
   return a
 }

@@ -5,6 +5,7 @@ import { agentSessions } from '../../src/agents/sessions.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
+import { infraDecorators } from '../../src/plugins/infra.js'
 import { agentRoutes } from '../../src/routes/agents/workspace.js'
 import { createTestContext, type TestContext } from '../helpers/context.js'
 import { KENSINGTON, WESTMINSTER } from '../helpers/councils.js'
@@ -33,7 +34,8 @@ async function buildAgentApp(c: TestContext) {
   const a = Fastify({ logger: false })
   a.setValidatorCompiler(validatorCompiler)
   await a.register(errorHandler)
-  await a.register(agentRoutes, { infra: c.infra, tokens: agentSessions(c.infra) })
+  await a.register(infraDecorators, { infra: c.infra })
+  await a.register(agentRoutes, { tokens: agentSessions(c.infra) })
   await a.ready()
   return a
 }

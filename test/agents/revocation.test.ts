@@ -12,6 +12,7 @@ import type { Db } from '../../src/db/pool.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
+import { infraDecorators } from '../../src/plugins/infra.js'
 import { agentRoutes } from '../../src/routes/agents/workspace.js'
 import { createTestContext, waitFor, type TestContext } from '../helpers/context.js'
 
@@ -108,7 +109,8 @@ describe('a disabled agent', () => {
     const app = Fastify({ logger: false })
     app.setValidatorCompiler(validatorCompiler)
     await app.register(errorHandler)
-    await app.register(agentRoutes, { infra: { ...ctx.infra, db: counted }, tokens: agentSessions({ db: counted, config: ctx.config }) })
+    await app.register(infraDecorators, { infra: { ...ctx.infra, db: counted } })
+    await app.register(agentRoutes, { tokens: agentSessions({ db: counted, config: ctx.config }) })
     try {
       const jo = await loggedIn()
       const statuses = await Promise.all(Array.from({ length: 20 }, () => app.inject({ method: 'GET', url: '/v1/agent/queue', headers: jo.auth }).then((r) => r.statusCode)))

@@ -5,6 +5,7 @@ import type { AgentRole } from '../../src/agents/tokens.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
+import { infraDecorators } from '../../src/plugins/infra.js'
 import { supervisorRoutes } from '../../src/routes/agents/supervisor.js'
 import { createTestContext, waitFor, type TestContext } from '../helpers/context.js'
 import { KENSINGTON, WESTMINSTER } from '../helpers/councils.js'
@@ -19,7 +20,8 @@ beforeAll(async () => {
   app = Fastify({ logger: false })
   app.setValidatorCompiler(validatorCompiler)
   await app.register(errorHandler)
-  await app.register(supervisorRoutes, { infra: ctx.infra, tokens: agentSessions(ctx.infra) })
+  await app.register(infraDecorators, { infra: ctx.infra })
+  await app.register(supervisorRoutes, { tokens: agentSessions(ctx.infra) })
   await app.ready()
 })
 afterAll(async () => {

@@ -7,6 +7,7 @@ import { WORK_TRANSITIONS, WORK_STATUSES, type WorkStatus } from '../../src/agen
 import { newCaseReference } from '../../src/intake/reference.js'
 import { validatorCompiler } from '../../src/lib/validator-compiler.js'
 import { errorHandler } from '../../src/plugins/error-handler.js'
+import { infraDecorators } from '../../src/plugins/infra.js'
 import { agentRoutes } from '../../src/routes/agents/workspace.js'
 import { eventsOf, waitFor } from '../helpers/context.js'
 import { createEmailContext, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
@@ -27,7 +28,8 @@ beforeAll(async () => {
   app = Fastify({ logger: false })
   app.setValidatorCompiler(validatorCompiler)
   await app.register(errorHandler)
-  await app.register(agentRoutes, { infra: ctx.infra, tokens: agentSessions(ctx.infra) })
+  await app.register(infraDecorators, { infra: ctx.infra })
+  await app.register(agentRoutes, { tokens: agentSessions(ctx.infra) })
   await app.ready()
 })
 afterAll(async () => {

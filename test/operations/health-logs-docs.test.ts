@@ -44,6 +44,18 @@ describe('health and readiness', () => {
   })
 })
 
+describe('what routes are given', () => {
+  // routes read these (src/plugins/infra.ts) rather than an Infra passed down to them
+  it("the process's Postgres pool, Redis, queues, catalogue, config and intake pressure, as decorators of the app", () => {
+    expect(ctx.app.db).toBe(ctx.infra.db)
+    expect(ctx.app.redis).toBe(ctx.infra.redis)
+    expect(ctx.app.queues).toBe(ctx.infra.queues)
+    expect(ctx.app.catalogue).toBe(ctx.infra.catalogue)
+    expect(ctx.app.config).toBe(ctx.infra.config)
+    expect(ctx.app.intakePressure).toBe(ctx.infra.intakePressure)
+  })
+})
+
 describe('API documentation', () => {
   it('serves an OpenAPI 3 document describing the contact routes', async () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/docs/json' })

@@ -16,7 +16,10 @@ declare module '../../infra.js' {
 let system: DnsResolver | null = null
 
 /** What taking mail in needs, the same for the SMTP listener and the HTTP webhook. */
-export function emailDeps(infra: Infra): ReceiveDeps & { mailboxes: Mailboxes } {
+export type EmailDeps = ReceiveDeps & { mailboxes: Mailboxes }
+
+/** What taking mail in needs, made from what the process holds; the app makes it once (buildApp). */
+export function emailDeps(infra: Infra): EmailDeps {
   const log = infra.log.child({ channel: 'email' })
   return {
     db: infra.db,

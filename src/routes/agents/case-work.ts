@@ -3,15 +3,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { addInternalNote, releaseCase, replyToResident, setWorkStatus, transferCase, WORK_STATUSES } from '../../agents/work.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { Id, MultiLine, StringEnum } from '../../lib/schema.js'
 import { agentOf, errors, Params, refOf, security, tags, Text } from './shared.js'
 
 /** Working a case the agent holds: release, transfer, work status, replies to the resident, internal notes. */
-export async function caseWorkRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function caseWorkRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, queues, config } = opts.infra
+  const { db, queues, config } = app
 
   app.post(
     '/v1/agent/cases/:reference/release',

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import type { AgentSessions } from '../../agents/sessions.js'
-import type { Infra } from '../../infra.js'
 import type { LiveHub } from '../../realtime/hub.js'
 import { authRoutes } from './login.js'
 import { agentStreamRoutes } from './stream.js'
@@ -14,10 +13,10 @@ import { agentRoutes } from './workspace.js'
  * WebSocket. (Each keeps its own hook, rather than one for the whole group, so that it
  * cannot be registered anywhere without one: the agent tests build each on its own.)
  */
-export async function agentsBoundary(app: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions; hub: LiveHub }) {
-  const { infra, tokens, hub } = opts
-  await app.register(authRoutes, { infra, tokens })
-  await app.register(agentRoutes, { infra, tokens })
-  await app.register(supervisorRoutes, { infra, tokens })
-  await app.register(agentStreamRoutes, { infra, tokens, hub })
+export async function agentsBoundary(app: FastifyInstance, opts: { tokens: AgentSessions; hub: LiveHub }) {
+  const { tokens, hub } = opts
+  await app.register(authRoutes, { tokens })
+  await app.register(agentRoutes, { tokens })
+  await app.register(supervisorRoutes, { tokens })
+  await app.register(agentStreamRoutes, { tokens, hub })
 }

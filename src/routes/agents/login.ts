@@ -5,7 +5,6 @@ import { findAgentForLogin } from '../../agents/accounts.js'
 import { dummyHash, verifyPassword } from '../../agents/passwords.js'
 import type { AgentSessions } from '../../agents/sessions.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import { SingleLine } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
@@ -33,9 +32,9 @@ const REFUSED = 'The email address or password is not right'
  * (RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MIN), so guesses at one account from many addresses stop
  * too. Past either, 429 before any password is checked, for an account that exists or not.
  */
-export async function authRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions }) {
+export async function authRoutes(fastify: FastifyInstance, opts: { tokens: AgentSessions }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db } = opts.infra
+  const { db } = app
   const { tokens } = opts
   // JSON only, as for contacts: a text/plain body would otherwise reach validation and fail less helpfully
   app.removeContentTypeParser('text/plain')

@@ -2,15 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { mergeCases, mergeResidentsAsAgent, undoMerge, undoResidentMerge } from '../../agents/merge.js'
-import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { Id, Timestamp } from '../../lib/schema.js'
 import { agentOf, errors, Params, Reason, refOf, ResidentRef, security, tags } from './shared.js'
 
 /** Merging cases (undoable for a while) and residents (not undoable). */
-export async function mergeRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function mergeRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, config } = opts.infra
+  const { db, config } = app
 
   app.post(
     '/v1/agent/cases/:reference/merge',

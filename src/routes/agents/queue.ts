@@ -5,15 +5,14 @@ import { assignRoundRobin } from '../../agents/assignment.js'
 import { listQueue, takeNext } from '../../agents/queue.js'
 import { claimCase } from '../../agents/work.js'
 import { recordRequestReads } from '../../data-protection/access-log.js'
-import type { Infra } from '../../infra.js'
 import { Id, IntegerBetween } from '../../lib/schema.js'
 import { requireRole } from '../../plugins/agent-auth.js'
 import { agentOf, errors, Params, QueueCase, refOf, security, tags, TeamQuery, teamOf } from './shared.js'
 
 /** The queue: listing it, taking the next case, claiming one, and (supervisors) handing a team's queue out. */
-export async function queueRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function queueRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db } = opts.infra
+  const { db } = app
 
   app.get(
     '/v1/agent/queue',

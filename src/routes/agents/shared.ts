@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import { findTeam, type Team } from '../../agents/queue.js'
 import type { AgentClaims } from '../../agents/tokens.js'
-import type { Infra } from '../../infra.js'
+import type { Db } from '../../db/pool.js'
 import { AppError } from '../../errors.js'
 import { CaseReference } from '../../intake/reference.js'
 import { Id, MultiLine, Nullable, Timestamp } from '../../lib/schema.js'
@@ -39,7 +39,7 @@ export const agentOf = (req: FastifyRequest) => req.agent!
 export const refOf = (req: { params: { reference: string } }) => req.params.reference.toUpperCase()
 
 /** A team of the agent's partnership, or none asked for; another partnership's is 404. */
-export async function teamOf(db: Infra['db'], agent: AgentClaims, id: number | undefined): Promise<Team | null> {
+export async function teamOf(db: Db, agent: AgentClaims, id: number | undefined): Promise<Team | null> {
   if (id === undefined) return null
   const team = await findTeam(db, agent.partnershipId, id)
   if (!team) throw new AppError('not_found', { message: 'No team with this id' })

@@ -1,9 +1,9 @@
 import websocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
+import { announceActivity, setPresence, type Presence } from '../../agents/presence.js'
 import type { AgentSessions } from '../../agents/sessions.js'
-import type { AgentClaims, VerifiedAgent } from '../../agents/tokens.js'
-import type { Infra } from '../../infra.js'
+import type { VerifiedAgent } from '../../agents/tokens.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
 import type { LiveEvent, LiveHub } from '../../realtime/hub.js'
 import { socketBudget } from '../../realtime/socket-budget.js'
@@ -24,7 +24,6 @@ const PING_EVERY_MS = 30_000
 const REPEAT_AFTER_MS = 30_000
 const ACTIVITIES = new Set(['viewing', 'replying', 'left'])
 
-type Presence = 'online' | 'away' | 'offline'
 type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { type: 'viewing' | 'replying' | 'left'; reference: string }
 
 /**
@@ -48,24 +47,12 @@ type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { typ
  * REST routes, which record it. Should LiveEvent ever carry personal data, `forward` must
  * record each event's case before sending it.
  */
-export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions; hub: LiveHub }) {
-  const { db, config } = opts.infra
+export async function agentStreamRoutes(fastify: FastifyInstance, opts: { tokens: AgentSessions; hub: LiveHub }) {
+  const { db, config } = fastify
   const { hub, tokens: sessions } = opts
   await fastify.register(websocket, { options: { maxPayload: 16_384 } })
   /** this process's sockets per agent, each with the claims of the token it opened with */
   const live = new Map<number, Map<WebSocket, VerifiedAgent>>()
-
-  /** Writes presence; announces it only when it changed. A disabled agent can only go offline. */
-  const setPresence = async (agent: AgentClaims, presence: Presence) => {
-    const { rows } = await db.query<{ was: Presence }>(
-      `with old as (select id, presence from agents where id = $1 and (active or $2 = 'offline') for update)
-       update agents a set presence = $2, presence_at = now() from old where a.id = old.id returning old.presence as was`,
-      [agent.agentId, presence]
-    )
-    if (rows[0] && rows[0].was !== presence) {
-      await hub.announce({ type: 'presence', event_id: 0, at: new Date().toISOString(), partnership_id: agent.partnershipId, agent_id: agent.agentId, detail: { presence }, case: EMPTY_CASE })
-    }
-  }
 
   /** Closes every socket here whose agent no longer holds its token (disabled, removed, changed). */
   const revokeStale = async (agentIds: number[]) => {
@@ -128,7 +115,7 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra:
         said$ = said$.then(fn).catch(() => {})
       }
       hub.attach()
-      inOrder(() => setPresence(agent, 'online'))
+      inOrder(() => setPresence(db, hub, agent, 'online'))
 
       const forward = (event: LiveEvent) => {
         if (event.partnership_id !== agent.partnershipId || closing) return
@@ -177,13 +164,13 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra:
           const presence = msg.presence === 'away' ? 'away' : 'online'
           if (presence === said.presence && now - said.presenceAt < REPEAT_AFTER_MS) return
           Object.assign(said, { presence, presenceAt: now })
-          inOrder(() => setPresence(agent, presence))
+          inOrder(() => setPresence(db, hub, agent, presence))
         } else if (ACTIVITIES.has(msg.type) && typeof msg.reference === 'string') {
           const activity = `${msg.type} ${msg.reference.toUpperCase()}`
           if (activity === said.activity && now - said.activityAt < REPEAT_AFTER_MS) return
           Object.assign(said, { activity, activityAt: now })
           const [type, reference] = [msg.type, msg.reference.toUpperCase()]
-          inOrder(() => announceActivity(agent, type, reference))
+          inOrder(() => announceActivity(db, hub, agent, type, reference))
         }
       })
 
@@ -196,25 +183,8 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { infra:
         mine.delete(socket)
         if (mine.size) return
         if (live.get(agent.agentId) === mine) live.delete(agent.agentId)
-        inOrder(() => setPresence(agent, 'offline'))
+        inOrder(() => setPresence(db, hub, agent, 'offline'))
       })
     }
   )
-
-  /** "Who else is on this case": only for a case of the agent's own partnership. */
-  async function announceActivity(agent: AgentClaims, activity: string, reference: string) {
-    const { rows } = await db.query<{ reference: string }>('select reference from cases where reference = $1 and partnership_id = $2', [reference, agent.partnershipId])
-    if (!rows[0]) return
-    await hub.announce({
-      type: 'case.viewers',
-      event_id: 0,
-      at: new Date().toISOString(),
-      partnership_id: agent.partnershipId,
-      agent_id: agent.agentId,
-      detail: { reference, activity },
-      case: { ...EMPTY_CASE, reference }
-    })
-  }
 }
-
-const EMPTY_CASE: LiveEvent['case'] = { reference: '', council_gss: null, status: '', work_status: '', priority: '', assigned_agent_id: null, sla_due_at: null }

@@ -3,7 +3,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { supervisorOverview } from '../../agents/supervisor.js'
 import type { AgentSessions } from '../../agents/sessions.js'
-import type { Infra } from '../../infra.js'
 import { Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
@@ -32,7 +31,7 @@ const TeamOverview = Type.Object({
  * The supervisor's view over REST, of their own partnership only: needs a supervisor (or admin) token.
  * Counts per team and the agents' own presence and load: nothing of any resident's, so no read is recorded.
  */
-export async function supervisorRoutes(fastify: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions }) {
+export async function supervisorRoutes(fastify: FastifyInstance, opts: { tokens: AgentSessions }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('onRequest', requireAgent(opts.tokens, 'supervisor'))
 
@@ -46,6 +45,6 @@ export async function supervisorRoutes(fastify: FastifyInstance, opts: { infra: 
         response: { 200: Type.Object({ at: Timestamp, teams: Type.Array(TeamOverview) }), 401: ErrorBody, 403: ErrorBody }
       }
     },
-    async (req) => ({ at: new Date(), teams: await supervisorOverview(opts.infra.db, req.agent!.partnershipId) })
+    async (req) => ({ at: new Date(), teams: await supervisorOverview(app.db, req.agent!.partnershipId) })
   )
 }

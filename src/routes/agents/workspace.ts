@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify'
 import { MergeConflict } from '../../agents/merge.js'
 import { WorkConflict } from '../../agents/queue.js'
 import type { AgentSessions } from '../../agents/sessions.js'
-import type { Infra } from '../../infra.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
 import { caseWorkRoutes } from './case-work.js'
 import { mergeRoutes } from './merges.js'
@@ -14,7 +13,7 @@ import { queueRoutes } from './queue.js'
  * context, its agent-token hook set once here, so no route of it can be added without one;
  * a case (or team) of another partnership is 404, as if it did not exist.
  */
-export async function agentRoutes(app: FastifyInstance, opts: { infra: Infra; tokens: AgentSessions }) {
+export async function agentRoutes(app: FastifyInstance, opts: { tokens: AgentSessions }) {
   app.addHook('onRequest', requireAgent(opts.tokens))
   // Refusals the agent can act on answer 409 with their own code; everything else goes on
   // to the app's error handler. (Once the codes are in src/errors.ts, WorkConflict can
@@ -23,7 +22,7 @@ export async function agentRoutes(app: FastifyInstance, opts: { infra: Infra; to
     if (err instanceof WorkConflict || err instanceof MergeConflict) return reply.code(409).send({ code: err.code, message: err.message, request_id: req.id })
     throw err
   })
-  await app.register(queueRoutes, { infra: opts.infra })
-  await app.register(caseWorkRoutes, { infra: opts.infra })
-  await app.register(mergeRoutes, { infra: opts.infra })
+  await app.register(queueRoutes)
+  await app.register(caseWorkRoutes)
+  await app.register(mergeRoutes)
 }

@@ -4,10 +4,10 @@ import type { CouncilCase } from '../../councils/council-cases.js'
 import { externalReportView } from '../../delivery/external-report.js'
 import { AppError } from '../../errors.js'
 import { CaseReference } from '../../intake/reference.js'
-import { Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
+import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, Timestamp, describedPattern } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
-/** The case API's schemas (cases.ts), its view of a case and its page cursor. */
+/** The case API's schemas (cases.ts): what it takes, its view of a case, its page cursor. */
 
 export const CaseView = Type.Object({
   reference: Type.String(),
@@ -72,6 +72,47 @@ export const Params = Type.Object({ reference: CaseReference() })
 export const Status = StringEnum(UPDATE_STATUSES, { description: "the council's status, as Open311's service request updates name them" })
 export const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
 export const security = [{ councilKey: [] }]
+
+const Uprn = (description: string) => Type.String({ pattern: describedPattern('^[0-9]{1,12}$', 'must be a UPRN: up to 12 digits'), description })
+const Usrn = (description: string) => Type.String({ pattern: describedPattern('^[0-9]{1,8}$', 'must be a USRN: up to 8 digits'), description })
+
+/** GET /v1/cases: what to list, and which page. */
+export const ListQuery = Type.Object(
+  {
+    status: Type.Optional(StringEnum(['received', 'triage', 'routed', 'with_back_office', 'resolved'])),
+    service: Type.Optional(SingleLine({ maxLength: 64 })),
+    reference: Type.Optional(CaseReference()),
+    uprn: Type.Optional(Uprn('only cases about this property (Unique Property Reference Number)')),
+    usrn: Type.Optional(Usrn('only cases about this street (Unique Street Reference Number)')),
+    updated_since: Type.Optional(Type.String({ format: 'date-time' })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: IntegerBetween(1, 500, { default: 100 })
+  },
+  { additionalProperties: false }
+)
+
+/** PATCH /v1/cases/:reference: the fields a council's system may set. */
+export const CaseFields = Type.Object(
+  {
+    status: Type.Optional(Status),
+    priority: Type.Optional(StringEnum(['low', 'normal', 'high', 'urgent'])),
+    council_reference: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 })),
+    uprn: Type.Optional(Uprn("the property the case is about, from the council's gazetteer")),
+    usrn: Type.Optional(Usrn('the street the case is about'))
+  },
+  { additionalProperties: false, minProperties: 1, examples: [{ status: 'in_progress', priority: 'high', council_reference: 'WCC-WASTE-4411', uprn: '100030491234' }] }
+)
+
+/** POST /v1/cases/:reference/updates: a status update, and whether the resident is told. */
+export const CouncilUpdate = Type.Object(
+  {
+    status: Status,
+    description: Type.Optional(MultiLine({ maxLength: 1600 })),
+    for_resident: Type.Boolean({ default: true }),
+    update_id: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 }))
+  },
+  { additionalProperties: false, examples: [{ status: 'action_scheduled', description: 'A crew will come on Friday.', for_resident: true, update_id: 'WASTE-88121-3' }] }
+)
 
 /** A case as the API gives it: the reporting client's report read field by field. */
 export const councilView = <T extends CouncilCase>(c: T) => ({ ...c, external_report: externalReportView(c.external_report) })

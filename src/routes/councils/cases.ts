@@ -5,14 +5,12 @@ import { applyCouncilUpdate } from '../../cases/council-updates.js'
 import { addCouncilNote, caseMessagesAndEvents, findCouncilCase, listCouncilCases, updateCouncilFields } from '../../councils/council-cases.js'
 import { recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
-import { CaseReference } from '../../intake/reference.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
-import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, describedPattern } from '../../lib/schema.js'
+import { MultiLine, Nullable, StringEnum } from '../../lib/schema.js'
 import { normaliseUprn, normaliseUsrn } from '../../lib/uk-identifiers.js'
 import { requireScope } from '../../plugins/api-key-auth.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
-import { CaseDetail, CaseView, councilView, decodeCursor, encodeCursor, errors, Params, security, Status } from './case-schemas.js'
+import { CaseDetail, CaseFields, CaseView, councilView, CouncilUpdate, decodeCursor, encodeCursor, errors, ListQuery, Params, security } from './case-schemas.js'
 
 /**
  * The case API for council systems, each with its own key (`Authorization: Bearer sbk_…`):
@@ -20,9 +18,9 @@ import { CaseDetail, CaseView, councilView, decodeCursor, encodeCursor, errors, 
  * those of its member councils; any other case is 404, as if it did not exist. Counted per
  * key against RATE_LIMIT_API_KEY_PER_MIN.
  */
-export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function caseRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, catalogue, queues, config } = opts.infra
+  const { db, catalogue, queues, config } = app
   const limits = app.requestLimits.apiKey
   // the key was identified once for the context (councilsBoundary); each route needs its scope, then its rate limit
   const read = [requireScope(db, 'read'), ...limits]
@@ -44,19 +42,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
         security,
         summary: "The council's cases, oldest change first, a page at a time",
         description: 'Sync by asking with `updated_since` and following `next_cursor` until it is null.',
-        querystring: Type.Object(
-          {
-            status: Type.Optional(StringEnum(['received', 'triage', 'routed', 'with_back_office', 'resolved'])),
-            service: Type.Optional(SingleLine({ maxLength: 64 })),
-            reference: Type.Optional(CaseReference()),
-            uprn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,12}$', 'must be a UPRN: up to 12 digits'), description: 'only cases about this property (Unique Property Reference Number)' })),
-            usrn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,8}$', 'must be a USRN: up to 8 digits'), description: 'only cases about this street (Unique Street Reference Number)' })),
-            updated_since: Type.Optional(Type.String({ format: 'date-time' })),
-            cursor: Type.Optional(Type.String({ maxLength: 200 })),
-            limit: IntegerBetween(1, 500, { default: 100 })
-          },
-          { additionalProperties: false }
-        ),
+        querystring: ListQuery,
         response: { 200: Type.Object({ cases: Type.Array(CaseView), next_cursor: Nullable(Type.String()) }), ...errors }
       }
     },
@@ -112,16 +98,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
         summary: "Set the case's status (as the council's system sees it), its priority or the council's own reference",
         description: 'A status here is recorded like a status update, but the resident is not told; post to /updates for that.',
         params: Params,
-        body: Type.Object(
-          {
-            status: Type.Optional(Status),
-            priority: Type.Optional(StringEnum(['low', 'normal', 'high', 'urgent'])),
-            council_reference: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 })),
-            uprn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,12}$', 'must be a UPRN: up to 12 digits'), description: "the property the case is about, from the council's gazetteer" })),
-            usrn: Type.Optional(Type.String({ pattern: describedPattern('^[0-9]{1,8}$', 'must be a USRN: up to 8 digits'), description: 'the street the case is about' }))
-          },
-          { additionalProperties: false, minProperties: 1, examples: [{ status: 'in_progress', priority: 'high', council_reference: 'WCC-WASTE-4411', uprn: '100030491234' }] }
-        ),
+        body: CaseFields,
         response: { 200: CaseView, 422: ErrorBody, ...errors }
       }
     },
@@ -180,15 +157,7 @@ export async function caseRoutes(fastify: FastifyInstance, opts: { infra: Infra 
         description:
           "The resident is told on the channel they used (a text to a case that came by text; an email to one that came by email or the web with an email address), in the council's wording for that status (template status_update), through the outbound queue. This is where a council system sets a case's status: Open311's POST servicerequestupdates takes comments from the public (FixMyStreet's users), never the council's status. An update_id is the caller's own: the same one again from the same key on the same case changes nothing; on another case it is another update. Line ends are stored as LF.",
         params: Params,
-        body: Type.Object(
-          {
-            status: Status,
-            description: Type.Optional(MultiLine({ maxLength: 1600 })),
-            for_resident: Type.Boolean({ default: true }),
-            update_id: Type.Optional(SingleLine({ minLength: 1, maxLength: 100 }))
-          },
-          { additionalProperties: false, examples: [{ status: 'action_scheduled', description: 'A crew will come on Friday.', for_resident: true, update_id: 'WASTE-88121-3' }] }
-        ),
+        body: CouncilUpdate,
         response: {
           201: Type.Object({ update_id: Type.String(), applied: Type.Boolean(), resident_told_by: StringEnum(['sms', 'email', 'not_asked', 'no_channel']) }),
           ...errors

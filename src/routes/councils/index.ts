@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify'
-import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { identifyApiKey } from '../../plugins/api-key-auth.js'
 import { caseRoutes } from './cases.js'
@@ -13,12 +12,11 @@ import { webhookRoutes } from './webhooks.js'
  * own: a key may come in its form body, which is not read yet when the request arrives, it
  * may be left out for the public's view, and its refusals are Open311's (open311Access).
  */
-export async function councilsBoundary(app: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
-  const { infra, intake } = opts
+export async function councilsBoundary(app: FastifyInstance, opts: { intake: IntakeBatcher }) {
   await app.register(async (keyed) => {
-    keyed.addHook('onRequest', identifyApiKey(infra.db))
-    await keyed.register(caseRoutes, { infra })
-    await keyed.register(webhookRoutes, { infra })
+    keyed.addHook('onRequest', identifyApiKey(keyed.db))
+    await keyed.register(caseRoutes)
+    await keyed.register(webhookRoutes)
   })
-  await app.register(open311Routes, { infra, intake, prefix: '/open311/v2' })
+  await app.register(open311Routes, { intake: opts.intake, prefix: '/open311/v2' })
 }

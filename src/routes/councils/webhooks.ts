@@ -4,7 +4,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { ApiKeyGrant } from '../../councils/api-keys.js'
 import { targetPolicy, webhookUrlRefusal } from '../../delivery/destination-policy.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { Id, IntegerBetween, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
@@ -47,9 +46,9 @@ const KEY_HELP = 'Send the council (or partnership) API key as `Authorization: B
  * can list and replay what failed. A key acts only for its own council (a partnership key
  * for its members); anything else is 404, so nobody learns what another council has.
  */
-export async function webhookRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function webhookRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, queues, config } = opts.infra
+  const { db, queues, config } = app
   const policy = targetPolicy(config)
   const maxPerCouncil = config.WEBHOOK_MAX_SUBSCRIPTIONS_PER_COUNCIL
   // the key (identified once for the context, councilsBoundary) before anything else, so a

@@ -3,7 +3,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { listReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { IntegerBetween, Nullable, SingleLine, StringEnum } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
@@ -21,9 +20,9 @@ const Read = Type.Object({
  * officer. Registered inside operatorsBoundary, behind the operator key. Reading this log is not a
  * read of the case (it shows who looked, never what they saw), so it records nothing.
  */
-export async function adminAccessLogRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function adminAccessLogRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db } = opts.infra
+  const { db } = app
 
   app.get(
     '/v1/admin/access-log',

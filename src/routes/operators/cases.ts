@@ -5,7 +5,6 @@ import { findCaseWithEvents, listCasesWithoutDestination, listDeliveries, listTr
 import { casesByReference, recordRequestReads } from '../../data-protection/access-log.js'
 import { retryDelivery } from '../../delivery/retry-delivery.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 import { IntegerBetween, MultiLine, Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
@@ -78,9 +77,9 @@ const Limit = Type.Optional(IntegerBetween(1, 500, { default: 100 }))
  * cases no back office will receive, deliveries and their retries. Registered inside
  * operatorsBoundary, behind the operator key.
  */
-export async function adminCaseRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function adminCaseRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, queues, config } = opts.infra
+  const { db, queues, config } = app
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody }
 

@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { emailDeps } from '../../channels/email/email-deps.js'
+import type { EmailDeps } from '../../channels/email/email-deps.js'
 import { HtmlSanitiser } from '../../channels/email/html-sanitiser.js'
 import { releaseQuarantined } from '../../channels/email/receive-email.js'
 import { safeHtmlOf } from '../../channels/email/safe-html.js'
 import { casesByReference, recordRequestReads } from '../../data-protection/access-log.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { Id as RowId, Nullable, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
@@ -72,10 +71,10 @@ const HTML_CSP = "default-src 'none'; img-src cid: data:; style-src 'unsafe-inli
  * the read log, which is kept per case, cannot record its reads; release and discard
  * answer an outcome and a reference only.
  */
-export async function adminEmailRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function adminEmailRoutes(fastify: FastifyInstance, opts: { mail: EmailDeps }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db } = opts.infra
-  const deps = emailDeps(opts.infra)
+  const { db } = app
+  const deps = opts.mail
   const security = [{ operatorKey: [] }]
   const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody }
   // a mail's HTML is sanitised on a thread of its own, 5 s at most, a few waiting at once

@@ -3,7 +3,6 @@ import Type from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { eraseResident, releaseLegalHold, setLegalHold } from '../../data-protection/erasure.js'
 import { contactOf } from '../../data-protection/footprint.js'
-import type { Infra } from '../../infra.js'
 import { CaseReference } from '../../intake/reference.js'
 import { IntegerBetween, MultiLine, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
@@ -43,9 +42,9 @@ const Notice = Type.Object({
 })
 
 /** Erasure and legal holds. Registered inside operatorsBoundary, behind the operator key. */
-export async function adminErasureRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function adminErasureRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, redis, config } = opts.infra
+  const { db, redis, config } = app
   const security = [{ operatorKey: [] }]
   const tags = ['data protection']
   const errors = { 400: ErrorBody, 401: ErrorBody, 503: ErrorBody }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { Infra } from '../../infra.js'
+import type { EmailDeps } from '../../channels/email/email-deps.js'
 import { requireOperatorKey } from '../../plugins/operator-auth.js'
 import { adminAccessLogRoutes } from './access-log.js'
 import { adminCaseRoutes } from './cases.js'
@@ -13,14 +13,15 @@ import { adminSubjectAccessRoutes } from './subject-access.js'
  * behind routing, the triage queue, dead letters, quarantined mail, data protection. The
  * key is checked once, here, for every route of the context.
  */
-export async function operatorsBoundary(app: FastifyInstance, opts: { infra: Infra }) {
+export async function operatorsBoundary(app: FastifyInstance, opts: { mail: EmailDeps }) {
   // before validation, so a caller without the key learns nothing, not even what is malformed
-  app.addHook('onRequest', requireOperatorKey(opts.infra.config.OPERATOR_API_KEY))
-  await app.register(adminEmailRoutes, { infra: opts.infra })
+  app.addHook('onRequest', requireOperatorKey(app.config.OPERATOR_API_KEY))
+  // a released quarantined mail is taken in as the listener and the webhook take mail in
+  await app.register(adminEmailRoutes, { mail: opts.mail })
   // data protection: retention, the read log, subject access, erasure (docs/data-protection.md)
-  await app.register(adminRetentionRoutes, { infra: opts.infra })
-  await app.register(adminAccessLogRoutes, { infra: opts.infra })
-  await app.register(adminSubjectAccessRoutes, { infra: opts.infra })
-  await app.register(adminErasureRoutes, { infra: opts.infra })
-  await app.register(adminCaseRoutes, { infra: opts.infra })
+  await app.register(adminRetentionRoutes)
+  await app.register(adminAccessLogRoutes)
+  await app.register(adminSubjectAccessRoutes)
+  await app.register(adminErasureRoutes)
+  await app.register(adminCaseRoutes)
 }

@@ -12,7 +12,6 @@ import {
 } from '../../data-protection/retention-schedules.js'
 import { AppError } from '../../errors.js'
 import { createRetentionQueue, queueRetentionRun } from '../../jobs/queues.js'
-import type { Infra } from '../../infra.js'
 import { IntegerBetween, Nullable, SingleLine, StringEnum, Timestamp } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
@@ -59,9 +58,9 @@ const CaseCount = Type.Object({
 })
 
 /** Retention schedules and runs, and the case counts that survive retention (operator API). Registered inside operatorsBoundary, behind the operator key. */
-export async function adminRetentionRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function adminRetentionRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, redis, config } = opts.infra
+  const { db, redis, config } = app
   const security = [{ operatorKey: [] }]
   const tags = ['data protection']
   const errors = { 400: ErrorBody, 401: ErrorBody, 503: ErrorBody }

@@ -5,14 +5,13 @@ import { routeOf } from '../../data-protection/access-log.js'
 import { exportResident } from '../../data-protection/export.js'
 import { SUBJECT_ACCESS_SCHEMA_ID, SubjectAccessExport } from '../../data-protection/export-schema.js'
 import { contactOf } from '../../data-protection/footprint.js'
-import type { Infra } from '../../infra.js'
 import { SingleLine } from '../../lib/schema.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
 /** Subject access: everything held about a resident, as one JSON document. Registered inside operatorsBoundary, behind the operator key. */
-export async function adminSubjectAccessRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function adminSubjectAccessRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db } = opts.infra
+  const { db } = app
   // a shared schema (not inlined in the route), so the OpenAPI document publishes it once,
   // under components.schemas with the title SubjectAccessExport, for readers of exports to validate against
   app.addSchema(SubjectAccessExport)

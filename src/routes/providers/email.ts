@@ -3,10 +3,9 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import type { OurRecipient } from '../../channels/email/mailboxes.js'
-import { emailDeps } from '../../channels/email/email-deps.js'
+import type { EmailDeps } from '../../channels/email/email-deps.js'
 import { receiveEmail } from '../../channels/email/receive-email.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import { ErrorBody } from '../../plugins/error-handler.js'
 
 /** EMAIL_INBOUND_SECRETS ("name:secret,…") as name → SHA-256 of the secret. */
@@ -44,16 +43,16 @@ function addressesFor(raw: Buffer, to: string | undefined): string[] {
  * same intake as our SMTP listener: answered 200 only once the message is committed, 503
  * with Retry-After when it cannot be, so the provider retries.
  */
-export async function emailRoutes(fastify: FastifyInstance, opts: { infra: Infra }) {
+export async function emailRoutes(fastify: FastifyInstance, opts: { mail: EmailDeps }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { infra } = opts
-  const deps = emailDeps(infra)
-  const secrets = inboundSecrets(infra.config.EMAIL_INBOUND_SECRETS)
-  if (!secrets.size) infra.log.info('EMAIL_INBOUND_SECRETS is not set: POST /channels/email/inbound refuses every request (401)')
+  const { config, db } = app
+  const deps = opts.mail
+  const secrets = inboundSecrets(config.EMAIL_INBOUND_SECRETS)
+  if (!secrets.size) app.log.info('EMAIL_INBOUND_SECRETS is not set: POST /channels/email/inbound refuses every request (401)')
 
   app.removeAllContentTypeParsers()
   // too big: 413 from Fastify while reading, before anything is parsed
-  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: infra.config.EMAIL_MAX_BYTES }, (_req, body, done) => done(null, body))
+  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: config.EMAIL_MAX_BYTES }, (_req, body, done) => done(null, body))
   app.setErrorHandler((err: FastifyError) => {
     // the app's handler answers; only the advice for a wrong Content-Type differs here
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') throw new AppError('unsupported_media_type', { field: 'content-type', message: 'Send the raw message as message/rfc822' })
@@ -96,7 +95,7 @@ export async function emailRoutes(fastify: FastifyInstance, opts: { infra: Infra
       for (const address of addressesFor(raw, req.query.to)) {
         const ours = deps.mailboxes.recognise(address)
         // a reply address counts only while its case exists, as at the SMTP listener
-        if (ours && (ours.kind === 'mailbox' || (await deps.mailboxes.replyTokenKnown(infra.db, ours.token)))) recipients.push(ours)
+        if (ours && (ours.kind === 'mailbox' || (await deps.mailboxes.replyTokenKnown(db, ours.token)))) recipients.push(ours)
       }
       if (!recipients.length) throw new AppError('unknown_recipient')
       const done = deps.pressure.begin()

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { Infra } from '../../infra.js'
+import type { EmailDeps } from '../../channels/email/email-deps.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { emailRoutes } from './email.js'
 import { twilioRoutes } from './twilio-sms.js'
@@ -11,9 +11,9 @@ import { twilioVoiceRoutes } from './twilio-voice.js'
  * and answers in its own form (TwiML, JSON), so each is a context of its own under
  * /channels, with its own parser and error handler.
  */
-export async function providersBoundary(app: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
-  const { infra, intake } = opts
-  await app.register(twilioRoutes, { infra, intake, prefix: '/channels/twilio' })
-  await app.register(twilioVoiceRoutes, { infra, intake, prefix: '/channels/twilio/voice' })
-  await app.register(emailRoutes, { infra, prefix: '/channels/email' })
+export async function providersBoundary(app: FastifyInstance, opts: { intake: IntakeBatcher; mail: EmailDeps }) {
+  const { intake, mail } = opts
+  await app.register(twilioRoutes, { intake, prefix: '/channels/twilio' })
+  await app.register(twilioVoiceRoutes, { intake, prefix: '/channels/twilio/voice' })
+  await app.register(emailRoutes, { mail, prefix: '/channels/email' })
 }

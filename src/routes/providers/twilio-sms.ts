@@ -6,7 +6,6 @@ import { receiveSms } from '../../channels/twilio/receive-sms.js'
 import { TwilioSmsBody, TwilioSmsStatusBody } from '../../channels/twilio/sms.js'
 import { messagingTwiml } from '../../channels/twilio/twiml.js'
 import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { applyStatusReport } from '../../messaging/outbound.js'
 
@@ -19,12 +18,12 @@ const RETRY_AFTER_SECONDS = 5
  * even validated, and by nothing else: Twilio posts from many addresses, so the per-address
  * rate limits of the web channel do not apply here.
  */
-export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
+export async function twilioRoutes(fastify: FastifyInstance, opts: { intake: IntakeBatcher }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { infra, intake } = opts
-  const { config, db, catalogue, queues } = infra
+  const { intake } = opts
+  const { config, db, catalogue, queues } = app
   const tokens = [config.TWILIO_AUTH_TOKEN, config.TWILIO_AUTH_TOKEN_SECONDARY].filter((t): t is string => Boolean(t))
-  if (!tokens.length) infra.log.warn('TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused (403)')
+  if (!tokens.length) app.log.warn('TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused (403)')
 
   // form bodies only, as Twilio sends them; JSON and the rest are 415
   app.removeAllContentTypeParsers()
@@ -53,7 +52,7 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { infra: Infr
   app.setNotFoundHandler((_req, reply) => refuse(reply, 'not_found'))
 
   const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
-  const sms = { db, catalogue, queues, intake, pressure: infra.intakePressure, threadWindowHours: config.SMS_THREAD_WINDOW_HOURS }
+  const sms = { db, catalogue, queues, intake, pressure: app.intakePressure, threadWindowHours: config.SMS_THREAD_WINDOW_HOURS }
 
   app.post(
     '/sms',

@@ -1,5 +1,5 @@
 import formbody from '@fastify/formbody'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { recordCallQueued, saveRecordingHalf } from '../../channels/twilio/call-recordings.js'
@@ -7,7 +7,6 @@ import { openCallCase, storeRecording } from '../../channels/twilio/receive-call
 import { requireTwilioSignature } from '../../channels/twilio/signature.js'
 import {
   agentTwiml,
-  apologyTwiml,
   CALL_QUEUED,
   CallState,
   callerPhone,
@@ -24,14 +23,9 @@ import {
   TwilioVoiceBody,
   voicemailTwiml
 } from '../../channels/twilio/voice.js'
-import { AppError, errorCatalogue, isTransientInfraError, type ErrorCode } from '../../errors.js'
-import type { Infra } from '../../infra.js'
+import { AppError } from '../../errors.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
-
-const RETRY_AFTER_SECONDS = 5
-const PREFIX = '/channels/twilio/voice'
-// the routes where a caller is still on the line listening: a failure there offers voicemail
-const IVR_PATHS = new Set([PREFIX, `${PREFIX}/`, `${PREFIX}/menu`])
+import { answerVoiceErrorsInTwiml, PREFIX, twiml } from './twilio-voice-errors.js'
 
 /**
  * Twilio's voice webhooks (registered under /channels/twilio/voice): the menu of a
@@ -40,45 +34,23 @@ const IVR_PATHS = new Set([PREFIX, `${PREFIX}/`, `${PREFIX}/menu`])
  * caller can still leave one, else goodbye. Admitted by Twilio's signature alone, checked
  * before anything is parsed further.
  */
-export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
+export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake: IntakeBatcher }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { infra, intake } = opts
-  const { config, db, catalogue, queues } = infra
+  const { intake } = opts
+  const { config, db, catalogue, queues } = app
   const tokens = [config.TWILIO_AUTH_TOKEN, config.TWILIO_AUTH_TOKEN_SECONDARY].filter((t): t is string => Boolean(t))
   const base = `${config.PUBLIC_BASE_URL}${PREFIX}`
 
   app.removeAllContentTypeParsers()
   await app.register(formbody)
 
-  const twiml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/xml; charset=utf-8').send(body)
-  const refuse = (req: FastifyRequest, reply: FastifyReply, code: ErrorCode) => {
-    const status = errorCatalogue[code].status
-    if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
-    // a caller still in the menu may leave a voicemail; a refused or forged request gets none
-    const path = (req.raw.url ?? req.url).split('?')[0] ?? ''
-    const offerVoicemail = status >= 500 && IVR_PATHS.has(path)
-    return twiml(reply, status, apologyTwiml(offerVoicemail ? base : null))
-  }
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof AppError) return refuse(req, reply, err.code)
-    if (err.validation) return refuse(req, reply, 'validation_failed')
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return refuse(req, reply, 'unsupported_media_type')
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return refuse(req, reply, 'payload_too_large')
-    if (isTransientInfraError(err)) {
-      req.log.warn({ err }, 'dependency unavailable; answered 503')
-      return refuse(req, reply, 'temporarily_unavailable')
-    }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return twiml(reply, err.statusCode, apologyTwiml(null))
-    req.log.error({ err }, 'unhandled error in a Twilio voice webhook')
-    return refuse(req, reply, 'internal_error')
-  })
-  app.setNotFoundHandler((req, reply) => refuse(req, reply, 'not_found'))
+  answerVoiceErrorsInTwiml(fastify, base)
 
   const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
   const tags = ['voice channel']
 
   // what a call's answers do to cases (src/channels/twilio/receive-call.ts)
-  const calls = { db, catalogue, queues, intake, log: infra.log }
+  const calls = { db, catalogue, queues, intake, log: app.log }
 
   app.post(
     '/',

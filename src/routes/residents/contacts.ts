@@ -4,7 +4,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { findCaseStatus } from '../../cases/case-status.js'
 import { WebContactBody, toInboundContact } from '../../channels/web/web-contact.js'
 import { AppError } from '../../errors.js'
-import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { normaliseContactPoint } from '../../lib/contact-points.js'
@@ -29,9 +28,9 @@ const Status = Type.Object({
 })
 
 /** The web channel: residents (or a council's web form) report a problem and follow it. */
-export async function contactRoutes(fastify: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
+export async function contactRoutes(fastify: FastifyInstance, opts: { intake: IntakeBatcher }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, catalogue, queues, config, intakePressure } = opts.infra
+  const { db, catalogue, queues, config, intakePressure } = app
   const { intake } = opts
   // JSON only: Fastify's built-in text/plain parser would let a plain-text body through to
   // schema validation, where it would fail with a less helpful 400

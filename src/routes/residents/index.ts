@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify'
-import type { Infra } from '../../infra.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
 import { contactRoutes } from './contacts.js'
 
@@ -7,6 +6,6 @@ import { contactRoutes } from './contacts.js'
  * Residents, and councils' own web forms: anyone may report a problem and follow it. No
  * key: each route is limited per client address instead (src/plugins/rate-limits.ts).
  */
-export async function residentsBoundary(app: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
+export async function residentsBoundary(app: FastifyInstance, opts: { intake: IntakeBatcher }) {
   await app.register(contactRoutes, opts)
 }

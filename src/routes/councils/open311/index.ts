@@ -1,7 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Infra } from '../../../infra.js'
 import type { IntakeBatcher } from '../../../intake/intake-batcher.js'
 import { open311Access } from '../../../open311/access.js'
 import { open311ErrorHandler } from '../../../open311/errors.js'
@@ -16,9 +15,9 @@ import { updateCalls } from './updates.js'
  * picks), plus mySociety's service request updates. jurisdiction_id is a council's GSS code.
  * An access boundary of its own: its own body parser (forms only), key checks and errors.
  */
-export async function open311Routes(fastify: FastifyInstance, opts: { infra: Infra; intake: IntakeBatcher }) {
+export async function open311Routes(fastify: FastifyInstance, opts: { intake: IntakeBatcher }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { db, catalogue } = opts.infra
+  const { db, catalogue } = app
 
   // POST bodies are forms, as the standard has them; JSON and the rest are refused (400)
   app.removeAllContentTypeParsers()
@@ -31,7 +30,7 @@ export async function open311Routes(fastify: FastifyInstance, opts: { infra: Inf
   const poster = open311Access(db, catalogue, { key: 'required', scopes: ['open311'], limits })
   const reader = open311Access(db, catalogue, { key: 'required', scopes: ['read', 'open311'], limits })
 
-  const ctx: Open311Context = { infra: opts.infra, intake: opts.intake, anyone, poster, reader }
+  const ctx: Open311Context = { intake: opts.intake, anyone, poster, reader }
   // The read log: GET requests (with a key) and GET servicerequestupdates record a read of
   // each case they answer; discovery, services, tokens and the POSTs answer nothing of a
   // resident's (a reference, an update id) and record none.

@@ -10,7 +10,7 @@ import { commaList, describeFor, errors, MAX_RESULTS, OPEN311_BODY_LIMIT, record
 
 /** Reporting a problem, and reading requests back (the public's view without a key). */
 export function requestCalls(app: Open311App, ctx: Open311Context, fmt: Format) {
-  const { db, catalogue, queues, config, intakePressure } = ctx.infra
+  const { db, catalogue, queues, config, intakePressure } = app
   const { intake, anyone, poster } = ctx
   const describe = describeFor(fmt)
 

@@ -7,7 +7,7 @@ import { CHANGESET, describeFor, errors, send, type Open311App, type Open311Cont
 
 /** Discovery, the services a council takes requests for, and the questions each asks. */
 export function serviceCalls(app: Open311App, ctx: Open311Context, fmt: Format) {
-  const { catalogue, config } = ctx.infra
+  const { catalogue, config } = app
   const { anyone } = ctx
   const describe = describeFor(fmt)
 

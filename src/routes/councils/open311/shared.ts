@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { recordRequestReads, type CaseRead } from '../../../data-protection/access-log.js'
-import type { Infra } from '../../../infra.js'
+import type { Db } from '../../../db/pool.js'
 import type { IntakeBatcher } from '../../../intake/intake-batcher.js'
 import { accessOf } from '../../../open311/access.js'
 import { Open311Error, toXmlDocument, type Format } from '../../../open311/format.js'
@@ -13,9 +13,8 @@ import { ErrorList, type RequestRecord } from '../../../open311/schemas.js'
 
 export type Open311App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>
 type Access = (req: FastifyRequest, reply: FastifyReply) => Promise<void>
-/** The context's dependencies and its three key checks (open311Access), made once in index.ts. */
+/** The context's intake and its three key checks (open311Access), made once in index.ts; the rest is on the app (app.db…). */
 export interface Open311Context {
-  infra: Infra
   intake: IntakeBatcher
   /** a key is optional (read or open311 scope); without one, the public's view */
   anyone: Access
@@ -49,7 +48,7 @@ export function windowOf(q: { start_date?: string; end_date?: string }): { start
  * nothing personal (recordOf gives it no reporter, words, address or photo) and is nobody
  * the log could name, so it records nothing.
  */
-export async function recordKeyReads(db: Infra['db'], req: FastifyRequest, gss: string, rows: Pick<RequestRow, 'id' | 'reference'>[]): Promise<void> {
+export async function recordKeyReads(db: Db, req: FastifyRequest, gss: string, rows: Pick<RequestRow, 'id' | 'reference'>[]): Promise<void> {
   if (!accessOf(req).key) return
   // a case is the jurisdiction's (placed with it, or sent to it and not yet placed)
   await recordRequestReads(db, req, rows.map((r): CaseRead => ({ id: r.id, reference: r.reference, council_gss: gss })))

@@ -9,7 +9,7 @@ import { describeFor, errors, MAX_RESULTS, windowOf, type Open311App, type Open3
 
 /** mySociety's service request updates: the council's status updates out, the public's comments in. */
 export function updateCalls(app: Open311App, ctx: Open311Context, fmt: Format) {
-  const { db } = ctx.infra
+  const { db } = app
   const { poster, reader } = ctx
   const describe = describeFor(fmt)
 
