@@ -8,6 +8,7 @@
  */
 export const ROUTINES: readonly string[] = [
   'src/data-protection/sql/guards.sql',
+  'src/events/sql/record.sql',
   'src/intake/sql/intake.sql',
   'src/channels/email/sql/email-intake.sql',
   'src/cases/sql/reopen-on-resident-message.sql',

@@ -174,16 +174,19 @@ describe('events of a set-based statement', () => {
 })
 
 describe('the recorder', () => {
-  it('is the only TypeScript that inserts case events', () => {
+  it('is the only code, TypeScript or SQL source, that inserts case events', () => {
     const files = (dir: string): string[] =>
       readdirSync(dir).flatMap((name) => {
         const path = join(dir, name)
-        return statSync(path).isDirectory() ? files(path) : name.endsWith('.ts') ? [path] : []
+        return statSync(path).isDirectory() ? files(path) : /\.(ts|sql)$/.test(name) ? [path] : []
       })
-    const writers = [...files(join(projectRoot, 'src')), ...files(join(projectRoot, 'workers'))]
+    const sources = [...files(join(projectRoot, 'src')), ...files(join(projectRoot, 'workers'))]
+    // the scan reads the SQL sources too: a guard against one that silently finds none
+    expect(sources.filter((f) => f.endsWith('.sql')).length).toBeGreaterThan(5)
+    const writers = sources
       .filter((f) => !f.startsWith(join(projectRoot, 'src', 'events')) && /insert\s+into\s+case_events\b/i.test(readFileSync(f, 'utf8')))
       .map((f) => relative(projectRoot, f))
-    expect(writers, 'write case events through src/events/record.ts').toEqual([])
+    expect(writers, 'write case events through src/events/record.ts, or record_case_event (src/events/sql/record.sql) from SQL').toEqual([])
   })
 })
 

@@ -16,13 +16,12 @@ declare
                         then array['waiting_on_resident'] else array['waiting_on_resident', 'resolved'] end;
 begin
   if new.direction = 'inbound' and new.kind is null then
-    with reopened as (
-      update cases set work_status = 'open', updated_at = clock_timestamp()
-       where id = new.case_id and work_status = any(v_from)
-      returning id
-    )
-    insert into case_events (case_id, type, actor, reason, data)
-    select id, 'case.reopened', 'resident', 'The resident wrote again: the case is open again', jsonb_build_object('message_id', new.id) from reopened;
+    update cases set work_status = 'open', updated_at = clock_timestamp()
+     where id = new.case_id and work_status = any(v_from);
+    if found then
+      perform record_case_event(new.case_id, 'case.reopened', 'resident', 'The resident wrote again: the case is open again',
+                                jsonb_build_object('message_id', new.id));
+    end if;
   end if;
   return null;
 end $$;

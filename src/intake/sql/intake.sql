@@ -179,8 +179,7 @@ begin
           p->>'provider', p->>'provider_message_id', v_raw_id, coalesce(p->'media', '[]'::jsonb),
           p->>'subject', p->>'html', v_kind, coalesce((p->>'attachments_omitted')::integer, 0));
 
-  insert into case_events (case_id, type, actor, reason, data)
-  values (v_case,
+  perform record_case_event(v_case,
           case when v_opened then 'case.opened' else 'message.received' end,
           'intake:' || (p->>'channel'),
           case when v_opened then 'Contact received through the ' || (p->>'channel') || ' channel; case opened'

@@ -89,9 +89,8 @@ begin
     values (r.case_id, 'outbound', 'email', replace(v_ack->>'body', '{reference}', r.reference), replace(v_ack->>'subject', '{reference}', r.reference),
             v_ack->>'from', v_ack->>'to', 'smtp', v_ack->>'message_id', 'pending', 0, clock_timestamp(), 'system:acknowledgement', v_ack->'thread')
     returning id into v_ack_msg;
-    insert into case_events (case_id, type, actor, reason, data)
-    values (r.case_id, 'message.queued', 'system:acknowledgement', 'Acknowledgement with the case reference queued to go by email',
-            jsonb_build_object('message_id', v_ack_msg, 'channel', 'email'));
+    perform record_case_event(r.case_id, 'message.queued', 'system:acknowledgement', 'Acknowledgement with the case reference queued to go by email',
+                              jsonb_build_object('message_id', v_ack_msg, 'channel', 'email'));
     insert into outbox (topic, payload) values ('message:send', jsonb_build_object('message_id', v_ack_msg))
     returning id, job_key into v_ack_out, v_ack_key;
   end if;
