@@ -51,14 +51,14 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { intake: Int
   })
   app.setNotFoundHandler((_req, reply) => refuse(reply, 'not_found'))
 
-  const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
+  // every route here is Twilio's: its signature is checked once for the context, before the
+  // parameters are validated, so an unsigned request learns nothing
+  app.addHook('preValidation', requireTwilioSignature(config.PUBLIC_BASE_URL, tokens))
   const sms = { db, catalogue, queues, intake, pressure: app.intakePressure, threadWindowHours: config.SMS_THREAD_WINDOW_HOURS }
 
   app.post(
     '/sms',
     {
-      // checked before the parameters are validated: an unsigned request learns nothing
-      preValidation: signed,
       schema: {
         tags: ['sms channel'],
         summary: "Twilio's incoming-message webhook",
@@ -73,7 +73,6 @@ export async function twilioRoutes(fastify: FastifyInstance, opts: { intake: Int
   app.post(
     '/sms/status',
     {
-      preValidation: signed,
       schema: {
         tags: ['sms channel'],
         summary: "Twilio's status callback for a text we sent",

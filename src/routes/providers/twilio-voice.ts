@@ -46,7 +46,9 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake
 
   answerVoiceErrorsInTwiml(fastify, base)
 
-  const signed = requireTwilioSignature(config.PUBLIC_BASE_URL, tokens)
+  // every route here is Twilio's: its signature is checked once for the context, before the
+  // parameters are validated, so an unsigned request learns nothing
+  app.addHook('preValidation', requireTwilioSignature(config.PUBLIC_BASE_URL, tokens))
   const tags = ['voice channel']
 
   // what a call's answers do to cases (src/channels/twilio/receive-call.ts)
@@ -55,7 +57,6 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake
   app.post(
     '/',
     {
-      preValidation: signed,
       schema: {
         tags,
         summary: "Twilio's incoming-call webhook",
@@ -77,7 +78,6 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake
   app.post(
     '/menu',
     {
-      preValidation: signed,
       schema: { tags, summary: 'A menu answer (Gather action)', querystring: CallState, body: TwilioVoiceBody }
     },
     async (req, reply) => {
@@ -111,7 +111,6 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake
   app.post(
     '/recorded',
     {
-      preValidation: signed,
       schema: { tags, summary: 'The voicemail (Record action)', querystring: CallState, body: TwilioVoiceBody }
     },
     async (req, reply) => {
@@ -125,7 +124,6 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake
   app.post(
     '/recording',
     {
-      preValidation: signed,
       schema: { tags, summary: 'The recording status callback', querystring: CallState, body: TwilioVoiceBody }
     },
     async (req, reply) => {
@@ -137,7 +135,6 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake
   app.post(
     '/transcription',
     {
-      preValidation: signed,
       schema: { tags, summary: 'The transcription callback', body: TwilioVoiceBody }
     },
     async (req, reply) => {
@@ -157,14 +154,13 @@ export async function twilioVoiceRoutes(fastify: FastifyInstance, opts: { intake
 
   app.post(
     '/wait',
-    { preValidation: signed, schema: { tags, summary: 'Hold music for a queued caller (Enqueue waitUrl)' } },
+    { schema: { tags, summary: 'Hold music for a queued caller (Enqueue waitUrl)' } },
     async (_req, reply) => twiml(reply, 200, holdTwiml())
   )
 
   app.post(
     '/agent',
     {
-      preValidation: signed,
       schema: {
         tags,
         summary: "An agent's phone takes the next caller of a partnership's queue",
