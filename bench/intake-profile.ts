@@ -1,0 +1,155 @@
+/**
+ * Where a contact's Postgres time goes: `npm run bench:intake`. Starts the app (API and
+ * workers in one process, as `npm start` runs it) on a fresh database, sends web contacts
+ * at full speed for a while (the bench's phase b), waits until every case is routed and
+ * delivered, and prints contacts/s, the CPU each part of the machine spent per contact and,
+ * when Postgres has pg_stat_statements loaded, every statement by time per contact,
+ * including those run inside SQL functions and triggers (track = all).
+ *
+ * Knobs (env): PROFILE_SECONDS (10), PROFILE_CONNECTIONS (20), PROFILE_CHANNEL (web or
+ * smtp), BENCH_APP_ENV as in bench/run.ts, PROFILE_NODE_ARGS (the app's node options, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof"). Sends nothing beyond 127.0.0.1.
+ */
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { Redis } from 'ioredis'
+import { bodySource, mailSource } from './bodies.js'
+import { root, startChild, stopChild, waitReady } from './children.js'
+import { CpuMeter } from './cpu.js'
+import { load } from './load.js'
+import { smtpLoad } from './smtp-load.js'
+
+const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
+const DB_NAME = 'switchboard_profile'
+const DATABASE_URL = `postgres://postgres@127.0.0.1:5432/${DB_NAME}`
+const REDIS_URL = 'redis://127.0.0.1:6379'
+const QUEUE_PREFIX = 'sbprofile'
+const HOST = '127.0.0.1'
+const PORT = 3321
+const SMTP_PORT = 3322
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.PROFILE_CONNECTIONS ?? 20)
+const CHANNEL = process.env.PROFILE_CHANNEL === 'smtp' ? 'smtp' : 'web'
+
+const log = (msg: string) => console.log(`[profile ${new Date().toISOString().slice(11, 19)}] ${msg}`)
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: ADMIN_URL })
+  await c.connect()
+  try {
+    await c.query(sql)
+  } finally {
+    await c.end()
+  }
+}
+
+async function deleteKeys(redis: Redis): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length) await redis.del(...keys)
+  } while (cursor !== '0')
+}
+
+async function main(): Promise<void> {
+  await admin(`drop database if exists ${DB_NAME} with (force)`)
+  const redis = new Redis(REDIS_URL)
+  await deleteKeys(redis)
+  const extra = Object.fromEntries((process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean).map((p) => p.split('=', 2) as [string, string]))
+  const app = startChild('app', join(root, 'dist', 'src', 'main.js'), ['all'], {
+    DATABASE_URL,
+    REDIS_URL,
+    QUEUE_PREFIX,
+    PORT: String(PORT),
+    HOST,
+    SMTP_PORT: String(SMTP_PORT),
+    SMTP_MAX_CLIENTS_PER_ADDRESS: '500',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'development',
+    LOAD_DEMO_DATA: 'true',
+    OPERATOR_API_KEY: 'profile-operator-key-0123456789abcdef0123456789',
+    AGENT_TOKEN_SECRET: 'profile-agent-token-secret-0123456789abcdef',
+    RATE_LIMIT_INTAKE_PER_MIN: '0',
+    RATE_LIMIT_LOOKUP_PER_MIN: '0',
+    RETENTION_EVERY_MINUTES: '0',
+    ...extra
+  }, (process.env.PROFILE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean))
+  process.on('exit', () => app.proc.kill('SIGKILL'))
+  await waitReady(app, `http://${HOST}:${PORT}/ready`)
+  const db = new pg.Pool({ connectionString: DATABASE_URL, max: 2 })
+  await db.query('create extension if not exists pg_stat_statements').catch(() => undefined)
+  const haveStatements = await db
+    .query('select pg_stat_statements_reset()')
+    .then(() => db.query(`set pg_stat_statements.track = 'all'`))
+    .then(
+      () => true,
+      () => false
+    )
+  // the app's own sessions pick the setting up from the database's default
+  if (haveStatements) await db.query(`alter database ${DB_NAME} set pg_stat_statements.track = 'all'`).catch(() => undefined)
+
+  // warm-up, then reset the statistics and measure
+  log(`${CHANNEL} intake: warm-up 3 s`)
+  const url = `http://${HOST}:${PORT}/v1/contacts`
+  const run = (seconds: number, tag: string) =>
+    CHANNEL === 'web'
+      ? load({ title: tag, url, body: bodySource(tag), seconds, connections: CONNECTIONS }).then((f) => f.total)
+      : smtpLoad({ host: HOST, port: SMTP_PORT, connections: CONNECTIONS, seconds, source: mailSource(tag, `${tag}.example.com`) }).then((f) => f.accepted)
+  await run(3, 'pwarm')
+  await drained(db)
+  if (haveStatements) await db.query('select pg_stat_statements_reset()')
+  const meter = new CpuMeter({ app: app.proc.pid })
+  const before = meter.snapshot()
+  const started = performance.now()
+  log(`${CHANNEL} intake: ${SECONDS} s at ${CONNECTIONS} connections`)
+  const contacts = await run(SECONDS, 'prof')
+  const loadMs = performance.now() - started
+  await drained(db)
+  const ms = performance.now() - started
+  const cpu = meter.between(before, meter.snapshot())
+  const perContact = (pct: number) => ((pct / 100) * ms) / contacts
+  console.log('')
+  console.log(`${contacts} contacts in ${(loadMs / 1000).toFixed(1)} s (${((contacts / loadMs) * 1000).toFixed(1)}/s); routed and delivered ${(ms / 1000).toFixed(1)} s after the start`)
+  console.log(`CPU per contact, intake to delivered (ms): app ${perContact(cpu.app ?? 0).toFixed(3)}, postgres ${perContact(cpu.postgres ?? 0).toFixed(3)}, redis ${perContact(cpu.redis ?? 0).toFixed(3)}, machine ${perContact(cpu.machine ?? 0).toFixed(3)}`)
+  if (haveStatements) {
+    const { rows } = await db.query(
+      `select round(total_exec_time::numeric / $1::int * 1000, 1) as us_per_contact, round(calls::numeric / $1::int, 2) as calls_per_contact,
+              round((total_exec_time / nullif(calls, 0))::numeric * 1000, 1) as us_per_call, toplevel as top,
+              left(regexp_replace(query, '\\s+', ' ', 'g'), 120) as query
+         from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+        order by total_exec_time desc limit ${Number(process.env.PROFILE_ROWS ?? 30)}`,
+      [contacts]
+    )
+    const { rows: sum } = await db.query(
+      `select round(sum(total_exec_time)::numeric / $1::int * 1000, 1) as us from pg_stat_statements
+        where toplevel and dbid = (select oid from pg_database where datname = current_database())`,
+      [contacts]
+    )
+    console.log(`\nstatements by execution time per contact (top-level total ${sum[0]?.us} µs; nested statements are inside their caller's time):`)
+    console.table(rows)
+  } else {
+    console.log('\n(pg_stat_statements is not loaded: add it to shared_preload_libraries and restart Postgres to see statements)')
+  }
+  await db.end()
+  await stopChild(app)
+  await deleteKeys(redis)
+  redis.disconnect()
+  await admin(`drop database if exists ${DB_NAME} with (force)`)
+}
+
+async function drained(db: pg.Pool): Promise<void> {
+  const started = performance.now()
+  for (;;) {
+    const { rows } = await db.query<{ left: number }>(
+      `select ((select count(*) from cases where status = 'received') + (select count(*) from outbox where done_at is null)
+               + (select count(*) from deliveries where state = 'pending'))::int as left`
+    )
+    if (rows[0]!.left === 0) return
+    if (performance.now() - started > 120_000) throw new Error('not drained within 2 minutes')
+    await sleep(100)
+  }
+}
+
+await main()
