@@ -89,6 +89,8 @@ export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR, routines: 
       if (done.has(file)) continue
       await client.query('begin')
       try {
+        // the SQL sources this migration names (its triggers call their functions) first
+        for (const routine of requiredRoutines(sql)) await client.query(await readFile(resolve(projectRoot, routine), 'utf8'))
         await client.query(sql)
         await client.query('insert into schema_migrations (name, checksum) values ($1, $2)', [file, checksum])
         await client.query('commit')
@@ -106,6 +108,18 @@ export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR, routines: 
     client.release(!reset)
   }
   return applied
+}
+
+/**
+ * The SQL sources a migration names in lines `-- requires: src/…/x.sql` (from the project's
+ * root): a migration that
+ * creates a trigger on a function first written after the routines moved out of migrations
+ * needs that function before it runs, and routines are otherwise applied after the last
+ * migration. Applying a source early is harmless (`create or replace`); it is applied, and
+ * recorded, again after the migrations.
+ */
+export function requiredRoutines(sql: string): string[] {
+  return [...sql.matchAll(/^--\s*requires:\s*(\S+\.sql)\s*$/gm)].map((m) => m[1]!)
 }
 
 /**

@@ -102,8 +102,8 @@ describe('the event audience table', () => {
 
   it("announces to the live view exactly the events it shows (src/realtime/sql/announce.sql against LIVE_TYPES)", () => {
     const sql = readFileSync(join(projectRoot, 'src/realtime/sql/announce.sql'), 'utf8')
-    const list = /if new\.type in \(([^)]*)\)/.exec(sql)
-    expect(list, 'the type list of announce_case_event').not.toBeNull()
+    const list = /select event_type in \(([^)]*)\)/.exec(sql)
+    expect(list, 'the type list of case_event_is_live').not.toBeNull()
     const announced = [...list![1]!.matchAll(/'([a-z_.]+)'/g)].map((m) => m[1]!)
     expect(announced.sort()).toEqual(Object.keys(LIVE_TYPES).sort())
   })

@@ -80,6 +80,18 @@ describe('the migration runner', () => {
     expect(await appliedAt()).not.toBe(first)
   })
 
+  it("applies the SQL source a migration requires before that migration, so its trigger can call the source's function", async () => {
+    const source = join(dir, 'needed.sql')
+    await writeFile(source, `create or replace function sb_test_needed() returns trigger language plpgsql as $$ begin raise exception 'refused by the routine'; end $$;\n`)
+    await writeFile(
+      join(dir, '999_test_trigger.sql'),
+      `-- requires: ${source}\ncreate table guarded (id int);\ncreate trigger guarded_refuse before insert on guarded for each statement execute function sb_test_needed();\n`
+    )
+    // without the line, the migration would fail: the function does not exist before the migrations end
+    expect(await migrate(pool, dir, [source])).toContain('999_test_trigger.sql')
+    await expect(pool.query('insert into guarded values (1)')).rejects.toThrow(/refused by the routine/)
+  })
+
   it('holds every SQL function in one source file of src/db/routines.ts, and the database runs that text', async () => {
     await migrate(pool, dir)
     const { rows } = await pool.query<{ name: string; def: string }>(

@@ -1,0 +1,16 @@
+-- A new case has no SLA clocks and no partnership yet; three partial indexes still took an
+-- entry for it (a null key), written with every case stored and never read: the SLA worker
+-- looks for warn times at or before now, and the queue for one partnership, neither of
+-- which a null matches. Each now leaves out rows whose key is null, so storing a contact
+-- writes three index entries fewer; the queries that use them are unchanged (a comparison
+-- with the key implies it is not null, which Postgres proves when it plans them).
+drop index cases_sla_first_response;
+create index cases_sla_first_response on cases (first_response_warn_at)
+  where first_response_at is null and first_response_breached_at is null and first_response_warn_at is not null;
+drop index cases_sla_resolution;
+create index cases_sla_resolution on cases (resolution_warn_at)
+  where resolution_breached_at is null and work_status not in ('resolved', 'closed') and resolution_warn_at is not null;
+drop index cases_queue;
+create index cases_queue on cases (partnership_id, sla_due_at, id)
+  where assigned_agent_id is null and merged_into is null and work_status in ('new', 'open', 'waiting_on_resident', 'waiting_on_back_office')
+    and partnership_id is not null;
