@@ -1,6 +1,7 @@
 import type { Infra } from '../../infra.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { systemResolver } from './dns-resolver.js'
+import { EmailStore } from './email-store.js'
 import { Mailboxes } from './mailboxes.js'
 import type { ReceiveDeps } from './receive-email.js'
 import type { DnsResolver } from './sender-auth.js'
@@ -29,6 +30,14 @@ export function emailDeps(infra: Infra): EmailDeps {
     log,
     relay: (row) => relayNow(infra.queues, row, log),
     pressure: infra.intakePressure,
+    // as the web channel's batcher: at most a quarter of the pool stores mail at once, the
+    // line bounded in length and in time (INTAKE_QUEUE_LIMIT, INTAKE_MAX_WAIT_MS)
+    store: new EmailStore(infra.db, {
+      maxInFlight: Math.max(1, Math.floor(infra.config.DATABASE_POOL_SIZE / 4)),
+      maxBatch: 32,
+      maxWaiting: infra.config.INTAKE_QUEUE_LIMIT,
+      maxWaitMs: infra.config.INTAKE_MAX_WAIT_MS
+    }),
     // read at each lookup, so a resolver set on infra after the routes are built is used
     resolver: ((name, rrtype) => (infra.mailResolver ?? (system ??= systemResolver()))(name, rrtype)) as DnsResolver
   }

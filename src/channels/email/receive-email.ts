@@ -15,6 +15,7 @@ import type { Catalogue } from '../../catalogue/catalogue.js'
 import type { Mailboxes, OurRecipient } from './mailboxes.js'
 import { cutAt } from './attachments.js'
 import { MailParseError, parseMail, type ParsedMail } from './parse-mail.js'
+import type { EmailStore } from './email-store.js'
 import { checkSender, type DnsResolver, type SenderCheck } from './sender-auth.js'
 import { referenceInSubject, referenceOfAnotherSender, threadByMessageId, threadByReplyToken, type ProvenThread } from './threading.js'
 
@@ -48,6 +49,8 @@ export interface ReceiveDeps {
   pressure: IntakePressure
   /** DNS for the sender's SPF, DKIM and DMARC */
   resolver: DnsResolver
+  /** stores each mail (switchboard_email_intake), several at once during a burst */
+  store: EmailStore
 }
 
 /**
@@ -145,38 +148,33 @@ async function takeIn(
   }
 
   const ack = !release && !kind && senderEmail && contact.recipient && mayAcknowledge(deps, parsed, senderEmail, sender) ? acknowledgement(deps, senderEmail, contact.recipient, parsed, address) : null
-  const { rows } = await deps.db.query<EmailIntakeRow>({
-    name: 'email-intake',
-    text: 'select * from switchboard_email_intake($1, $2, $3)',
-    values: [
-      intakeParams(contact),
-      mail.raw,
-      {
-        sha256,
-        source: mail.source,
-        envelope_from: mail.envelopeFrom,
-        recipients: mail.recipients.map((r) => r.address),
-        // cut between characters, never inside a surrogate pair (jsonb refuses half of one)
-        subject: cutAt(parsed.subject, 250),
-        release_id: release?.id ?? null,
-        release_by: release?.by ?? null,
-        attachments: parsed.attachments.map((a, position) => ({
-          position,
-          content_type: a.contentType,
-          refused: a.refused,
-          size: a.size,
-          content: a.refused ? null : a.content.toString('base64'),
-          filename: a.filename,
-          content_id: a.contentId,
-          inline: a.inline,
-          sha256: a.sha256
-        })),
-        bounce: kind === 'bounce' && thread?.messageId && parsed.bounce?.permanent !== false ? { message_id: thread.messageId, detail: bounceDetail(parsed) } : null,
-        ack
-      }
-    ]
+  const row = await deps.store.submit({
+    p: intakeParams(contact),
+    raw: mail.raw,
+    e: {
+      sha256,
+      source: mail.source,
+      envelope_from: mail.envelopeFrom,
+      recipients: mail.recipients.map((r) => r.address),
+      // cut between characters, never inside a surrogate pair (jsonb refuses half of one)
+      subject: cutAt(parsed.subject, 250),
+      release_id: release?.id ?? null,
+      release_by: release?.by ?? null,
+      attachments: parsed.attachments.map((a, position) => ({
+        position,
+        content_type: a.contentType,
+        refused: a.refused,
+        size: a.size,
+        content: a.refused ? null : a.content.toString('base64'),
+        filename: a.filename,
+        content_id: a.contentId,
+        inline: a.inline,
+        sha256: a.sha256
+      })),
+      bounce: kind === 'bounce' && thread?.messageId && parsed.bounce?.permanent !== false ? { message_id: thread.messageId, detail: bounceDetail(parsed) } : null,
+      ack
+    }
   })
-  const row = rows[0]
   if (!row) return { outcome: 'duplicate', reference: null }
   if (row.replayed) return { outcome: 'duplicate', reference: row.reference }
   if (row.outbox_id !== null && row.outbox_job_key !== null) deps.relay({ id: row.outbox_id, topic: 'case:route', payload: { case_id: row.case_id }, job_key: row.outbox_job_key })
@@ -185,18 +183,6 @@ async function takeIn(
   }
   deps.log.info({ caseReference: row.reference, opened: row.opened, kind, thread: thread?.how ?? null, senderPassed: sender?.passed ?? null, acknowledged: row.ack_outbox_id !== null }, 'email accepted')
   return { outcome: 'accepted', reference: row.reference, opened: row.opened, kind }
-}
-
-interface EmailIntakeRow {
-  case_id: number
-  reference: string
-  outbox_id: number | null
-  outbox_job_key: string | null
-  replayed: boolean
-  opened: boolean
-  ack_message_id: number | null
-  ack_outbox_id: number | null
-  ack_job_key: string | null
 }
 
 /** Our Message-ID quoted back (or, for a bounce, inside the returned original), else a reply address. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server'
 import type { Config } from '../../config.js'
-import { isTransientInfraError } from '../../errors.js'
+import { AppError, isTransientInfraError } from '../../errors.js'
 import type { Mailboxes, OurRecipient } from './mailboxes.js'
 import { receiveEmail, type ReceiveDeps } from './receive-email.js'
 import { SmtpSessionGuard } from './smtp-session-guard.js'
@@ -121,7 +121,8 @@ export async function startSmtpListener(
         })
         .catch((err: unknown) => {
           if ((err as SmtpError).responseCode) return callback(err as SmtpError)
-          if (!isTransientInfraError(err)) deps.log.error({ err }, 'email intake failed; answered 451')
+          if (err instanceof AppError && err.code === 'temporarily_unavailable') deps.log.warn('mail arriving faster than it can be stored; answered 451')
+          else if (!isTransientInfraError(err)) deps.log.error({ err }, 'email intake failed; answered 451')
           else deps.log.warn({ err }, 'database unavailable; email answered 451')
           // whatever went wrong, the sender keeps the message and tries again
           callback(smtpError(451, 'Temporary failure, try again later'))
