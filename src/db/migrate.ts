@@ -112,11 +112,10 @@ export async function migrate(pool: Db, dir: string = MIGRATIONS_DIR, routines: 
 
 /**
  * The SQL sources a migration names in lines `-- requires: src/…/x.sql` (from the project's
- * root): a migration that
- * creates a trigger on a function first written after the routines moved out of migrations
- * needs that function before it runs, and routines are otherwise applied after the last
- * migration. Applying a source early is harmless (`create or replace`); it is applied, and
- * recorded, again after the migrations.
+ * root). A migration that creates a trigger on a function written after the functions moved
+ * out of migrations needs that function before it runs, and the sources are otherwise applied
+ * after the last migration. Applying one early is harmless (`create or replace`); it is
+ * applied, and recorded, again after the migrations.
  */
 export function requiredRoutines(sql: string): string[] {
   return [...sql.matchAll(/^--\s*requires:\s*(\S+\.sql)\s*$/gm)].map((m) => m[1]!)

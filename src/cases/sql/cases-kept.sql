@@ -1,13 +1,13 @@
--- A case is never deleted, nor renumbered: what happened to it (its events, messages, raw
+-- A case is never deleted nor renumbered: what happened to it (its events, messages, raw
 -- payloads and deliveries) refers to it by id for as long as those are kept, and erasure and
 -- retention redact a case's personal data in place (src/data-protection/) rather than remove
 -- the row. The trigger (migrations/025) refuses DELETE and TRUNCATE on cases whatever the
 -- statement matches; a case's id is generated always, which no UPDATE may change.
 --
--- This is what lets those four tables refer to cases without a foreign key: a key check
--- locks the case's row (FOR KEY SHARE) for every event, message or delivery written, about
--- a third of what Postgres spent storing and routing a contact (see migrations/025). With
--- no case ever removed, a case id taken from a case row, as every writer does, stays valid.
+-- This is what lets those four tables refer to cases without a foreign key: a key check is
+-- a trigger per row written that locks the case's row (FOR KEY SHARE), seven times for each
+-- contact stored and routed (see migrations/025 for what they cost). With no case ever
+-- removed, a case id taken from a case row, as every writer does, stays valid.
 --
 -- This file is the function's source, applied by the migrator whenever it changes
 -- (src/db/routines.ts).
