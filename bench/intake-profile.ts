@@ -13,17 +13,15 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { Redis } from 'ioredis'
 import { bodySource, mailSource } from './bodies.js'
 import { root, startChild, stopChild, waitReady } from './children.js'
 import { CpuMeter } from './cpu.js'
 import { load } from './load.js'
+import { adminQuery, deleteKeys, REDIS_URL } from './services.js'
 import { smtpLoad } from './smtp-load.js'
 
-const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
 const DB_NAME = 'switchboard_profile'
 const DATABASE_URL = `postgres://postgres@127.0.0.1:5432/${DB_NAME}`
-const REDIS_URL = 'redis://127.0.0.1:6379'
 const QUEUE_PREFIX = 'sbprofile'
 const HOST = '127.0.0.1'
 const PORT = 3321
@@ -34,29 +32,9 @@ const CHANNEL = process.env.PROFILE_CHANNEL === 'smtp' ? 'smtp' : 'web'
 
 const log = (msg: string) => console.log(`[profile ${new Date().toISOString().slice(11, 19)}] ${msg}`)
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN_URL })
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
-}
-
-async function deleteKeys(redis: Redis): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 1000)
-    cursor = next
-    if (keys.length) await redis.del(...keys)
-  } while (cursor !== '0')
-}
-
 async function main(): Promise<void> {
-  await admin(`drop database if exists ${DB_NAME} with (force)`)
-  const redis = new Redis(REDIS_URL)
-  await deleteKeys(redis)
+  await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
+  await deleteKeys(`${QUEUE_PREFIX}:*`)
   const extra = Object.fromEntries((process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean).map((p) => p.split('=', 2) as [string, string]))
   const app = startChild('app', join(root, 'dist', 'src', 'main.js'), ['all'], {
     DATABASE_URL,
@@ -134,9 +112,8 @@ async function main(): Promise<void> {
   }
   await db.end()
   await stopChild(app)
-  await deleteKeys(redis)
-  redis.disconnect()
-  await admin(`drop database if exists ${DB_NAME} with (force)`)
+  await deleteKeys(`${QUEUE_PREFIX}:*`)
+  await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
 }
 
 async function drained(db: pg.Pool): Promise<void> {
