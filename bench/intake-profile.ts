@@ -7,7 +7,8 @@
  * including those run inside SQL functions and triggers (track = all).
  *
  * Knobs (env): PROFILE_SECONDS (10), PROFILE_CONNECTIONS (20), PROFILE_CHANNEL (web or
- * smtp), BENCH_APP_ENV as in bench/run.ts, PROFILE_NODE_ARGS (the app's node options, e.g.
+ * smtp), PROFILE_APP_MODE=api (intake alone: no workers, nothing routed), BENCH_APP_ENV as
+ * in bench/run.ts, PROFILE_NODE_ARGS (the app's node options, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"). Sends nothing beyond 127.0.0.1.
  */
 import { join } from 'node:path'
@@ -29,6 +30,8 @@ const SMTP_PORT = 3322
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.PROFILE_CONNECTIONS ?? 20)
 const CHANNEL = process.env.PROFILE_CHANNEL === 'smtp' ? 'smtp' : 'web'
+// 'api': intake alone, no workers (cases stay unrouted; the figures are intake's own)
+const MODE = process.env.PROFILE_APP_MODE === 'api' ? 'api' : 'all'
 
 const log = (msg: string) => console.log(`[profile ${new Date().toISOString().slice(11, 19)}] ${msg}`)
 
@@ -36,7 +39,7 @@ async function main(): Promise<void> {
   await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
   await deleteKeys(`${QUEUE_PREFIX}:*`)
   const extra = Object.fromEntries((process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean).map((p) => p.split('=', 2) as [string, string]))
-  const app = startChild('app', join(root, 'dist', 'src', 'main.js'), ['all'], {
+  const app = startChild('app', join(root, 'dist', 'src', 'main.js'), [MODE], {
     DATABASE_URL,
     REDIS_URL,
     QUEUE_PREFIX,
@@ -117,6 +120,7 @@ async function main(): Promise<void> {
 }
 
 async function drained(db: pg.Pool): Promise<void> {
+  if (MODE === 'api') return
   const started = performance.now()
   for (;;) {
     const { rows } = await db.query<{ left: number }>(

@@ -1,5 +1,4 @@
 -- requires: src/cases/sql/cases-kept.sql
--- requires: src/realtime/sql/announce.sql
 -- Storing and routing a contact checked sixteen foreign keys, seven of them on the case's own
 -- row (its messages, events, raw payload and delivery each point at it) and five on reference
 -- rows every case shares (its council, service, partnership, destination). A key check runs a
@@ -35,15 +34,3 @@ create trigger councils_in_use before delete on councils for each row execute fu
 create trigger services_in_use before delete on services for each row execute function refuse_delete_while_referenced();
 create trigger partnerships_in_use before delete on partnerships for each row execute function refuse_delete_while_referenced();
 create trigger destinations_in_use before delete on destinations for each row execute function refuse_delete_while_referenced();
-
--- The row triggers on case_events run only for the events they act on: the condition is
--- tested by the executor, without calling PL/pgSQL for the events left out (a case's
--- opening, its service choice and a kept delivery, on every contact). The lists stay in
--- one place each: case_event_webhook_type (src/webhooks/sql/fan-out.sql) and
--- case_event_is_live (src/realtime/sql/announce.sql).
-drop trigger case_events_webhooks on case_events;
-create trigger case_events_webhooks after insert on case_events
-  for each row when (case_event_webhook_type(new.type) is not null) execute function webhook_fan_out();
-drop trigger case_events_announce on case_events;
-create trigger case_events_announce after insert on case_events
-  for each row when (case_event_is_live(new.type)) execute function announce_case_event();

@@ -52,8 +52,8 @@ const about = (received: Record<string, unknown>[], reference: string) => receiv
 
 describe('the live view', () => {
   it('is announced by Postgres for exactly the case events the hub shows agents', async () => {
-    // the trigger's condition (case_event_is_live, migrations 025) and LIVE_TYPES must name the same events, or some never arrive
-    const [trigger] = await ctx.query<{ def: string }>(`select pg_get_triggerdef(oid) as def from pg_trigger where tgname = 'case_events_announce'`)
+    // the trigger's test (case_event_is_live, src/realtime/sql/announce.sql) and LIVE_TYPES must name the same events, or some never arrive
+    const [trigger] = await ctx.query<{ def: string }>(`select pg_get_functiondef('announce_case_event'::regproc) as def`)
     expect(trigger!.def).toContain('case_event_is_live(new.type)')
     const [fn] = await ctx.query<{ def: string }>(`select pg_get_functiondef('case_event_is_live'::regproc) as def`)
     const named = [...fn!.def.matchAll(/'([a-z_]+\.[a-z_]+)'/g)].map((m) => m[1]).sort()

@@ -21,9 +21,7 @@ create or replace function case_event_webhook_type(event_type text) returns text
   end
 $$;
 
--- The fan-out itself; the type comes from the function above: an allow-list. The trigger
--- (migrations/025) runs it only for events that function names, so PL/pgSQL is not called
--- for the rest.
+-- The fan-out itself; the type comes from the function above: an allow-list.
 create or replace function webhook_fan_out() returns trigger language plpgsql as $$
 declare
   v_type    text;
