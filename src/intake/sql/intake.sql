@@ -81,20 +81,16 @@ begin
     end if;
     -- Each proven point now belongs to this resident, taken from whoever merely claimed it.
     -- A point someone else proved stays theirs (it is not ours to move; agents can merge).
-    if v_phone_ok then
-      insert into contact_points as cp (kind, value, resident_id, verified, verified_at, verified_by)
-      values ('phone', v_phone, v_resident, true, now(), v_how)
-      on conflict (kind, value) do update
-        set resident_id = excluded.resident_id, verified = true, verified_at = now(), verified_by = excluded.verified_by, last_seen_at = now()
-        where not cp.verified or cp.resident_id = excluded.resident_id;
-    end if;
-    if v_email_ok then
-      insert into contact_points as cp (kind, value, resident_id, verified, verified_at, verified_by)
-      values ('email', v_email, v_resident, true, now(), v_how)
-      on conflict (kind, value) do update
-        set resident_id = excluded.resident_id, verified = true, verified_at = now(), verified_by = excluded.verified_by, last_seen_at = now()
-        where not cp.verified or cp.resident_id = excluded.resident_id;
-    end if;
+    -- One statement for both (phone first, as before): the points differ in kind, so neither
+    -- row can meet the other's conflict.
+    insert into contact_points as cp (kind, value, resident_id, verified, verified_at, verified_by)
+    select pt.kind, pt.value, v_resident, true, now(), v_how
+      from (values (1, 'phone', v_phone, v_phone_ok), (2, 'email', v_email, v_email_ok)) as pt (n, kind, value, proven)
+     where pt.proven
+     order by pt.n
+    on conflict (kind, value) do update
+      set resident_id = excluded.resident_id, verified = true, verified_at = now(), verified_by = excluded.verified_by, last_seen_at = now()
+      where not cp.verified or cp.resident_id = excluded.resident_id;
     -- A claimed point alongside a proven one is kept only when nobody holds it yet.
     if v_new_res and v_email is not null and not v_email_ok then
       insert into contact_points (kind, value, resident_id) values ('email', v_email, v_resident) on conflict do nothing;
