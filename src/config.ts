@@ -52,10 +52,11 @@ export const ConfigSchema = Type.Object({
   // flight at once to any one council system (a slow one never holds up the others)
   DELIVERY_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   DELIVERY_PER_DESTINATION: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
-  // off by default since routing and delivery work in batches: giving way then made routing
-  // run in batches of one and cost more, and cases waited seconds (bench, issue 13)
+  // in the all-in-one process, new cases wait for routing during a burst of contacts, each
+  // for at most the lag (workers/give-way.ts). Off by default: a steady load near capacity
+  // can look like a burst, and its cases then wait seconds to be routed (README)
   INTAKE_PRIORITY: Type.Boolean({ default: false }),
-  INTAKE_PRIORITY_MAX_LAG_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 30_000 }),
+  INTAKE_PRIORITY_MAX_LAG_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
   DELIVERY_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 8 }),
   DELIVERY_BACKOFF_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 10_000 }),
   DELIVERY_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
@@ -124,7 +125,7 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 })
 })
 
-export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean; WEBHOOK_ALLOW_PRIVATE_CIDRS: string }
+export type Config = Static<typeof ConfigSchema> & { PUBLIC_BASE_URL: string; OPERATOR_API_KEY: string; LOAD_DEMO_DATA: boolean; WEBHOOK_ALLOW_PRIVATE_CIDRS: string; INTAKE_PRIORITY_MAX_LAG_MS: number }
 
 /** A development key so the demo's admin routes work out of the box; refused in production. */
 export const DEMO_OPERATOR_KEY = 'switchboard-demo-operator-key'
@@ -174,6 +175,12 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     // one leaked secret must not give both the operator's routes and the power to mint any agent's token
     if (raw.AGENT_TOKEN_SECRET === key) throw new ConfigError(`AGENT_TOKEN_SECRET must not be OPERATOR_API_KEY in production: ${hints.AGENT_TOKEN_SECRET}`)
   }
+  // a case held back for routing longer than half the lease could be found by the outbox
+  // sweeper and queued a second time: unset, the lag is 15 s or half the lease if shorter
+  const maxLag = raw.INTAKE_PRIORITY_MAX_LAG_MS ?? Math.min(15_000, Math.floor(raw.OUTBOX_LEASE_MS / 2))
+  if (raw.INTAKE_PRIORITY && maxLag > raw.OUTBOX_LEASE_MS / 2) {
+    throw new ConfigError(`INTAKE_PRIORITY_MAX_LAG_MS (${maxLag}) must be at most half of OUTBOX_LEASE_MS (${raw.OUTBOX_LEASE_MS}), or a case held back for routing would be queued a second time`)
+  }
   parseTrustProxy(raw.TRUST_PROXY) // a bad address fails here, naming TRUST_PROXY, not later inside Fastify
   const allowPrivate = raw.WEBHOOK_ALLOW_PRIVATE_CIDRS ?? (raw.NODE_ENV === 'production' ? 'none' : '127.0.0.0/8,::1/128')
   const badCidr = allowPrivate === 'none' ? undefined : allowPrivate.split(',').map((s) => s.trim()).filter(Boolean).find((entry) => !isAddressOrCidr(entry))
@@ -186,7 +193,8 @@ export function loadConfig(overrides: Record<string, unknown> = {}, env: NodeJS.
     PUBLIC_BASE_URL: publicBase,
     OPERATOR_API_KEY: raw.OPERATOR_API_KEY ?? DEMO_OPERATOR_KEY,
     LOAD_DEMO_DATA: raw.LOAD_DEMO_DATA ?? raw.NODE_ENV !== 'production',
-    WEBHOOK_ALLOW_PRIVATE_CIDRS: allowPrivate
+    WEBHOOK_ALLOW_PRIVATE_CIDRS: allowPrivate,
+    INTAKE_PRIORITY_MAX_LAG_MS: maxLag
   }
 }
 

@@ -7,14 +7,17 @@ import { startAutoAssign } from './auto-assign.js'
 import { handOffToDelivery } from '../src/delivery/hand-off.js'
 import { createDeliverWorker, createDeliveryBatcher } from './deliver.js'
 import { createErasureNoticeWorker } from './erasure-notices.js'
-import { startGiveWay, type GiveWayOptions } from './give-way.js'
+import { watchForBursts, type BurstWatchOptions } from './give-way.js'
 import type { PressureSource } from '../src/lib/intake-pressure.js'
 import { startRetention } from './retention.js'
-import { createRouteBatcher, createRouteWorker, routeLocally } from './route.js'
+import { createRouteBatcher, createRouteWorker, LocalRouting } from './route.js'
 import { createMediaWorker } from './media.js'
 import { createSendWorker } from './send.js'
 import { slaCheckMs, startSlaClock } from './sla.js'
 import { createWebhookWorker } from './webhooks.js'
+
+/** Most new cases held in memory for routing (a burst's worth at thousands a second); more go to the queue. */
+const LOCAL_MAX_HELD = 200_000
 
 /** What can be stopped: the workers, wherever they run. */
 export interface Stoppable {
@@ -33,12 +36,13 @@ export interface Workers extends Stoppable {
 /**
  * Starts every queue's worker, the outbox sweeper, the SLA clock, automatic assignment and
  * the retention job.
- * With `giveWay` (the all-in-one process, INTAKE_PRIORITY on) the workers slow down while
- * the API is saturated with a burst of contacts, for at most INTAKE_PRIORITY_MAX_LAG_MS of
- * routing delay; `pressure` is where they read how busy the API is (this process's own
- * counter unless given: on the workers' thread, the figures the API's thread posts).
+ * With `giveWay` (the all-in-one process, INTAKE_PRIORITY on) new cases handed over in the
+ * process wait for routing while the API has more contacts than Postgres stores at once,
+ * each for at most INTAKE_PRIORITY_MAX_LAG_MS (workers/route.ts, LocalRouting); `pressure`
+ * is where they read how busy the API is (this process's own counter unless given: on the
+ * workers' thread, the figures the API's thread posts).
  */
-export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | GiveWayOptions; pressure?: PressureSource } = {}): Promise<Workers> {
+export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Partial<BurstWatchOptions>; pressure?: PressureSource } = {}): Promise<Workers> {
   // Workers block on Redis: they get their own connection that never gives up a command.
   const connection = createRedis(infra.config.REDIS_URL, true)
   connection.on('error', () => {})
@@ -65,9 +69,21 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   const handOff = handOffToDelivery(delivery, infra.queues, infra.log.child({ worker: 'case:deliver' }), infra.config.DELIVERY_BACKOFF_MS)
   const routing = createRouteBatcher(jobs, handOff)
   const route = createRouteWorker(jobs, connection, routing)
-  // cases handed over in process wait in the batcher beside the queue's jobs, up to a few
-  // batches' worth; the rest go to the queue
-  const takeLocally = routeLocally(jobs, routing, 4 * infra.config.ROUTE_CONCURRENCY)
+  const burst = opts.giveWay
+    ? watchForBursts(opts.pressure ?? infra.intakePressure, infra.log.child({ component: 'workers' }), {
+        // the API's statement slots for contacts (src/app.ts)
+        crowd: Math.max(1, Math.floor(infra.config.DATABASE_POOL_SIZE / 2)),
+        ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
+      })
+    : null
+  // cases handed over in process go to the batcher beside the queue's jobs, a few batches'
+  // worth at a time; the rest wait their turn in memory, well within the sweeper's lease
+  const local = new LocalRouting(jobs, routing, {
+    limit: 4 * infra.config.ROUTE_CONCURRENCY,
+    maxHeld: LOCAL_MAX_HELD,
+    maxWaitMs: 0.8 * infra.config.OUTBOX_LEASE_MS,
+    ...(burst ? { giveWay: { burst, maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS } } : {})
+  })
   const deliver = createDeliverWorker(jobs, connection, delivery)
   const send = createSendWorker(jobs, connection)
   const media = createMediaWorker(jobs, connection)
@@ -83,12 +99,6 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
     w.on('error', (err) => infra.log.warn({ queue: w.name, err: { message: err.message } }, 'worker error'))
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()))
-  const giveWay = opts.giveWay
-    ? startGiveWay(opts.pressure ?? infra.intakePressure, { route, others: [deliver, send, media, webhooks, erasureNotices] }, infra.log.child({ component: 'workers' }), {
-        maxLagMs: infra.config.INTAKE_PRIORITY_MAX_LAG_MS,
-        ...(typeof opts.giveWay === 'object' ? opts.giveWay : {})
-      })
-    : null
   const sweeper = startSweeper(db, infra.queues, infra.redis, { intervalMs: infra.config.OUTBOX_SWEEP_MS, leaseMs: infra.config.OUTBOX_LEASE_MS, log: infra.log.child({ component: 'outbox' }) })
   const sla = startSlaClock(db, { intervalMs: slaCheckMs(infra.config), log: infra.log.child({ component: 'sla' }) })
   const autoAssign = startAutoAssign(db, { everyMs: infra.config.ASSIGN_EVERY_MS, log: infra.log.child({ component: 'auto-assign' }) })
@@ -96,12 +106,14 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Giv
   let closing = false
   return {
     route(rows) {
-      if (!closing) takeLocally(rows)
+      if (!closing) local.take(rows)
       else enqueueMany(infra.queues, rows).catch(() => {}) // the sweeper has them otherwise
     },
     async close() {
       closing = true
-      giveWay?.stop()
+      burst?.stop()
+      // cases held back go to the queue, for the next process to place
+      await local.close()
       await retention.close()
       await autoAssign.stop()
       await sweeper.stop()

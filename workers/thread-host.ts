@@ -54,14 +54,13 @@ export async function startWorkersThread(opts: { queues: Queues; pressure?: Inta
   const timer = pressure ? setInterval(() => worker.postMessage({ type: 'pressure', sample: pressure.sample() } satisfies FromHost), PRESSURE_EVERY_MS) : null
   timer?.unref()
   // New cases go to the workers' thread as messages, not as case:route jobs through Redis:
-  // a few round trips less per case, on both threads. Not while giving way to intake, which
-  // works by slowing the queue's workers.
-  const backToRedis = pressure ? null : relayLocally(opts.queues, 'case:route', (rows) => worker.postMessage({ type: 'route', rows } satisfies FromHost))
+  // a few round trips less per case, on both threads (and, giving way, held there during a burst).
+  const backToRedis = relayLocally(opts.queues, 'case:route', (rows) => worker.postMessage({ type: 'route', rows } satisfies FromHost))
 
   return {
     async close() {
       closing = true
-      backToRedis?.()
+      backToRedis()
       if (timer) clearInterval(timer)
       if (exited) return
       const closed = new Promise<void>((resolve) => {

@@ -11,8 +11,8 @@ import type { FromHost, ToHost } from './thread-host.js'
  * workers/thread-host.ts). The host has already migrated the database and loaded demo data;
  * this thread opens its own Postgres pool and Redis connections from the same environment,
  * starts every worker, says `ready`, and on `close` finishes the jobs it holds and says
- * `closed`. With INTAKE_PRIORITY on, the host posts how busy the API is, for the workers to
- * give way to a burst of contacts.
+ * `closed`. With INTAKE_PRIORITY on, the host posts how busy the API is, for routing to
+ * hold new cases back during a burst of contacts.
  */
 const port = parentPort
 if (!port) throw new Error('workers/thread.ts runs as a worker thread, started by the all-in-one process')

@@ -1,6 +1,6 @@
 /**
  * How many contacts are being accepted at this moment, averaged over time. In the
- * all-in-one process, routing and delivery read it and give way while a burst of contacts
+ * all-in-one process, routing reads it and holds new cases back while a burst of contacts
  * is coming in (workers/give-way.ts): a resident waiting for an acknowledgement matters
  * more than routing a stored case a few seconds sooner.
  */

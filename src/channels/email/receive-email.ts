@@ -45,7 +45,7 @@ export interface ReceiveDeps {
   log: Logger
   /** hands committed outbox rows to the queues (route the case, send the acknowledgement) */
   relay: (row: OutboxRow) => void
-  /** mail being taken in (SMTP sessions, webhook requests), so this process's workers give way during a burst */
+  /** mail being taken in (SMTP sessions, webhook requests), so that this process's routing holds back during a burst */
   pressure: IntakePressure
   /** DNS for the sender's SPF, DKIM and DMARC */
   resolver: DnsResolver

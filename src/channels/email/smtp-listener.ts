@@ -44,8 +44,8 @@ export async function startSmtpListener(
 ): Promise<SmtpListener> {
   const tls = config.SMTP_TLS_CERT_FILE && config.SMTP_TLS_KEY_FILE ? { cert: readFileSync(config.SMTP_TLS_CERT_FILE), key: readFileSync(config.SMTP_TLS_KEY_FILE) } : null
   const perAddress = new Map<string, number>()
-  // a session is a contact in hand from connect to close, as a web request is: the workers
-  // of this process give way while many are (workers/give-way.ts)
+  // a session is a contact in hand from connect to close, as a web request is: this
+  // process's routing holds new cases back while many are (workers/give-way.ts)
   const inHand = new WeakMap<SMTPServerSession, () => void>()
   // recipients accepted per session, with what they are (smtp-server keeps only the address)
   const accepted = new WeakMap<SMTPServerSession, OurRecipient[]>()

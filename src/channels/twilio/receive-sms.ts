@@ -18,7 +18,7 @@ export interface SmsDeps {
   catalogue: Catalogue
   queues: Queues
   intake: IntakeBatcher
-  /** the workers of this process give way while it is taking contacts in */
+  /** contacts in hand, so that this process's routing holds back during a burst (workers/give-way.ts) */
   pressure: IntakePressure
   threadWindowHours: number
 }
