@@ -83,6 +83,41 @@ describe('storing contacts in batches while the database is busy', () => {
     expect(await ctx.query('select 1 from raw_inbound where provider_message_id = $1', [`key-a-${run}`])).toHaveLength(1)
   })
 
+  it('threads a second text onto the case the first text of the same batch opened, with each message and event in order', async () => {
+    const run = uid()
+    const batcher = oneSlot()
+    // a fictitious number of Ofcom's drama range, unique to this run
+    const phone = `+44113496${String(parseInt(run, 16) % 10_000).padStart(4, '0')}`
+    const text = (body: string, id: string) =>
+      inbound({
+        channel: 'sms',
+        provider: 'twilio',
+        providerMessageId: `SM${id}${run}`,
+        sender: { name: null, email: null, phone, raw: phone, verified: { phone: true } },
+        recipient: '+447700900100',
+        text: body,
+        location: { postcode: 'LE10 0FR', lat: null, lng: null },
+        threadWindowSecs: 3600
+      })
+    const blocker = batcher.submit(contact(`blocker3.${run}@example.com`, 'takes the slot'))
+    await nextTurn()
+    const first = batcher.submit(text('the bin was not collected', 'a'))
+    const second = batcher.submit(text('and it is the second week running', 'b'))
+    await blocker
+    const [r1, r2] = await Promise.all([first, second])
+
+    expect(r1).toMatchObject({ opened: true, replayed: false })
+    expect(r2).toMatchObject({ caseId: r1.caseId, reference: r1.reference, opened: false, replayed: false, outbox: null })
+    const messages = await ctx.query<{ body: string; tx: string }>('select body, xmin::text as tx from messages where case_id = $1 order by id', [r1.caseId])
+    expect(messages.map((m) => m.body)).toEqual(['the bin was not collected', 'and it is the second week running'])
+    // both in the batch's one transaction
+    expect(new Set(messages.map((m) => m.tx)).size).toBe(1)
+    const events = await ctx.query<{ type: string; actor: string }>(`select type, actor from case_events where case_id = $1 and actor = 'intake:sms' order by id`, [r1.caseId])
+    expect(events.map((e) => e.type)).toEqual(['case.opened', 'message.received'])
+    const outbox = await ctx.query<{ id: number }>(`select id from outbox where topic = 'case:route' and payload->>'case_id' = $1`, [String(r1.caseId)])
+    expect(outbox.map((o) => o.id)).toEqual([r1.outbox!.id])
+  })
+
   it('fails only the contact Postgres refuses; the others in its batch are stored', async () => {
     const run = uid()
     const batcher = oneSlot()
