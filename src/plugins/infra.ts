@@ -1,23 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
-import type { Catalogue } from '../catalogue/catalogue.js'
-import type { Config } from '../config.js'
-import type { Db } from '../db/pool.js'
 import type { Infra } from '../infra.js'
-import type { Queues } from '../jobs/queues.js'
-import type { IntakePressure } from '../lib/intake-pressure.js'
+
+/** What of the process's Infra every route reads from the app, typed as Infra declares it. */
+type Decorated = Pick<Infra, 'config' | 'db' | 'redis' | 'queues' | 'catalogue' | 'intakePressure'>
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    config: Config
-    db: Db
-    redis: Redis
-    queues: Queues
-    catalogue: Catalogue
-    /** contacts being accepted right now (the API counts, the workers read) */
-    intakePressure: IntakePressure
-  }
+  interface FastifyInstance extends Decorated {}
 }
 
 /**
