@@ -18,7 +18,7 @@ import { bodySource, mailSource } from './bodies.js'
 import { root, startChild, stopChild, waitReady } from './children.js'
 import { CpuMeter } from './cpu.js'
 import { load } from './load.js'
-import { adminQuery, deleteKeys, REDIS_URL } from './services.js'
+import { adminQuery, benchAppEnv, deleteKeys } from './services.js'
 import { smtpLoad } from './smtp-load.js'
 
 const DB_NAME = 'switchboard_profile'
@@ -38,25 +38,14 @@ const log = (msg: string) => console.log(`[profile ${new Date().toISOString().sl
 async function main(): Promise<void> {
   await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
   await deleteKeys(`${QUEUE_PREFIX}:*`)
-  const extra = Object.fromEntries((process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean).map((p) => p.split('=', 2) as [string, string]))
-  const app = startChild('app', join(root, 'dist', 'src', 'main.js'), [MODE], {
-    DATABASE_URL,
-    REDIS_URL,
-    QUEUE_PREFIX,
-    PORT: String(PORT),
-    HOST,
-    SMTP_PORT: String(SMTP_PORT),
-    SMTP_MAX_CLIENTS_PER_ADDRESS: '500',
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'development',
-    LOAD_DEMO_DATA: 'true',
-    OPERATOR_API_KEY: 'profile-operator-key-0123456789abcdef0123456789',
-    AGENT_TOKEN_SECRET: 'profile-agent-token-secret-0123456789abcdef',
-    RATE_LIMIT_INTAKE_PER_MIN: '0',
-    RATE_LIMIT_LOOKUP_PER_MIN: '0',
-    RETENTION_EVERY_MINUTES: '0',
-    ...extra
-  }, (process.env.PROFILE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean))
+  const app = startChild('app', join(root, 'dist', 'src', 'main.js'), [MODE], benchAppEnv(
+    { databaseUrl: DATABASE_URL, queuePrefix: QUEUE_PREFIX, port: PORT, smtpPort: SMTP_PORT },
+    {
+      OPERATOR_API_KEY: 'profile-operator-key-0123456789abcdef0123456789',
+      AGENT_TOKEN_SECRET: 'profile-agent-token-secret-0123456789abcdef',
+      RETENTION_EVERY_MINUTES: '0'
+    }
+  ), (process.env.PROFILE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean))
   process.on('exit', () => app.proc.kill('SIGKILL'))
   await waitReady(app, `http://${HOST}:${PORT}/ready`)
   const db = new pg.Pool({ connectionString: DATABASE_URL, max: 2 })

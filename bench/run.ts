@@ -71,7 +71,7 @@ import { root, startChild, StartError, stopChild, waitReady, type Child } from '
 import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
 import { liveAgents, type LiveFigures } from './live-agents.js'
 import { load, paced, round1, stopLoad } from './load.js'
-import { adminQuery, deleteKeys, REDIS_URL } from './services.js'
+import { adminQuery, benchAppEnv, deleteKeys, REDIS_URL } from './services.js'
 import { smtpLoad, type SmtpFigures } from './smtp-load.js'
 import { htmlView, htmlViewChecks, htmlViewLines, type HtmlViewFigures } from './html-view.js'
 import {
@@ -254,16 +254,6 @@ async function waitForIdle(): Promise<number> {
   return busy
 }
 
-/** BENCH_APP_ENV="ROUTE_CONCURRENCY=4 DATABASE_POOL_SIZE=10": settings to try on the app. */
-function appEnv(): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const pair of (process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean)) {
-    const eq = pair.indexOf('=')
-    if (eq > 0) out[pair.slice(0, eq)] = pair.slice(eq + 1)
-  }
-  return out
-}
-
 async function run(): Promise<number> {
   const busyBefore = await waitForIdle()
   const started = performance.now()
@@ -272,33 +262,11 @@ async function run(): Promise<number> {
   await deleteKeys(`${QUEUE_PREFIX}:*`)
 
   const appNodeArgs = (process.env.BENCH_APP_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-  const appEnvironment: Record<string, string> = {
-    DATABASE_URL,
-    REDIS_URL,
-    QUEUE_PREFIX,
-    PORT: String(APP_PORT),
-    HOST,
-    SMTP_PORT: String(SMTP_PORT),
-    // every session comes from 127.0.0.1, as the bench's requests do
-    SMTP_MAX_CLIENTS_PER_ADDRESS: '500',
-    LOG_LEVEL: 'warn',
-    // Not production: production refuses to start with the demo's team mailboxes and no
-    // SMTP_URL, and a real SMTP conversation per delivery would make the drain and the
-    // CPU figures measure a mail server rather than Switchboard. Outside production the
-    // demo transport builds each mail and keeps it (the delivery is recorded 'kept'),
-    // which costs what delivery cost in earlier runs of this bench.
-    NODE_ENV: 'development',
-    LOAD_DEMO_DATA: 'true',
-    OPERATOR_API_KEY,
-    AGENT_TOKEN_SECRET,
-    TWILIO_AUTH_TOKEN,
+  const appEnvironment = benchAppEnv(
+    { databaseUrl: DATABASE_URL, queuePrefix: QUEUE_PREFIX, port: APP_PORT, smtpPort: SMTP_PORT },
     // what Twilio signs is the public URL: here, the address the bench calls
-    PUBLIC_BASE_URL: `http://${HOST}:${APP_PORT}`,
-    // the bench posts from one address far faster than a resident would
-    RATE_LIMIT_INTAKE_PER_MIN: '0',
-    RATE_LIMIT_LOOKUP_PER_MIN: '0',
-    ...appEnv()
-  }
+    { OPERATOR_API_KEY, AGENT_TOKEN_SECRET, TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL: `http://${HOST}:${APP_PORT}` }
+  )
   app = startChild('app', APP_MAIN, [process.env.BENCH_APP_MODE ?? 'all'], appEnvironment, appNodeArgs)
   baseline = startChild('baseline', BASELINE_MAIN, [], { DATABASE_URL, REDIS_URL, QUEUE_PREFIX, PORT: String(BASELINE_PORT), HOST, NODE_ENV: 'production' })
   try {

@@ -1,6 +1,7 @@
 /**
  * The bench's housekeeping on the machine's own Postgres and Redis: statements on the
- * admin database (create and drop the throw-away databases) and deleting a prefix's keys.
+ * admin database (create and drop the throw-away databases) and deleting a prefix's keys;
+ * and the environment the app runs with in a bench.
  */
 import { Redis } from 'ioredis'
 import pg from 'pg'
@@ -37,4 +38,45 @@ export async function deleteKeys(pattern: string): Promise<number> {
     await redis.quit().catch(() => redis.disconnect())
   }
   return deleted
+}
+
+/**
+ * The app's environment in a bench (bench/run.ts, bench/intake-profile.ts): its own
+ * database, queue prefix and ports, the demo data, logs at warn, no rate limits (the bench
+ * posts from one address far faster than a resident would); then `extra`, then the
+ * settings to try from BENCH_APP_ENV.
+ */
+export function benchAppEnv(o: { databaseUrl: string; queuePrefix: string; port: number; smtpPort: number }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: o.databaseUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: o.queuePrefix,
+    PORT: String(o.port),
+    HOST: BENCH_HOST,
+    SMTP_PORT: String(o.smtpPort),
+    // every session comes from 127.0.0.1, as the bench's requests do
+    SMTP_MAX_CLIENTS_PER_ADDRESS: '500',
+    LOG_LEVEL: 'warn',
+    // Not production: production refuses to start with the demo's team mailboxes and no
+    // SMTP_URL, and a real SMTP conversation per delivery would make the drain and the
+    // CPU figures measure a mail server rather than Switchboard. Outside production the
+    // demo transport builds each mail and keeps it (the delivery is recorded 'kept'),
+    // which costs what delivery cost in earlier runs of this bench.
+    NODE_ENV: 'development',
+    LOAD_DEMO_DATA: 'true',
+    RATE_LIMIT_INTAKE_PER_MIN: '0',
+    RATE_LIMIT_LOOKUP_PER_MIN: '0',
+    ...extra,
+    ...settingsToTry()
+  }
+}
+
+/** BENCH_APP_ENV="ROUTE_CONCURRENCY=4 DATABASE_POOL_SIZE=10": settings to try on the app. */
+function settingsToTry(): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const pair of (process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean)) {
+    const eq = pair.indexOf('=')
+    if (eq > 0) out[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  return out
 }
