@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq'
 import { createMailTransport } from '../src/delivery/email.js'
 import { createPool } from '../src/db/pool.js'
 import { createRedis, type Infra } from '../src/infra.js'
-import { enqueueMany, startSweeper, type OutboxRow } from '../src/jobs/outbox-relay.js'
+import { startSweeper, type OutboxRow } from '../src/jobs/outbox-relay.js'
 import { startAutoAssign } from './auto-assign.js'
 import { handOffToDelivery } from '../src/delivery/hand-off.js'
 import { createDeliverWorker, createDeliveryBatcher } from './deliver.js'
@@ -103,14 +103,10 @@ export async function startWorkers(infra: Infra, opts: { giveWay?: boolean | Par
   const sla = startSlaClock(db, { intervalMs: slaCheckMs(infra.config), log: infra.log.child({ component: 'sla' }) })
   const autoAssign = startAutoAssign(db, { everyMs: infra.config.ASSIGN_EVERY_MS, log: infra.log.child({ component: 'auto-assign' }) })
   const retention = await startRetention(jobs, connection)
-  let closing = false
   return {
-    route(rows) {
-      if (!closing) local.take(rows)
-      else enqueueMany(infra.queues, rows).catch(() => {}) // the sweeper has them otherwise
-    },
+    // once closing, LocalRouting sends what it is given to the queue
+    route: (rows) => local.take(rows),
     async close() {
-      closing = true
       burst?.stop()
       // cases held back go to the queue, for the next process to place
       await local.close()
