@@ -3,8 +3,10 @@
  * workers in one process, as `npm start` runs it) on a fresh database, sends web contacts
  * at full speed for a while (the bench's phase b), waits until every case is routed and
  * delivered, and prints contacts/s, the CPU each part of the machine spent per contact and,
- * when Postgres has pg_stat_statements loaded, every statement by time per contact,
- * including those run inside SQL functions and triggers (track = all).
+ * the rows each table gained and lost per contact (an update that is not HOT writes every
+ * index again) and, when Postgres has pg_stat_statements loaded, every statement by time per
+ * contact, including those run inside SQL functions and triggers (track = all), with how
+ * often each is planned (set pg_stat_statements.track_planning = on to see planning).
  *
  * Knobs (env): PROFILE_SECONDS (10), PROFILE_CONNECTIONS (20), PROFILE_CHANNEL (web or
  * smtp), PROFILE_APP_MODE=api (intake alone: no workers, nothing routed), BENCH_APP_ENV as
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   await run(3, 'pwarm')
   await drained(db)
   if (haveStatements) await db.query('select pg_stat_statements_reset()')
+  const tablesBefore = await tableWrites(db)
   const meter = new CpuMeter({ app: app.proc.pid })
   const before = meter.snapshot()
   const started = performance.now()
@@ -83,10 +86,26 @@ async function main(): Promise<void> {
   console.log('')
   console.log(`${contacts} contacts in ${(loadMs / 1000).toFixed(1)} s (${((contacts / loadMs) * 1000).toFixed(1)}/s); routed and delivered ${(ms / 1000).toFixed(1)} s after the start`)
   console.log(`CPU per contact, intake to delivered (ms): app ${perContact(cpu.app ?? 0).toFixed(3)}, postgres ${perContact(cpu.postgres ?? 0).toFixed(3)}, redis ${perContact(cpu.redis ?? 0).toFixed(3)}, machine ${perContact(cpu.machine ?? 0).toFixed(3)}`)
+  // the statistics collector reports a backend's counts when it goes idle; give it a moment
+  await sleep(1500)
+  const tablesAfter = await tableWrites(db)
+  console.log('\nrow writes per contact by table (an update that is not HOT writes a new entry into every index):')
+  console.table(
+    [...tablesAfter.values()]
+      .map((t) => {
+        const b = tablesBefore.get(t.table) ?? { ins: 0, upd: 0, hot: 0, del: 0 }
+        const per = (n: number) => (n / contacts).toFixed(2)
+        return { table: t.table, indexes: t.indexes, inserted: per(t.ins - b.ins), updated: per(t.upd - b.upd), hot: per(t.hot - b.hot), deleted: per(t.del - b.del), sort: t.ins - b.ins + t.upd - b.upd }
+      })
+      .filter((t) => t.sort > 0)
+      .sort((a, b) => b.sort - a.sort)
+      .map(({ sort: _sort, ...t }) => t)
+  )
   if (haveStatements) {
     const { rows } = await db.query(
       `select round(total_exec_time::numeric / $1::int * 1000, 1) as us_per_contact, round(calls::numeric / $1::int, 2) as calls_per_contact,
               round((total_exec_time / nullif(calls, 0))::numeric * 1000, 1) as us_per_call, toplevel as top,
+              round(plans::numeric / nullif(calls, 0), 2) as plans_per_call, round(total_plan_time::numeric / $1::int * 1000, 1) as plan_us_per_contact,
               left(regexp_replace(query, '\\s+', ' ', 'g'), 120) as query
          from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
         order by total_exec_time desc limit ${Number(process.env.PROFILE_ROWS ?? 30)}`,
@@ -106,6 +125,24 @@ async function main(): Promise<void> {
   await stopChild(app)
   await deleteKeys(`${QUEUE_PREFIX}:*`)
   await adminQuery(`drop database if exists ${DB_NAME} with (force)`)
+}
+
+interface TableWrites {
+  table: string
+  indexes: number
+  ins: number
+  upd: number
+  hot: number
+  del: number
+}
+
+async function tableWrites(db: pg.Pool): Promise<Map<string, TableWrites>> {
+  const { rows } = await db.query<TableWrites>(
+    `select t.relname as table, (select count(*) from pg_index i where i.indrelid = t.relid)::int as indexes,
+            t.n_tup_ins::bigint::float8 as ins, t.n_tup_upd::float8 as upd, t.n_tup_hot_upd::float8 as hot, t.n_tup_del::float8 as del
+       from pg_stat_user_tables t`
+  )
+  return new Map(rows.map((r) => [r.table, r]))
 }
 
 async function drained(db: pg.Pool): Promise<void> {

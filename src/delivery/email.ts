@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import nodemailer, { type Transporter } from 'nodemailer'
 import { withoutBidiControls } from '../lib/bidi.js'
 import type { AttemptResult } from './outcome.js'
@@ -40,11 +41,28 @@ export interface TeamMail {
   caseReference: string
 }
 
+/**
+ * A team mail's Message-ID: the same for every attempt of one delivery (or erasure notice),
+ * so a mailbox that got a mail whose acknowledgement we never saw can tell the retry is
+ * the same mail. On the From address's domain, as nodemailer's own would be.
+ */
+export function teamMailMessageId(deliveryId: string, from: string): string {
+  const domain = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from)?.[1] ?? 'localhost'
+  return `<sb.delivery.${deliveryId}@${domain}>`
+}
+
+// The MIME boundaries' shared part: random once per process rather than per mail (nodemailer
+// draws it from the system's random source twice a mail otherwise), then made unique per
+// mail by the delivery's id. A resident's words cannot end a part early: they cannot know it.
+const BOUNDARY_SECRET = randomBytes(12).toString('hex')
+
 export async function sendTeamMail(transport: Transporter, mail: TeamMail): Promise<AttemptResult> {
   try {
     await transport.sendMail({
       from: mail.from,
       to: mail.to,
+      messageId: teamMailMessageId(mail.deliveryId, mail.from),
+      baseBoundary: `${BOUNDARY_SECRET}-${mail.deliveryId}`,
       // a resident's words go to the council too: without direction controls, as to residents
       subject: withoutBidiControls(mail.subject),
       text: withoutBidiControls(mail.text),

@@ -21,6 +21,10 @@ let smtp: SMTPServer
 const mails: ReceivedMail[] = []
 const rcptSeen: string[] = []
 let policy: RcptPolicy = () => null
+/** What the mail server says once it has read a message: nothing (accept), or an SMTP error code. */
+let dataPolicy: (n: number) => number | null = () => null
+/** every message the server read, accepted or not */
+const transmitted: string[] = []
 
 beforeAll(async () => {
   smtp = new SMTPServer({
@@ -38,6 +42,9 @@ beforeAll(async () => {
       const chunks: Buffer[] = []
       stream.on('data', (c: Buffer) => chunks.push(c))
       stream.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8')
+        const code = dataPolicy(transmitted.push(raw) - 1)
+        if (code !== null) return callback(Object.assign(new Error('Local problem, try again later'), { responseCode: code }))
         mails.push({
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
@@ -59,7 +66,9 @@ afterAll(async () => {
 beforeEach(() => {
   mails.length = 0
   rcptSeen.length = 0
+  transmitted.length = 0
   policy = () => null
+  dataPolicy = () => null
 })
 
 /** A header's value from a raw RFC 5322 message (unfolded). */
@@ -128,5 +137,20 @@ describe('delivery to a team mailbox over SMTP', () => {
     expect(mails).toHaveLength(1)
     expect(header(mails[0]!.raw, 'X-Switchboard-Delivery')).toBe(delivered.public_id)
     expect((await eventsOf(ctx, reference)).filter((e) => e.type === 'delivery.dead_lettered')).toHaveLength(0)
+  })
+
+  it('sends a retried mail with the same Message-ID, so a mailbox that kept the first copy can tell', async () => {
+    // the server reads the whole first message, then answers 451: it may have kept it
+    dataPolicy = (n) => (n === 0 ? 451 : null)
+    const reference = await reportMissedBin()
+    const delivered = await waitDelivery(ctx, reference, ['delivered', 'dead'])
+    expect(delivered).toMatchObject({ state: 'delivered', attempts: 2 })
+    expect(transmitted).toHaveLength(2)
+    const ids = transmitted.map((raw) => header(raw, 'Message-ID'))
+    expect(ids[0]).toBe(`<sb.delivery.${delivered.public_id}@localhost>`)
+    expect(ids[1]).toBe(ids[0])
+    // another delivery gets another
+    const other = await waitDelivery(ctx, await reportMissedBin(), ['delivered', 'dead'])
+    expect(header(mails.at(-1)!.raw, 'Message-ID')).toBe(`<sb.delivery.${other.public_id}@localhost>`)
   })
 })
