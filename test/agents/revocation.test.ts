@@ -127,6 +127,30 @@ describe('a disabled agent', () => {
     }
   })
 
+  it('is checked for a whole contact centre reconnecting at once in one read, each agent answered as their own account says', async () => {
+    let reads = 0
+    const counted = new Proxy(ctx.infra.db, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown
+        return (q: { name?: string }, ...rest: unknown[]) => {
+          if (q?.name === 'agent-sessions-read') reads++
+          return (target.query as (...a: unknown[]) => unknown).call(target, q, ...rest)
+        }
+      }
+    }) as Db
+    const sessions = agentSessions({ db: counted, config: ctx.config })
+    const desks = await Promise.all(Array.from({ length: 30 }, () => loggedIn()))
+    const disabled = desks[7]!
+    await setAgentActive(ctx.infra.db, disabled.email, false)
+    // a token naming an agent that does not exist, signed like the rest
+    const signer = agentTokens(await tokenSecret(ctx.infra.db, ctx.config.AGENT_TOKEN_SECRET), 5)
+    const stranger = signer.sign({ agentId: 2_000_000_000, partnershipId: 'tri-borough', role: 'agent' })
+
+    const answers = await Promise.all([...desks.map((d) => sessions.authenticate(d.token)), sessions.authenticate(stranger)])
+    expect(reads).toBe(1)
+    expect(answers.map((a) => a?.agentId ?? null)).toEqual([...desks.map((d) => (d === disabled ? null : d.id)), null])
+  })
+
   it("has their live sockets closed with 4401, and goes offline for colleagues", async () => {
     const colleague = await loggedIn('supervisor')
     const jo = await loggedIn()
