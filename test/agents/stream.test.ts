@@ -40,7 +40,11 @@ async function connect(url: string, token: string) {
   const received: Record<string, unknown>[] = []
   const ws = new WebSocket(`${url}/v1/agent/stream`, { headers: { authorization: `Bearer ${token}` } })
   sockets.push(ws)
-  ws.on('message', (data) => received.push(JSON.parse(String(data)) as Record<string, unknown>))
+  ws.on('message', (data, isBinary) => {
+    // text frames, as a browser's WebSocket hands them to the page: strings, not Blobs
+    if (isBinary) throw new Error('the live view sent a binary frame')
+    received.push(JSON.parse(String(data)) as Record<string, unknown>)
+  })
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve())
     ws.once('error', reject)

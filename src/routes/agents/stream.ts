@@ -24,6 +24,21 @@ const PING_EVERY_MS = 30_000
 const REPEAT_AFTER_MS = 30_000
 const ACTIVITIES = new Set(['viewing', 'replying', 'left'])
 
+/**
+ * An event as sent: serialised once however many sockets it goes to. Every agent of a
+ * partnership receives every live event, so with 500 desks open one JSON.stringify and one
+ * UTF-8 encoding per socket were most of an event's cost (the socket only frames the bytes).
+ */
+const wired = new WeakMap<LiveEvent, Buffer>()
+function wire(event: LiveEvent): Buffer {
+  let bytes = wired.get(event)
+  if (!bytes) {
+    bytes = Buffer.from(JSON.stringify(event))
+    wired.set(event, bytes)
+  }
+  return bytes
+}
+
 type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { type: 'viewing' | 'replying' | 'left'; reference: string }
 
 /**
@@ -124,7 +139,7 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { tokens
           socket.close(CLOSE.tooSlow, 'too slow: reconnect and reload')
           return
         }
-        socket.send(JSON.stringify(event))
+        socket.send(wire(event), { binary: false })
       }
       hub.on('event', forward)
 
