@@ -9,16 +9,62 @@ export type Presence = 'online' | 'away' | 'offline'
 /** Presence and "viewing" name no case's contents: the case part of their live event is empty. */
 const EMPTY_CASE: LiveEvent['case'] = { reference: '', council_gss: null, status: '', work_status: '', priority: '', assigned_agent_id: null, sla_due_at: null }
 
-/** Writes presence; announces it only when it changed. A disabled agent can only go offline. */
-export async function setPresence(db: Queryable, hub: LiveHub, agent: AgentClaims, presence: Presence): Promise<void> {
-  const { rows } = await db.query<{ was: Presence }>(
-    `with old as (select id, presence from agents where id = $1 and (active or $2 = 'offline') for update)
-     update agents a set presence = $2, presence_at = now() from old where a.id = old.id returning old.presence as was`,
-    [agent.agentId, presence]
+/** Presence asked for in this turn of the event loop, per pool: written together. */
+interface PresenceAsked {
+  agent: AgentClaims
+  presence: Presence
+  resolve(): void
+  reject(err: unknown): void
+}
+const asking = new WeakMap<Queryable, { hub: LiveHub; asked: PresenceAsked[] }>()
+
+/**
+ * Writes presence; announces it only when it changed. A disabled agent can only go offline.
+ * What every socket says in one turn of the event loop is written by one statement: when a
+ * contact centre's desks all reconnect at once (a restart, the network back), one write and
+ * one commit each held the pool's connections long enough for other desks' logins to wait
+ * past the pool's limit and be refused. Within a turn an agent's last word counts (each
+ * socket says its own in order: src/routes/agents/stream.ts).
+ */
+export function setPresence(db: Queryable, hub: LiveHub, agent: AgentClaims, presence: Presence): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const pending = asking.get(db)
+    if (pending) return void pending.asked.push({ agent, presence, resolve, reject })
+    asking.set(db, { hub, asked: [{ agent, presence, resolve, reject }] })
+    setImmediate(() => {
+      const batch = asking.get(db)!
+      asking.delete(db)
+      writePresence(db, batch.hub, batch.asked).then(
+        () => batch.asked.forEach((a) => a.resolve()),
+        (err: unknown) => batch.asked.forEach((a) => a.reject(err))
+      )
+    })
+  })
+}
+
+async function writePresence(db: Queryable, hub: LiveHub, asked: PresenceAsked[]): Promise<void> {
+  const last = new Map<number, PresenceAsked>()
+  for (const a of asked) last.set(a.agent.agentId, a)
+  const ids = [...last.keys()]
+  const { rows } = await db.query<{ id: number; was: Presence }>({
+    name: 'agents-presence',
+    // locked in id order, so two batches naming the same agents cannot deadlock
+    text: `with asked as (select * from unnest($1::bigint[], $2::text[]) as a (id, presence)),
+                old as (select ag.id, ag.presence from agents ag join asked on asked.id = ag.id
+                         where ag.active or asked.presence = 'offline' order by ag.id for update of ag)
+           update agents a set presence = asked.presence, presence_at = now()
+             from old join asked on asked.id = old.id
+            where a.id = old.id
+           returning a.id, old.presence as was`,
+    values: [ids, ids.map((id) => last.get(id)!.presence)]
+  })
+  const changed = rows.filter((row) => row.was !== last.get(Number(row.id))!.presence)
+  await Promise.all(
+    changed.map((row) => {
+      const { agent, presence } = last.get(Number(row.id))!
+      return hub.announce({ type: 'presence', event_id: 0, at: new Date().toISOString(), partnership_id: agent.partnershipId, agent_id: agent.agentId, detail: { presence }, case: EMPTY_CASE })
+    })
   )
-  if (rows[0] && rows[0].was !== presence) {
-    await hub.announce({ type: 'presence', event_id: 0, at: new Date().toISOString(), partnership_id: agent.partnershipId, agent_id: agent.agentId, detail: { presence }, case: EMPTY_CASE })
-  }
 }
 
 /** "Who else is on this case": only for a case of the agent's own partnership. */

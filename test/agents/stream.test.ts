@@ -115,4 +115,25 @@ describe('the live view', () => {
     await waitFor(async () => (await ctx.query<{ presence: string }>('select presence from agents where id = $1', [worker.id]))[0]?.presence === 'offline', 5_000, 'offline')
     await waitFor(async () => sees.received.find((e) => e.type === 'presence' && e.agent_id === worker.id && (e.detail as { presence: string }).presence === 'offline'), 5_000, 'offline event')
   })
+
+  it('marks a whole team that reconnects at once online, each announced to colleagues once, and offline when they go', async () => {
+    const watcher = await agent('tri-borough', 'supervisor')
+    const sees = await connect(urlA, watcher.token)
+    const team = await Promise.all(Array.from({ length: 25 }, () => agent('tri-borough')))
+    const ids = team.map((a) => a.id)
+    const open = await Promise.all(team.map((a, i) => connect(i % 2 ? urlA : urlB, a.token)))
+    const presenceOf = async () =>
+      new Set((await ctx.query<{ presence: string }>('select presence from agents where id = any($1::bigint[])', [ids])).map((r) => r.presence))
+    await waitFor(async () => { const p = await presenceOf(); return p.size === 1 && p.has('online') }, 10_000, 'all online')
+    const announced = (presence: string) =>
+      sees.received.filter((e) => e.type === 'presence' && ids.includes(e.agent_id as number) && (e.detail as { presence: string }).presence === presence)
+    await waitFor(async () => announced('online').length >= ids.length, 10_000, 'every online announced')
+    expect(new Set(announced('online').map((e) => e.agent_id)).size).toBe(ids.length)
+    expect(announced('online')).toHaveLength(ids.length)
+
+    for (const o of open) o.ws.close()
+    await waitFor(async () => { const p = await presenceOf(); return p.size === 1 && p.has('offline') }, 10_000, 'all offline')
+    await waitFor(async () => announced('offline').length >= ids.length, 10_000, 'every offline announced')
+    expect(announced('offline')).toHaveLength(ids.length)
+  })
 })
