@@ -5,7 +5,7 @@ import { announceActivity, setPresence, type Presence } from '../../agents/prese
 import type { AgentSessions } from '../../agents/sessions.js'
 import type { VerifiedAgent } from '../../agents/tokens.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
-import type { LiveEvent, LiveHub } from '../../realtime/hub.js'
+import { wire, type LiveEvent, type LiveHub } from '../../realtime/hub.js'
 import { socketBudget } from '../../realtime/socket-budget.js'
 
 /** Bytes an agent's socket may hold unsent before it is cut off: a slow client must not slow others. */
@@ -23,21 +23,6 @@ const PING_EVERY_MS = 30_000
  */
 const REPEAT_AFTER_MS = 30_000
 const ACTIVITIES = new Set(['viewing', 'replying', 'left'])
-
-/**
- * An event as sent: serialised once however many sockets it goes to. Every agent of a
- * partnership receives every live event, so with 500 desks open one JSON.stringify and one
- * UTF-8 encoding per socket were most of an event's cost (the socket only frames the bytes).
- */
-const wired = new WeakMap<LiveEvent, Buffer>()
-function wire(event: LiveEvent): Buffer {
-  let bytes = wired.get(event)
-  if (!bytes) {
-    bytes = Buffer.from(JSON.stringify(event))
-    wired.set(event, bytes)
-  }
-  return bytes
-}
 
 type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { type: 'viewing' | 'replying' | 'left'; reference: string }
 
