@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/pool.js'
 import type { LiveEvent, LiveHub } from '../realtime/hub.js'
+import { perTurn } from '../lib/per-turn.js'
 import type { AgentClaims } from './tokens.js'
 
 /** What an agent's live socket says of them (src/routes/agents/stream.ts): presence, and which case they are on. */
@@ -9,14 +10,13 @@ export type Presence = 'online' | 'away' | 'offline'
 /** Presence and "viewing" name no case's contents: the case part of their live event is empty. */
 const EMPTY_CASE: LiveEvent['case'] = { reference: '', council_gss: null, status: '', work_status: '', priority: '', assigned_agent_id: null, sla_due_at: null }
 
-/** Presence asked for in this turn of the event loop, per pool: written together. */
 interface PresenceAsked {
+  hub: LiveHub
   agent: AgentClaims
   presence: Presence
-  resolve(): void
-  reject(err: unknown): void
 }
-const asking = new WeakMap<Queryable, { hub: LiveHub; asked: PresenceAsked[] }>()
+/** Per pool, presence asked for in one turn of the event loop, written together. */
+const writers = new WeakMap<Queryable, (asked: PresenceAsked) => Promise<void>>()
 
 /**
  * Writes presence; announces it only when it changed. A disabled agent can only go offline.
@@ -27,22 +27,18 @@ const asking = new WeakMap<Queryable, { hub: LiveHub; asked: PresenceAsked[] }>(
  * socket says its own in order: src/routes/agents/stream.ts).
  */
 export function setPresence(db: Queryable, hub: LiveHub, agent: AgentClaims, presence: Presence): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const pending = asking.get(db)
-    if (pending) return void pending.asked.push({ agent, presence, resolve, reject })
-    asking.set(db, { hub, asked: [{ agent, presence, resolve, reject }] })
-    setImmediate(() => {
-      const batch = asking.get(db)!
-      asking.delete(db)
-      writePresence(db, batch.hub, batch.asked).then(
-        () => batch.asked.forEach((a) => a.resolve()),
-        (err: unknown) => batch.asked.forEach((a) => a.reject(err))
-      )
+  let write = writers.get(db)
+  if (!write) {
+    write = perTurn(async (asked: PresenceAsked[]) => {
+      await writePresence(db, asked)
+      return () => undefined
     })
-  })
+    writers.set(db, write)
+  }
+  return write({ hub, agent, presence })
 }
 
-async function writePresence(db: Queryable, hub: LiveHub, asked: PresenceAsked[]): Promise<void> {
+async function writePresence(db: Queryable, asked: PresenceAsked[]): Promise<void> {
   const last = new Map<number, PresenceAsked>()
   for (const a of asked) last.set(a.agent.agentId, a)
   const ids = [...last.keys()]
@@ -61,7 +57,7 @@ async function writePresence(db: Queryable, hub: LiveHub, asked: PresenceAsked[]
   const changed = rows.filter((row) => row.was !== last.get(Number(row.id))!.presence)
   await Promise.all(
     changed.map((row) => {
-      const { agent, presence } = last.get(Number(row.id))!
+      const { hub, agent, presence } = last.get(Number(row.id))!
       return hub.announce({ type: 'presence', event_id: 0, at: new Date().toISOString(), partnership_id: agent.partnershipId, agent_id: agent.agentId, detail: { presence }, case: EMPTY_CASE })
     })
   )

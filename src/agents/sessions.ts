@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import type { Queryable } from '../db/pool.js'
 import type { Infra } from '../infra.js'
+import { perTurn } from '../lib/per-turn.js'
 import { agentTokens, type AgentClaims, type AgentRole, type AgentTokens, type VerifiedAgent } from './tokens.js'
 
 /**
@@ -77,24 +78,14 @@ export function agentSessions(infra: Pick<Infra, 'db' | 'config'>): AgentSession
     return rows
   }
 
-  // The accounts asked for in this turn of the event loop, read together: when a whole
+  // The accounts asked for in one turn of the event loop, read together: when a whole
   // contact centre's desks reconnect at once (the app restarted, the network came back),
   // hundreds of agents arrive in the same moment, and one read each would queue them for
   // the pool's connections until some were refused (seen: 5 of 500 desks on a fresh process).
-  let batch: Map<number, { resolve(account: Account | null): void; reject(err: unknown): void }> | undefined
-  const readBatch = () => {
-    const asked = batch!
-    batch = undefined
-    read([...asked.keys()]).then(
-      (rows) => {
-        const found = new Map(rows.map((r) => [Number(r.id), accountOfRow(r)]))
-        for (const [id, waiter] of asked) waiter.resolve(found.get(id) ?? null)
-      },
-      (err: unknown) => {
-        for (const waiter of asked.values()) waiter.reject(err)
-      }
-    )
-  }
+  const readTogether = perTurn(async (ids: number[]) => {
+    const found = new Map((await read([...new Set(ids)])).map((r) => [Number(r.id), accountOfRow(r)]))
+    return (id: number) => found.get(id) ?? null
+  })
 
   const accountOf = (id: number): Promise<Account | null> => {
     const hit = known.get(id)
@@ -102,13 +93,7 @@ export function agentSessions(infra: Pick<Infra, 'db' | 'config'>): AgentSession
     const shared = loading.get(id)
     if (shared) return shared
     // concurrent requests of one agent share one read; of several agents, one statement
-    const pending: Promise<Account | null> = new Promise<Account | null>((resolve, reject) => {
-      if (!batch) {
-        batch = new Map()
-        setImmediate(readBatch)
-      }
-      batch.set(id, { resolve, reject })
-    }).finally(() => {
+    const pending: Promise<Account | null> = readTogether(id).finally(() => {
       if (loading.get(id) === pending) loading.delete(id)
     })
     loading.set(id, pending)
