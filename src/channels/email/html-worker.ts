@@ -12,4 +12,7 @@ port.on('message', (task: { id: number; html: string }) => {
   }
   port.postMessage({ id: task.id, ...out })
 })
+// warm the parser and sanitiser before saying ready: the first mail's deadline is not spent
+// compiling them (on a loaded machine that alone has taken longer than a short deadline)
+sanitiseBounded('<div><p>warm <b>up</b> <a href="https://example.org/">link</a></p></div>')
 port.postMessage({ ready: true })
