@@ -14,6 +14,7 @@ import { infraDecorators } from './plugins/infra.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { agentsBoundary } from './routes/agents/index.js'
 import { councilsBoundary } from './routes/councils/index.js'
+import { deskRoutes } from './routes/desk.js'
 import { frameworkErrors } from './routes/framework-errors.js'
 import { healthRoutes } from './routes/health.js'
 import { operatorsBoundary } from './routes/operators/index.js'
@@ -125,5 +126,7 @@ export async function buildApp(infra: Infra) {
   await hub.start()
   app.addHook('onClose', async () => hub.close())
   await app.register(agentsBoundary, { tokens, hub })
+  // the agents' desk: a web page on the agent API above
+  await app.register(deskRoutes)
   return app
 }

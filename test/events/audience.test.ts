@@ -50,7 +50,7 @@ const OTHER_NAMES = new Set<string>([
   'case.rerouted',
   'case.status_changed'
 ])
-const notAnEvent = (name: string) => OTHER_NAMES.has(name) || /\.(csv|json)$/.test(name) || name.startsWith('switchboard.')
+const notAnEvent = (name: string) => OTHER_NAMES.has(name) || /\.(csv|json|html)$/.test(name) || name.startsWith('switchboard.')
 
 const table = Object.keys(EVENT_AUDIENCES)
 const audiencesOf = (type: string) => (EVENT_AUDIENCES as Record<string, readonly Audience[]>)[type] ?? []

@@ -3,12 +3,13 @@ import { MergeConflict } from '../../agents/merge.js'
 import { WorkConflict } from '../../agents/queue.js'
 import type { AgentSessions } from '../../agents/sessions.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
+import { caseViewRoutes } from './case-view.js'
 import { caseWorkRoutes } from './case-work.js'
 import { mergeRoutes } from './merges.js'
 import { queueRoutes } from './queue.js'
 
 /**
- * The agent's workspace over REST: the queue, "next case", claim, release, transfer, work
+ * The agent's workspace over REST: the queue, the agent's own cases, a case whole, "next case", claim, release, transfer, work
  * statuses, replies to the resident, internal notes, and merging cases or residents. One
  * context, its agent-token hook set once here, so no route of it can be added without one;
  * a case (or team) of another partnership is 404, as if it did not exist.
@@ -23,6 +24,7 @@ export async function agentRoutes(app: FastifyInstance, opts: { tokens: AgentSes
     throw err
   })
   await app.register(queueRoutes)
+  await app.register(caseViewRoutes)
   await app.register(caseWorkRoutes)
   await app.register(mergeRoutes)
 }
