@@ -2,7 +2,7 @@ import type { Config } from '../src/config.js'
 import type { Db } from '../src/db/pool.js'
 import type { Log } from '../src/logger.js'
 import { loadBankHolidays } from '../src/sla/bank-holidays.js'
-import { checkClocks, setClocks, SLA_BATCH } from '../src/sla/clocks.js'
+import { checkClocks, resumeClocks, setClocks, SLA_BATCH } from '../src/sla/clocks.js'
 
 export interface SlaClockWorker {
   /** passes finished so far (a failed pass counts too: it is tried again next time) */
@@ -43,10 +43,17 @@ export function startSlaClock(db: Db, opts: { intervalMs: number; log: Log; now?
         set += n
         if (n < SLA_BATCH) break
       }
+      // clocks back from waiting on the resident are moved on before any is checked
+      let resumed = 0
+      for (let batch = 0; batch < 20; batch++) {
+        const n = await resumeClocks(db)
+        resumed += n
+        if (n < SLA_BATCH) break
+      }
       const events = await checkClocks(db, { now })
-      if (set || events.length) {
+      if (set || resumed || events.length) {
         const breaches = events.filter((e) => e.type === 'sla.breached').length
-        opts.log.info({ clocksSet: set, warnings: events.length - breaches, breaches }, 'SLA clocks checked')
+        opts.log.info({ clocksSet: set, clocksResumed: resumed, warnings: events.length - breaches, breaches }, 'SLA clocks checked')
       }
     } catch (err) {
       opts.log.warn({ err: { message: (err as Error).message } }, 'SLA check failed; will try again')

@@ -15,6 +15,8 @@ export interface SlaClocks {
   first_response_breached_at: Date | null
   resolution_due_at: Date | null
   resolution_breached_at: Date | null
+  /** set while the case waits on the resident: the resolution clock is paused (src/sla/sql/pause.sql) */
+  resolution_paused_at: Date | null
 }
 
 export interface CaseMessage {
@@ -68,7 +70,7 @@ export async function listMine(db: Queryable, agentId: number, partnershipId: st
 export async function caseForAgent(db: Queryable, partnershipId: string, reference: string): Promise<AgentCase | null> {
   const { rows } = await db.query<AgentCase>(
     `select ${CASE_COLUMNS}, c.status, c.assigned_agent_id,
-            c.first_response_due_at, c.first_response_at, c.first_response_breached_at, c.resolution_due_at, c.resolution_breached_at,
+            c.first_response_due_at, c.first_response_at, c.first_response_breached_at, c.resolution_due_at, c.resolution_breached_at, c.resolution_paused_at,
             co.name as council_name, s.name as service_name, m.reference as merged_into_reference,
             json_build_object('id', c.resident_id, 'name', coalesce(c.reported_name, r.display_name),
                               'email', c.reported_email, 'phone', c.reported_phone) as resident,

@@ -14,6 +14,7 @@ export const ROUTINES: readonly string[] = [
   'src/channels/email/sql/email-intake.sql',
   'src/cases/sql/reopen-on-resident-message.sql',
   'src/cases/sql/cases-kept.sql',
+  'src/sla/sql/pause.sql',
   'src/webhooks/sql/fan-out.sql',
   'src/realtime/sql/announce.sql'
 ]

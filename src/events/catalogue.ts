@@ -150,6 +150,8 @@ export const EVENTS = {
   'resident.merged': { audiences: CONTACT_CENTRE, data: shape<{ merge_id: number; from_resident: number; into_resident: number }>() },
   'sla.warning': { audiences: CONTACT_CENTRE, live: 'sla.warning', data: shape<SlaClockEvent>() },
   'sla.breached': { audiences: CONTACT_CENTRE, live: 'sla.breached', data: shape<SlaClockEvent & { escalated_to: 'supervisor' }>() },
+  // the resolution clock after a wait on the resident: its new due time, and the pause (UTC)
+  'sla.resumed': { audiences: CONTACT_CENTRE, data: shape<SlaClockEvent & { paused_at: string; resumed_at: string; paused_business_hours: number }>() },
   // deliveries to the back office: raw errors and destinations are operators' business
   'delivery.succeeded': { audiences: CONTACT_CENTRE, data: shape<DeliveryAttempt>() },
   'delivery.kept': { audiences: CONTACT_CENTRE, data: shape<DeliveryAttempt>() },

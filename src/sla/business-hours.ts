@@ -50,6 +50,31 @@ export function addBusinessHours(start: Date, hours: number, cal: BusinessCalend
   throw new RangeError('the calendar has no working time in the next ten years')
 }
 
+/**
+ * The working hours between two instants (0 when `to` is not after `from`): the inverse of
+ * addBusinessHours, so addBusinessHours(from, businessHoursBetween(from, to, cal), cal) is
+ * `to` whenever `to` falls within opening hours. Used to carry what was left of a paused
+ * clock over to when it resumes.
+ */
+export function businessHoursBetween(from: Date, to: Date, cal: BusinessCalendar): number {
+  const end = to.getTime()
+  let at = from.getTime()
+  if (end <= at) return 0
+  let total = 0
+  let day = startDay(at, cal)
+  for (let i = 0; i < MAX_DAYS && at < end; i++) {
+    const hours = dayOf(day, cal)
+    if (hours.working) {
+      const a = Math.max(at, hours.opens)
+      const b = Math.min(end, hours.closes)
+      if (b > a) total += b - a
+    }
+    day = hours.next
+    at = hours.nextMidnight
+  }
+  return total / HOUR_MS
+}
+
 /** Parses 'HH:MM' or 'HH:MM:SS' (Postgres `time`) into minutes after midnight. */
 export function minutesOf(time: string): number {
   const m = /^(\d{2}):(\d{2})/.exec(time)

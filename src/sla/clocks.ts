@@ -2,7 +2,7 @@ import type { Queryable } from '../db/pool.js'
 import type { EventData } from '../events/catalogue.js'
 import { eventsFrom, sql } from '../events/record.js'
 import { holidaysOf } from './bank-holidays.js'
-import { addBusinessHours, minutesOf, type BusinessCalendar } from './business-hours.js'
+import { addBusinessHours, businessHoursBetween, minutesOf, type BusinessCalendar } from './business-hours.js'
 
 /** The two promises made to a resident: a first answer, and the case resolved. */
 export type SlaClock = 'first_response' | 'resolution'
@@ -126,6 +126,8 @@ export interface SlaEvent {
  * One pass over running clocks, as one statement: cases whose first response (none given
  * yet) or resolution (not resolved or closed) has a fifth of its time left get `sla.warning`,
  * those past due `sla.breached` (escalated to supervisors, who hear it on the live view).
+ * A resolution clock paused while the case waits on the resident (src/sla/sql/pause.sql),
+ * or resumed and not yet moved on by resumeClocks, neither warns nor breaches.
  * Each clock's mark is set in the statement that writes its event, so each event is raised
  * once per clock and case, however many workers run passes; a clock first seen past due is
  * breached without a warning. Returns the events raised.
@@ -167,15 +169,15 @@ export async function checkClocks(db: Queryable, opts: { now?: Date; limit?: num
                        and c.first_response_due_at <= $1::timestamptz, false) as fr_breach,
               coalesce(c.first_response_at is null and c.first_response_breached_at is null and c.first_response_warned_at is null
                        and c.first_response_warn_at <= $1 and c.first_response_due_at > $1, false) as fr_warn,
-              coalesce(c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null
+              coalesce(c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null and c.resolution_paused_at is null
                        and c.resolution_due_at <= $1, false) as res_breach,
-              coalesce(c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null and c.resolution_warned_at is null
+              coalesce(c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null and c.resolution_warned_at is null and c.resolution_paused_at is null
                        and c.resolution_warn_at <= $1 and c.resolution_due_at > $1, false) as res_warn
          from cases c
         where c.merged_into is null
           and ((c.first_response_at is null and c.first_response_breached_at is null and c.first_response_warn_at <= $1
                 and (c.first_response_warned_at is null or c.first_response_due_at <= $1))
-            or (c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null and c.resolution_warn_at <= $1
+            or (c.work_status not in ('resolved', 'closed') and c.resolution_breached_at is null and c.resolution_paused_at is null and c.resolution_warn_at <= $1
                 and (c.resolution_warned_at is null or c.resolution_due_at <= $1)))
         order by c.id
         limit $2
@@ -195,4 +197,88 @@ export async function checkClocks(db: Queryable, opts: { now?: Date; limit?: num
     values: events.values
   })
   return rows.map((r) => ({ eventId: r.id, caseId: r.case_id, type: r.type, clock: r.clock, dueAt: r.due_at }))
+}
+
+interface Resumed {
+  id: number
+  /** resumed_at as Postgres wrote it, to the microsecond: the guard against a new pause */
+  resumed_key: string
+  paused_at: Date
+  resumed_at: Date
+  resolution_due_at: Date
+  resolution_warn_at: Date | null
+  resolution_warned_at: Date | null
+  calendar: string | null
+  business_days: number[] | null
+  opens: string | null
+  closes: string | null
+  time_zone: string | null
+}
+
+/**
+ * Moves on the resolution clocks of cases back from waiting on the resident (paused and
+ * resumed by src/sla/sql/pause.sql): the working time that was left at the pause, until the
+ * due time and until the warning (if not given yet), now counts from the resumption. Records
+ * `sla.resumed` with the new due time. The guard on resolution_resumed_at leaves alone a
+ * case that has paused again meanwhile. Returns how many clocks were moved on.
+ */
+export async function resumeClocks(db: Queryable, opts: { limit?: number } = {}): Promise<number> {
+  const { rows } = await db.query<Resumed>({
+    name: 'sla-resumed',
+    text: `select c.id, c.resolution_paused_at as paused_at, c.resolution_resumed_at as resumed_at, c.resolution_resumed_at::text as resumed_key, c.resolution_due_at,
+                  c.resolution_warn_at, c.resolution_warned_at, co.calendar, co.business_days,
+                  co.business_opens::text as opens, co.business_closes::text as closes, co.business_time_zone as time_zone
+             from cases c left join councils co on co.gss = c.council_gss
+            where c.resolution_resumed_at is not null
+            order by c.resolution_resumed_at limit $1`,
+    values: [opts.limit ?? SLA_BATCH]
+  })
+  if (!rows.length) return 0
+  const holidays = await holidaysOf(db, [...new Set(rows.flatMap((r) => (r.calendar ? [r.calendar] : [])))])
+  const moved = rows.map((r) => {
+    const cal: BusinessCalendar =
+      r.time_zone && r.business_days && r.opens && r.closes
+        ? { timeZone: r.time_zone, days: r.business_days, opensMinute: minutesOf(r.opens), closesMinute: minutesOf(r.closes), holidays: holidaysFor(holidays, r.calendar) }
+        : { timeZone: 'Europe/London', days: [1, 2, 3, 4, 5], opensMinute: 540, closesMinute: 1020, holidays: new Set<string>() }
+    const left = businessHoursBetween(r.paused_at, r.resolution_due_at, cal)
+    const due = addBusinessHours(r.resumed_at, left, cal)
+    const warnLeft = r.resolution_warned_at === null && r.resolution_warn_at && r.resolution_warn_at > r.paused_at ? businessHoursBetween(r.paused_at, r.resolution_warn_at, cal) : null
+    return {
+      id: r.id,
+      resumed_key: r.resumed_key,
+      resumed_at: r.resumed_at.toISOString(),
+      due_at: due.toISOString(),
+      warn_at: warnLeft === null ? r.resolution_warn_at?.toISOString() ?? null : addBusinessHours(r.resumed_at, warnLeft, cal).toISOString(),
+      paused_at: r.paused_at.toISOString(),
+      paused_hours: Math.round(businessHoursBetween(r.paused_at, r.resumed_at, cal) * 100) / 100
+    }
+  })
+  const event = eventsFrom(
+    {
+      from: 'done d',
+      caseId: sql('d.id'),
+      type: 'sla.resumed',
+      actor: 'worker:sla',
+      reason: sql(`format('Resolution clock resumed after waiting on the resident (%s working hours paused): now due by %s',
+                          d.paused_hours, to_char(d.due_at at time zone 'Europe/London', 'FMDay FMDD FMMonth YYYY "at" HH24:MI'))`),
+      data: sql<EventData<'sla.resumed'>>(`jsonb_build_object('clock', 'resolution', 'due_at', to_char(d.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                         'paused_at', d.paused_at, 'resumed_at', d.resumed_at, 'paused_business_hours', d.paused_hours)`)
+    },
+    [JSON.stringify(moved)]
+  )
+  const done = await db.query({
+    name: 'sla-resume',
+    text: `with v as (
+             select * from jsonb_to_recordset($1::jsonb) as x (id bigint, resumed_key text, resumed_at timestamptz, due_at timestamptz, warn_at timestamptz, paused_at text, paused_hours numeric)
+           ), done as (
+             update cases c
+                set resolution_due_at = v.due_at, resolution_warn_at = v.warn_at, resolution_paused_at = null, resolution_resumed_at = null
+               from v
+              where c.id = v.id and c.resolution_resumed_at::text = v.resumed_key
+             returning c.id, v.due_at, v.paused_at, v.resumed_at, v.paused_hours
+           )
+           ${event.text}`,
+    values: event.values
+  })
+  return done.rowCount ?? 0
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { agentSessions } from '../../src/agents/sessions.js'
 import { newCaseReference } from '../../src/intake/reference.js'
+import { resumeClocks } from '../../src/sla/clocks.js'
 import { createTestContext, type TestContext } from '../helpers/context.js'
 import { WESTMINSTER } from '../helpers/councils.js'
 
@@ -81,6 +82,18 @@ describe('a case whole', () => {
     expect(new Date(c.first_response_due_at).getTime()).toBeGreaterThan(Date.now())
     expect(c.resolution_due_at).not.toBeNull()
     expect(await readsOf(ref)).toEqual([{ actor: `agent:${me.id}`, route: 'GET /v1/agent/cases/:reference' }])
+  })
+
+  it('shows the resolution clock paused while the case waits on the resident, and running again after', async () => {
+    const me = await agent()
+    const ref = await heldCase(me.id, 'waiting_on_resident')
+    const waiting = (await get(`/v1/agent/cases/${ref}`, me.auth)).json()
+    expect(waiting.resolution_paused_at).not.toBeNull()
+    await ctx.query(`update cases set work_status = 'open' where reference = $1`, [ref])
+    // back from waiting: shown paused until the sla worker has moved the clock on
+    expect((await get(`/v1/agent/cases/${ref}`, me.auth)).json().resolution_paused_at).not.toBeNull()
+    await resumeClocks(ctx.infra.db)
+    expect((await get(`/v1/agent/cases/${ref}`, me.auth)).json().resolution_paused_at).toBeNull()
   })
 
   it("is 404 for another partnership's case, and records nothing", async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { BANK_HOLIDAYS_FILE } from '../../src/sla/bank-holidays.js'
-import { addBusinessHours, officeHours } from '../../src/sla/business-hours.js'
+import { addBusinessHours, businessHoursBetween, officeHours } from '../../src/sla/business-hours.js'
 
 // Times are written in UTC: London is UTC in winter (GMT) and UTC+1 in summer (BST).
 
@@ -75,5 +75,30 @@ describe('the England and Wales bank holidays', () => {
     // Christmas 2027 falls on a Saturday, New Year's Day 2028 too
     expect(dates).toEqual(expect.arrayContaining(['2027-12-27', '2027-12-28', '2028-01-03', '2026-12-28', '2026-08-31']))
     expect(dates).not.toContain('2027-12-25')
+  })
+})
+
+describe('business hours between two instants', () => {
+  const between = (a: string, b: string) => businessHoursBetween(new Date(a), new Date(b), englandAndWales)
+
+  it('counts only opening hours: Friday 16:00 to Monday 10:00 BST is 2 h, and a working week 40 h', () => {
+    expect(between('2026-06-05T15:00:00Z', '2026-06-08T09:00:00Z')).toBe(2)
+    expect(between('2026-06-10T09:00:00Z', '2026-06-17T09:00:00Z')).toBe(40)
+  })
+
+  it('skips Christmas and the substitute Boxing Day, and is 0 backwards or within a night', () => {
+    expect(between('2026-12-24T16:00:00Z', '2026-12-29T10:00:00Z')).toBe(2)
+    expect(between('2026-06-09T09:00:00Z', '2026-06-08T09:00:00Z')).toBe(0)
+    expect(between('2026-06-08T18:00:00Z', '2026-06-09T06:00:00Z')).toBe(0)
+  })
+
+  it('undoes addBusinessHours for any start and length', () => {
+    for (const start of ['2026-03-27T15:30:00Z', '2026-10-23T12:15:00Z', '2026-12-23T07:00:00Z']) {
+      for (const hours of [0.5, 3, 8, 27.25, 80]) {
+        const end = addBusinessHours(new Date(start), hours, englandAndWales)
+        // from the first opening at or after the start (a night start counts from the opening)
+        expect(businessHoursBetween(new Date(start), end, englandAndWales)).toBeCloseTo(hours, 6)
+      }
+    }
   })
 })

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { intakeContact } from '../../src/intake/intake.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { routeCases, type RouteJobRef } from '../../src/routing/route-case.js'
-import { checkClocks, setClocks, SLA_BATCH } from '../../src/sla/clocks.js'
+import { checkClocks, resumeClocks, setClocks, SLA_BATCH } from '../../src/sla/clocks.js'
 import { startSlaClock } from '../../workers/sla.js'
 import { createTestContext, eventsOf, postContact, waitFor, waitPlaced, type TestContext } from '../helpers/context.js'
 import { inbound, uid } from '../helpers/pipeline.js'
@@ -234,5 +234,61 @@ describe('the clock worker', () => {
     for (let i = 0; i < 3; i++) await checkClocks(ctx.infra.db, { now: afterDue })
     const events = await slaEvents(reference)
     expect(events.filter((e) => e.type === 'sla.breached').map((e) => e.data.clock)).toEqual(['first_response'])
+  })
+})
+
+describe('waiting on the resident', () => {
+  const pauseOf = async (id: number) =>
+    (await ctx.query<{ resolution_paused_at: Date | null; resolution_resumed_at: Date | null; resolution_due_at: Date | null }>(
+      'select resolution_paused_at, resolution_resumed_at, resolution_due_at from cases where id = $1',
+      [id]
+    ))[0]!
+  const setStatus = (id: number, status: string) => ctx.query('update cases set work_status = $2 where id = $1', [id, status])
+
+  it('pauses the resolution clock, and on resuming counts what was left from then, in business hours', async () => {
+    // contacted Friday 5 June 2026 16:00 BST: resolution due the next Friday 16:00 (40 h)
+    const c = await placedCase('2026-06-05T15:00:00Z')
+    await ctx.query(`update cases set work_status = 'open', first_response_at = now() where id = $1`, [c.id])
+    await setClocks(ctx.infra.db)
+    expect((await clocksOf(c.id)).resolution_due_at).toEqual(new Date('2026-06-12T15:00:00Z'))
+
+    await setStatus(c.id, 'waiting_on_resident')
+    expect((await pauseOf(c.id)).resolution_paused_at).not.toBeNull()
+    // paused from Monday 8 June 10:00 BST: 38 working hours were left
+    await ctx.query(`update cases set resolution_paused_at = '2026-06-08T09:00:00Z' where id = $1`, [c.id])
+    // long past the old due time, a paused clock neither warns nor breaches
+    await checkClocks(ctx.infra.db, at('2026-06-14T12:00:00Z'))
+    expect(await slaEvents(c.reference)).toEqual([])
+
+    // the resident answers a week later, Monday 15 June 10:00 BST
+    await setStatus(c.id, 'open')
+    expect((await pauseOf(c.id)).resolution_resumed_at).not.toBeNull()
+    await ctx.query(`update cases set resolution_resumed_at = '2026-06-15T09:00:00Z' where id = $1`, [c.id])
+    expect(await resumeClocks(ctx.infra.db)).toBeGreaterThanOrEqual(1)
+    // 38 h from Monday 10:00: Friday 19 June 16:00 BST
+    expect(await pauseOf(c.id)).toEqual({ resolution_paused_at: null, resolution_resumed_at: null, resolution_due_at: new Date('2026-06-19T15:00:00Z') })
+    const [resumed] = await slaEvents(c.reference)
+    expect(resumed).toMatchObject({ type: 'sla.resumed', data: { clock: 'resolution', due_at: '2026-06-19T15:00:00.000Z', paused_business_hours: 40 } })
+
+    await checkClocks(ctx.infra.db, at('2026-06-19T14:00:00Z'))
+    expect((await slaEvents(c.reference)).map((e) => e.type)).not.toContain('sla.breached')
+    await checkClocks(ctx.infra.db, at('2026-06-19T15:30:00Z'))
+    expect((await slaEvents(c.reference)).map((e) => e.type)).toContain('sla.breached')
+  })
+
+  it('does not pause a clock already breached, and a resolved case is not breached however long it waited', async () => {
+    const late = await placedCase('2026-06-05T15:00:00Z')
+    const waits = await placedCase('2026-06-05T15:00:00Z')
+    await ctx.query(`update cases set work_status = 'open', first_response_at = now() where id = any($1)`, [[late.id, waits.id]])
+    await setClocks(ctx.infra.db)
+    await ctx.query(`update cases set resolution_breached_at = now() where id = $1`, [late.id])
+    await setStatus(late.id, 'waiting_on_resident')
+    expect((await pauseOf(late.id)).resolution_paused_at).toBeNull()
+
+    await setStatus(waits.id, 'waiting_on_resident')
+    await setStatus(waits.id, 'resolved')
+    await resumeClocks(ctx.infra.db)
+    await checkClocks(ctx.infra.db, at('2030-01-01T00:00:00Z'))
+    expect((await slaEvents(waits.reference)).map((e) => e.type)).toEqual(['sla.resumed'])
   })
 })

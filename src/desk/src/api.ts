@@ -24,6 +24,7 @@ export interface CaseWhole extends QueueCase {
   first_response_breached_at: string | null
   resolution_due_at: string | null
   resolution_breached_at: string | null
+  resolution_paused_at: string | null
   resident: { id: number; name: string | null; email: string | null; phone: string | null }
   messages: Array<{ id: number; direction: string; channel: string; subject: string | null; body: string; author: string | null; status: string | null; created_at: string }>
   events: Array<{ id: number; type: string; actor: string; reason: string | null; created_at: string }>

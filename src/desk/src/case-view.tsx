@@ -68,7 +68,9 @@ export function CaseView({ c, me, name, others, act, typing }: Props) {
               ? 'stopped (resolved)'
               : c.resolution_breached_at
                 ? `breached ${formatWhen(c.resolution_breached_at)}`
-                : untilOrAgo(c.resolution_due_at ?? c.sla_due_at)}
+                : c.resolution_paused_at
+                  ? `paused while waiting on the resident (since ${formatWhen(c.resolution_paused_at)})`
+                  : untilOrAgo(c.resolution_due_at ?? c.sla_due_at)}
           </li>
         </ul>
       </section>

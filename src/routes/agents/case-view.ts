@@ -26,6 +26,8 @@ const CaseWhole = Type.Object({
   first_response_breached_at: Nullable(Timestamp),
   resolution_due_at: Nullable(Timestamp),
   resolution_breached_at: Nullable(Timestamp),
+  // set while the case waits on the resident: the resolution clock is paused
+  resolution_paused_at: Nullable(Timestamp),
   resident: Type.Object({ id: Type.Integer(), name: Nullable(Type.String()), email: Nullable(Type.String()), phone: Nullable(Type.String()) }),
   messages: Type.Array(
     Type.Object({
