@@ -110,8 +110,18 @@ export async function transferCase(db: Db, agent: AgentClaims, reference: string
   })
 }
 
-/** Moves a case's work status along an allowed transition, or refuses with invalid_transition. */
-export async function setWorkStatus(db: Db, agent: AgentClaims, reference: string, to: WorkStatus): Promise<{ from: WorkStatus; to: WorkStatus }> {
+/**
+ * Moves a case's work status along an allowed transition, or refuses with invalid_transition.
+ * `onResolved` runs in the same transaction when the case becomes resolved (the satisfaction
+ * question, src/feedback/csat.ts); the outbox row it answers is for the caller to relay.
+ */
+export async function setWorkStatus(
+  db: Db,
+  agent: AgentClaims,
+  reference: string,
+  to: WorkStatus,
+  onResolved?: (tx: DbClient, caseId: number) => Promise<OutboxRow | null>
+): Promise<{ from: WorkStatus; to: WorkStatus; outbox: OutboxRow | null }> {
   return withTransaction(db, async (tx) => {
     const c = await lockCase(tx, agent, reference)
     if (!mayMove(c.work_status, to, agent.role)) {
@@ -119,7 +129,8 @@ export async function setWorkStatus(db: Db, agent: AgentClaims, reference: strin
       throw new WorkConflict('invalid_transition', `A case cannot go from ${c.work_status} to ${to}${who}`)
     }
     await changeStatus(tx, c, to, agent)
-    return { from: c.work_status, to }
+    const outbox = to === 'resolved' && onResolved ? await onResolved(tx, c.id) : null
+    return { from: c.work_status, to, outbox }
   })
 }
 

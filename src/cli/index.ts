@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { registerAgentCommands } from './agents.js'
 import { registerApiKeyCommands } from './api-keys.js'
+import { registerCannedReplyCommands } from './canned-replies.js'
 import { registerCaseCommands } from './cases.js'
 import { registerChannelCommands } from './channels.js'
 import { registerResidentCommands } from './residents.js'
@@ -24,6 +25,7 @@ function buildProgram(): Command {
   registerChannelCommands(program)
   registerApiKeyCommands(program)
   registerAgentCommands(program)
+  registerCannedReplyCommands(program)
   registerResidentCommands(program)
   registerCaseCommands(program)
   registerRetentionCommands(program)

@@ -150,6 +150,9 @@ export const EVENTS = {
   'resident.merged': { audiences: CONTACT_CENTRE, data: shape<{ merge_id: number; from_resident: number; into_resident: number }>() },
   'sla.warning': { audiences: CONTACT_CENTRE, live: 'sla.warning', data: shape<SlaClockEvent>() },
   'sla.breached': { audiences: CONTACT_CENTRE, live: 'sla.breached', data: shape<SlaClockEvent & { escalated_to: 'supervisor' }>() },
+  // the satisfaction question after resolution, and the resident's answer (src/feedback/csat.ts)
+  'csat.asked': { audiences: CONTACT_CENTRE, data: shape<{ channel: 'sms' | 'email' }>() },
+  'csat.answered': { audiences: CONTACT_CENTRE, data: shape<{ score: number; channel: 'sms' | 'email' }>() },
   // the resolution clock after a wait on the resident: its new due time, and the pause (UTC)
   'sla.resumed': { audiences: CONTACT_CENTRE, data: shape<SlaClockEvent & { paused_at: string; resumed_at: string; paused_business_hours: number }>() },
   // deliveries to the back office: raw errors and destinations are operators' business

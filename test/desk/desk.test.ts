@@ -5,6 +5,7 @@ import axe from 'axe-core'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgent } from '../../src/agents/accounts.js'
+import { createCanned } from '../../src/agents/canned-replies.js'
 import { DESK_DIR } from '../../src/routes/desk.js'
 import { waitFor } from '../helpers/context.js'
 import { postTwilio, smsParams } from '../helpers/twilio.js'
@@ -12,7 +13,7 @@ import { createTwilioContext } from '../helpers/twilio-api.js'
 
 // The agents' desk in a real browser (Debian's Chromium, driven by Playwright) against the
 // real app: a signed Twilio text arrives and shows without a reload, the agent claims it,
-// replies (the Twilio stand-in receives the text) and resolves it; a colleague on the same
+// replies from a canned reply (the Twilio stand-in receives the text) and resolves it; a colleague on the same
 // case is shown; axe finds no serious or critical accessibility failure on any screen.
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -35,6 +36,7 @@ beforeAll(async () => {
     const made = await createAgent(twilio.ctx.infra.db, { partnership: 'tri-borough', email, role, displayName: name })
     agents[key] = { email, ...made }
   }
+  await createCanned(twilio.ctx.infra.db, 'tri-borough', { title: 'Crew booked', body: 'Thank you. A crew will clear it today. Your reference is {{case.reference}}.', team_id: null }, 'test')
   await twilio.ctx.app.listen({ port: 0, host: '127.0.0.1' })
   base = `http://127.0.0.1:${(twilio.ctx.app.server.address() as AddressInfo).port}`
   browser = await chromium.launch({
@@ -109,11 +111,13 @@ describe('the desk', () => {
     await alex.getByRole('heading', { name: new RegExp(reference) }).waitFor()
     await sam.getByText('Alex Morgan is viewing this case').waitFor({ timeout: 10_000 })
 
-    // the reply goes to the resident by SMS, through the Twilio stand-in
-    await sam.getByLabel('Reply to the resident by SMS').fill('Thank you. A crew will clear it today.')
+    // the reply starts from a canned one, filled for this case, and goes to the resident by
+    // SMS through the Twilio stand-in
+    await sam.getByLabel('Canned reply').selectOption({ label: 'Crew booked' })
+    expect(await sam.getByLabel('Reply to the resident by SMS').inputValue()).toBe(`Thank you. A crew will clear it today. Your reference is ${reference}.`)
     await sam.getByRole('button', { name: 'Send reply' }).click()
     const sent = await waitFor(async () => twilio.api.texts.find((t) => t.params.To === resident), 15_000, 'the reply text')
-    expect(sent.params.Body).toBe('Thank you. A crew will clear it today.')
+    expect(sent.params.Body).toBe(`Thank you. A crew will clear it today. Your reference is ${reference}.`)
     await expect.poll(() => sam.getByTestId('messages').textContent(), { timeout: 10_000 }).toContain('A crew will clear it today.')
     // the README's picture of the desk: DESK_SCREENSHOT=docs/desk.png npx vitest run test/desk
     if (process.env.DESK_SCREENSHOT) await sam.screenshot({ path: process.env.DESK_SCREENSHOT, fullPage: false })

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { VARIABLES } from '../../src/agents/canned-replies.js'
 import { COUNCIL_EVENT_TYPES, EVENT_AUDIENCES, eventTypesFor, WEBHOOK_NAME_OF, type Audience } from '../../src/events/audience.js'
 import { projectRoot } from '../../src/lib/paths.js'
 import { LIVE_EVENT_TYPES, LIVE_TYPES } from '../../src/realtime/hub.js'
@@ -45,6 +46,8 @@ const OTHER_NAMES = new Set<string>([
   ...LIVE_EVENT_TYPES,
   // who is viewing a case: a live-view message of the moment, never a case event
   'case.viewers',
+  // the variables of canned replies (src/agents/canned-replies.ts)
+  ...VARIABLES,
   // in the first versions of the live view's and the fan-out's functions (migrations 013, 016), written by nothing
   'case.claimed',
   'case.rerouted',

@@ -1,6 +1,7 @@
 import type { Catalogue } from '../../catalogue/catalogue.js'
 import type { Db } from '../../db/pool.js'
 import type { IntakeBatcher } from '../../intake/intake-batcher.js'
+import { pendingSmsSurvey, ratingOf, recordAnswer, SMS_THANKS } from '../../feedback/csat.js'
 import { keepRawInbound, openedByMessage } from '../../intake/intake.js'
 import type { IntakePressure } from '../../lib/intake-pressure.js'
 import type { Log } from '../../logger.js'
@@ -42,6 +43,18 @@ export async function receiveSms(deps: SmsDeps, body: TwilioSmsBody, log: Log): 
     // after STOP nothing goes back (Twilio confirms the opt-out itself)
     const help = keyword === 'HELP' && phone && !(await isOptedOut(db, phone))
     return help ? SMS_HELP_TEXT : null
+  }
+
+  // a rating, 1 to 5, from a number asked how we did: the answer, never a case
+  const rating = phone ? ratingOf(contact.text) : null
+  if (rating !== null && phone) {
+    const caseId = await pendingSmsSurvey(db, phone)
+    if (caseId !== null) {
+      await keepRawInbound(db, contact)
+      const done = await recordAnswer(db, caseId, rating, 'sms')
+      log.info({ csat: done }, 'sms rating received')
+      return (await isOptedOut(db, phone)) ? null : SMS_THANKS
+    }
   }
 
   // (the opt-out is read alongside, not inside the intake statement: a lookup added to that

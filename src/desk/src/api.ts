@@ -53,6 +53,14 @@ export interface TeamOverview {
   agents: Array<{ id: number; display_name: string | null; presence: string; open_cases: number; capacity: number }>
 }
 
+/** A canned reply filled for a case; `missing` names the variables it had no value for. */
+export interface CannedFilled {
+  id: number
+  title: string
+  text: string
+  missing: string[]
+}
+
 /** An answer other than 2xx, with the API's own code and message. */
 export class ApiError extends Error {
   constructor(
@@ -112,6 +120,7 @@ export const api = {
   transfer: (ref: string, to: { agent_id: number } | { team_id: number }, reason: string) =>
     call<unknown>('POST', `/v1/agent/cases/${encodeURIComponent(ref)}/transfer`, { ...to, reason }),
   merge: (ref: string, into: string, reason: string) => call<{ into: string }>('POST', `/v1/agent/cases/${encodeURIComponent(ref)}/merge`, { into, reason }),
+  canned: (ref: string) => call<{ replies: CannedFilled[] }>('GET', `/v1/agent/cases/${encodeURIComponent(ref)}/canned-replies`),
   overview: () => call<{ at: string; teams: TeamOverview[] }>('GET', '/v1/supervisor/overview')
 }
 

@@ -1,5 +1,5 @@
-import { useRef, useState } from 'preact/hooks'
-import { api, NEXT_STATUSES, statusLabel, type CaseWhole, type Me } from './api.js'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { api, NEXT_STATUSES, statusLabel, type CannedFilled, type CaseWhole, type Me } from './api.js'
 import { formatWhen, untilOrAgo } from './format.js'
 
 interface Props {
@@ -82,6 +82,7 @@ export function CaseView({ c, me, name, others, act, typing }: Props) {
             label={`Reply to the resident by ${replyBy}`}
             button="Send reply"
             onInput={typing}
+            canned={c.reference}
             submit={(body) => act('Reply queued to send', () => api.reply(c.reference, body))}
           />
           <TextForm id="note" label="Internal note (never sent to the resident or the council)" button="Add note" submit={(body) => act('Note added', () => api.note(c.reference, body))} />
@@ -216,10 +217,16 @@ function Actions({ c, me, mineNow, act }: { c: CaseWhole; me: Me | null; mineNow
   )
 }
 
-function TextForm(props: { id: string; label: string; button: string; submit(body: string): Promise<boolean>; onInput?(): void }) {
+function TextForm(props: { id: string; label: string; button: string; submit(body: string): Promise<boolean>; onInput?(): void; canned?: string }) {
   const [body, setBody] = useState('')
   const [busy, setBusy] = useState(false)
+  const [canned, setCanned] = useState<CannedFilled[]>([])
+  const [missing, setMissing] = useState<string[]>([])
   const area = useRef<HTMLTextAreaElement>(null)
+  useEffect(() => {
+    setCanned([])
+    if (props.canned) void api.canned(props.canned).then((r) => setCanned(r.replies), () => setCanned([]))
+  }, [props.canned])
   return (
     <form
       class="text-form"
@@ -229,10 +236,38 @@ function TextForm(props: { id: string; label: string; button: string; submit(bod
         setBusy(true)
         const ok = await props.submit(body.trim())
         setBusy(false)
-        if (ok) setBody('')
+        if (ok) (setBody(''), setMissing([]))
         area.current?.focus()
       }}
     >
+      {canned.length > 0 && (
+        <div class="row">
+          <label for={`${props.id}-canned`}>Canned reply</label>
+          <select
+            id={`${props.id}-canned`}
+            value=""
+            onChange={(e) => {
+              const chosen = canned.find((k) => String(k.id) === e.currentTarget.value)
+              if (!chosen) return
+              setBody(chosen.text)
+              setMissing(chosen.missing)
+              area.current?.focus()
+            }}
+          >
+            <option value="">Choose one to start from</option>
+            {canned.map((k) => (
+              <option value={k.id} key={k.id}>
+                {k.title}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+      {missing.length > 0 && (
+        <p class="error" role="status">
+          Not known for this case, left blank: {missing.join(', ')}. Complete the text before sending.
+        </p>
+      )}
       <label for={props.id}>{props.label}</label>
       <textarea
         id={props.id}

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { addInternalNote, releaseCase, replyToResident, setWorkStatus, transferCase, WORK_STATUSES } from '../../agents/work.js'
 import { AppError } from '../../errors.js'
+import { askForFeedback, feedbackSignerFor } from '../../feedback/csat.js'
 import { relayNow } from '../../jobs/outbox-relay.js'
 import { Id, MultiLine, StringEnum } from '../../lib/schema.js'
 import { agentOf, errors, Params, refOf, security, tags, Text } from './shared.js'
@@ -56,7 +57,7 @@ export async function caseWorkRoutes(fastify: FastifyInstance) {
       schema: {
         tags,
         security,
-        summary: "Move the case's work status",
+        summary: "Move the case's work status (resolving it asks the resident how we did, once)",
         description:
           'Allowed: new → open; open → waiting_on_resident, waiting_on_back_office or resolved; waiting_* → open or resolved; resolved → closed or open; closed → open (supervisors only). Anything else is 409 invalid_transition.',
         params: Params,
@@ -65,7 +66,13 @@ export async function caseWorkRoutes(fastify: FastifyInstance) {
       }
     },
     async (req) => {
-      const moved = await setWorkStatus(db, agentOf(req), refOf(req), req.body.work_status)
+      const agent = agentOf(req)
+      // resolving asks the resident how we did, once, on their channel
+      const signer = req.body.work_status === 'resolved' ? await feedbackSignerFor(db, config.AGENT_TOKEN_SECRET) : null
+      const moved = await setWorkStatus(db, agent, refOf(req), req.body.work_status, (tx, caseId) =>
+        askForFeedback(tx, caseId, { agentId: agent.agentId, signer: signer!, publicBaseUrl: config.PUBLIC_BASE_URL, emailDomain: config.EMAIL_DOMAIN })
+      )
+      if (moved.outbox) relayNow(queues, moved.outbox, req.log)
       return { reference: refOf(req), from: moved.from, work_status: moved.to }
     }
   )

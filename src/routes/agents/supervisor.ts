@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { supervisorOverview } from '../../agents/supervisor.js'
+import { cannedReplyAdminRoutes } from './canned-replies.js'
 import type { AgentSessions } from '../../agents/sessions.js'
 import { Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
@@ -47,4 +48,6 @@ export async function supervisorRoutes(fastify: FastifyInstance, opts: { tokens:
     },
     async (req) => ({ at: new Date(), teams: await supervisorOverview(app.db, req.agent!.partnershipId) })
   )
+  // canned replies are the supervisors' to write (agents read them filled, per case)
+  await app.register(cannedReplyAdminRoutes)
 }

@@ -3,6 +3,7 @@ import { MergeConflict } from '../../agents/merge.js'
 import { WorkConflict } from '../../agents/queue.js'
 import type { AgentSessions } from '../../agents/sessions.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
+import { cannedReplyRoutes } from './canned-replies.js'
 import { caseViewRoutes } from './case-view.js'
 import { caseWorkRoutes } from './case-work.js'
 import { mergeRoutes } from './merges.js'
@@ -25,6 +26,7 @@ export async function agentRoutes(app: FastifyInstance, opts: { tokens: AgentSes
   })
   await app.register(queueRoutes)
   await app.register(caseViewRoutes)
+  await app.register(cannedReplyRoutes)
   await app.register(caseWorkRoutes)
   await app.register(mergeRoutes)
 }
