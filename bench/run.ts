@@ -39,6 +39,9 @@
  *   l. (after d75) the agents' live view: 500 agents of one partnership on /v1/agent/stream (WebSocket),
  *      40 contacts to its councils at 10/s; each event's delay from its commit (the case
  *      event's own timestamp) to its arrival at each agent, p50/p99, and none missing
+ *   w. (after l) the agents' desks: web intake as in b, 8 s without desks, 8 s with 200 desks
+ *      open (each its WebSocket and its first load, as src/desk does: bench/desks.ts), and 8 s
+ *      without again; the desks' cost is the with-desks rate against the mean of the others
  *   e. overload: POST /v1/contacts at twice the intake rate of b, from 1,500 pre-opened
  *      connections; every answer must be 202, 429 or 503 within 10 s (no
  *      hang, no dropped connection), and every 202 must be stored (counted in SQL)
@@ -70,6 +73,7 @@ import { bodySource, mailSource, smsSource } from './bodies.js'
 import { root, startChild, StartError, stopChild, waitReady, type Child } from './children.js'
 import { CpuMeter, machineBusyPct, type CpuSnapshot } from './cpu.js'
 import { liveAgents, type LiveFigures } from './live-agents.js'
+import { openDesks, type DeskFigures } from './desks.js'
 import { load, paced, round1, stopLoad } from './load.js'
 import { adminQuery, benchAppEnv, deleteKeys, REDIS_URL } from './services.js'
 import { smtpLoad, type SmtpFigures } from './smtp-load.js'
@@ -102,6 +106,7 @@ const OPERATOR_API_KEY = 'bench-operator-key-0123456789abcdef0123456789'
 const TWILIO_AUTH_TOKEN = 'bench-twilio-auth-token-0123456789ab'
 const AGENT_TOKEN_SECRET = 'bench-agent-token-secret-0123456789abcdef'
 const LIVE_AGENTS = 500
+const DESK_AGENTS = 200 // phase w: desks open while web intake is measured
 const LIVE_CONTACTS = 40 // at LIVE_PER_SECOND: each causes case.created, case.routed and message.created for every agent
 const LIVE_PER_SECOND = 10
 
@@ -130,7 +135,7 @@ const IDLE_WAIT_MS = 15_000
 const OTHER_CPU_WARN_PCT = 25 // CPU used by processes outside the bench during a phase
 
 // checksCostPct: what this build may cost intake against the base build of phase k (issue 20: under 3 %)
-const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 45, smsPctOfWeb: 70, smtpPctOfWeb: 25, smtpP99Ms: 100, liveP99Ms: 100, checksCostPct: 3 }
+const TARGETS = { intakeRps: 1500, intakeP99Ms: 50, ratioPct: 45, smsPctOfWeb: 70, smtpPctOfWeb: 25, smtpP99Ms: 100, liveP99Ms: 100, checksCostPct: 3, deskCostPct: 10 }
 
 const APP_MAIN = join(root, 'dist', 'src', 'main.js')
 const BASELINE_MAIN = join(root, 'dist', 'bench', 'baseline-server.js')
@@ -227,6 +232,8 @@ interface Results {
   overload: LoadFigures & { rate: number; accepted: number; stored: number }
   /** l: 500 agents on the live view, event-to-agent delays */
   live: LiveFigures
+  /** w: web intake without desks, with DESK_AGENTS desks open, and without again */
+  desk: DeskFigures & { without: LoadFigures[]; with: LoadFigures; costPct: number }
   /** h: a mail with HTML nested 200,000 deep, its view timed with /health meanwhile; null without an SMTP listener */
   html: HtmlViewFigures | null
   /** after b1 and b2: the backlog routed and delivered */
@@ -431,6 +438,27 @@ async function run(): Promise<number> {
     )
     log(`   ${live.connected}/${live.agents} connected; ${live.events} events, ${live.deliveries} deliveries (${live.missing} missing); p50 ${live.p50} ms, p99 ${live.p99} ms`)
 
+    // w. the agents' desks: web intake without desks, with DESK_AGENTS open (each its socket
+    // and first load, as src/desk does, then receiving every live event of its partnership),
+    // and without again, so the machine's drift falls on both sides
+    const deskIntake = async (label: string) => {
+      await settle()
+      return measured(label, () => load({ title: label, url: appUrl, body: bodySource(label), seconds: DURATION_S, connections: CONNECTIONS }))
+    }
+    log(`w. web intake without desks, with ${DESK_AGENTS} agents' desks open, and without again (${DURATION_S} s each)`)
+    const w1 = await deskIntake('w1_without')
+    const desks = await openDesks(
+      { http: `http://${HOST}:${APP_PORT}`, ws: `ws://${HOST}:${APP_PORT}` },
+      made.slice(0, DESK_AGENTS).map((r) => signer.sign({ agentId: r.id, partnershipId: 'tri-borough', role: 'agent' }))
+    )
+    const receivedBefore = desks.received()
+    const w2 = await deskIntake('w2_with')
+    const deskFigures = { ...desks.figures, eventsReceived: desks.received() - receivedBefore }
+    desks.close()
+    const w3 = await deskIntake('w3_without')
+    const desk: Results['desk'] = { ...deskFigures, without: [w1, w3], with: w2, costPct: round1(100 * (1 - w2.rps / ((w1.rps + w3.rps) / 2))) }
+    log(`   ${desk.connected}/${desk.agents} desks open (p50 ${desk.openP50} ms, p99 ${desk.openP99} ms to first load); intake ${fmt(w1.rps)} / ${fmt(w2.rps)} with / ${fmt(w3.rps)} req/s: cost ${fmt(desk.costPct)} %; ${fmt(desk.eventsReceived)} events to desks`)
+
     // e. overload: twice the intake rate just measured. Every answer must be a clear one
     // (202 stored, 429, or 503 with Retry-After) within 10 s; nothing may hang or be lost.
     const overloadRate = Math.max(50, Math.round(2 * combined(intakeFigs).rps))
@@ -459,6 +487,7 @@ async function run(): Promise<number> {
       sms: smsFigs,
       smtp: smtpFigs,
       live,
+      desk,
       html,
       cost,
       drain: drains,
@@ -523,6 +552,9 @@ function report(r: Results): void {
     row([`l. live view, ${r.live.connected} agents`, fmt(r.live.deliveries), fmt(r.live.p50, 2), fmt(r.live.p99, 2), String(r.live.missing), '', String(r.live.events)], w) +
       '  (deliveries, p50/p99 ms event→agent, missing, events)'
   )
+  console.log(fig(`w1. intake, no desks (${r.machine.connections}c)`, r.desk.without[0]!))
+  console.log(fig(`w2. intake, ${r.desk.connected} desks open`, r.desk.with))
+  console.log(fig(`w3. intake, no desks again`, r.desk.without[1]!))
   console.log(line)
   const intake = combined(r.intake)
   console.log(`b. intake, both rounds: ${fmt(intake.rps)} req/s, p99 ${fmt(intake.p99, 2)} ms (the worse round)`)
@@ -589,7 +621,12 @@ function report(r: Results): void {
     ...(cost.check ? [cost.check] : []),
     ...(r.html ? htmlViewChecks(r.html) : []),
     [`live view: ${LIVE_AGENTS} agents, event→agent p99 < ${TARGETS.liveP99Ms} ms`, `${fmt(r.live.p99, 0)} ms, ${r.live.connected} connected`, r.live.connected === LIVE_AGENTS && r.live.events > 0 && r.live.p99 < TARGETS.liveP99Ms],
-    [`live view: every event to every agent`, `${r.live.missing} missing`, r.live.missing === 0 && r.live.events > 0]
+    [`live view: every event to every agent`, `${r.live.missing} missing`, r.live.missing === 0 && r.live.events > 0],
+    [
+      `desks: ${DESK_AGENTS} open cost < ${TARGETS.deskCostPct} % of web intake`,
+      `${fmt(r.desk.costPct)} %, ${r.desk.connected} open`,
+      r.desk.connected === DESK_AGENTS && r.desk.costPct < TARGETS.deskCostPct
+    ]
   ]
   console.log('')
   console.log(row(['target', 'measured', 'result'], [50, 30, 6]))

@@ -15,6 +15,7 @@ export const ROUTINES: readonly string[] = [
   'src/cases/sql/reopen-on-resident-message.sql',
   'src/cases/sql/cases-kept.sql',
   'src/sla/sql/pause.sql',
+  'src/reports/sql/outcomes.sql',
   'src/webhooks/sql/fan-out.sql',
   'src/realtime/sql/announce.sql'
 ]

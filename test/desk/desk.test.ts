@@ -14,7 +14,7 @@ import { createTwilioContext } from '../helpers/twilio-api.js'
 // The agents' desk in a real browser (Debian's Chromium, driven by Playwright) against the
 // real app: a signed Twilio text arrives and shows without a reload, the agent claims it,
 // replies from a canned reply (the Twilio stand-in receives the text) and resolves it; a colleague on the same
-// case is shown; axe finds no serious or critical accessibility failure on any screen.
+// case is shown; the supervisor's report counts it; axe finds no serious or critical accessibility failure on any screen.
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const TRI_BOROUGH_NUMBER = '+447700900100'
@@ -131,6 +131,16 @@ describe('the desk', () => {
     expect(row!.work_status).toBe('resolved')
     await sam.getByText('stopped (resolved)').waitFor()
     await expect.poll(() => sam.getByTestId('mine-list').count()).toBe(0)
+
+    // the supervisor's view: teams, then the report of the cases opened lately, the resolved one counted
+    await sam.getByRole('button', { name: 'Supervisor' }).click()
+    await sam.getByRole('row', { name: /Contact centre/ }).waitFor()
+    await sam.getByLabel('By').selectOption('channel')
+    await sam.getByRole('button', { name: 'Show report' }).click()
+    const smsRow = sam.getByRole('row', { name: /^sms/ })
+    await smsRow.waitFor()
+    expect(await smsRow.textContent()).toMatch(/^sms11/)
+    expect(await accessibilityFailures(sam)).toEqual([])
     await alex.context().close()
     await sam.context().close()
   })

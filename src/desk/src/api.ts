@@ -53,6 +53,30 @@ export interface TeamOverview {
   agents: Array<{ id: number; display_name: string | null; presence: string; open_cases: number; capacity: number }>
 }
 
+export interface ReportRow {
+  key: string | null
+  label: string
+  volume: number
+  resolved: number
+  first_response_median_hours: number | null
+  first_response_p90_hours: number | null
+  resolution_median_hours: number | null
+  resolution_p90_hours: number | null
+  sla_met_pct: number | null
+  reopen_rate_pct: number | null
+  csat_responses: number
+  csat_average: number | null
+  csat_satisfied_pct: number | null
+}
+
+export interface Report {
+  from: string
+  to: string
+  by: string
+  rows: ReportRow[]
+  total: ReportRow
+}
+
 /** A canned reply filled for a case; `missing` names the variables it had no value for. */
 export interface CannedFilled {
   id: number
@@ -121,6 +145,13 @@ export const api = {
     call<unknown>('POST', `/v1/agent/cases/${encodeURIComponent(ref)}/transfer`, { ...to, reason }),
   merge: (ref: string, into: string, reason: string) => call<{ into: string }>('POST', `/v1/agent/cases/${encodeURIComponent(ref)}/merge`, { into, reason }),
   canned: (ref: string) => call<{ replies: CannedFilled[] }>('GET', `/v1/agent/cases/${encodeURIComponent(ref)}/canned-replies`),
+  report: (from: string, to: string, by: string) => call<Report>('GET', `/v1/supervisor/reports?from=${from}&to=${to}&by=${by}&format=json`),
+  /** the same report as CSV text, for a download */
+  reportCsv: async (from: string, to: string, by: string) => {
+    const res = await fetch(`/v1/supervisor/reports?from=${from}&to=${to}&by=${by}&format=csv`, { headers: { authorization: `Bearer ${session.token}` } })
+    if (!res.ok) throw new ApiError(res.status, String(res.status), `The server answered ${res.status}`)
+    return res.text()
+  },
   overview: () => call<{ at: string; teams: TeamOverview[] }>('GET', '/v1/supervisor/overview')
 }
 

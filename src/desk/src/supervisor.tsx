@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, type TeamOverview } from './api.js'
 import { ageOf } from './format.js'
+import { Reports } from './reports.js'
 
 /** The supervisor's view: each team's queue depth, oldest waiting case, breaches, and agents' presence and load. */
 export function Supervisor(props: { presenceOf: Map<number, string> }) {
@@ -57,6 +58,7 @@ export function Supervisor(props: { presenceOf: Map<number, string> }) {
           </tbody>
         </table>
       )}
+      <Reports />
     </main>
   )
 }

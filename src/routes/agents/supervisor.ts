@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { supervisorOverview } from '../../agents/supervisor.js'
 import { cannedReplyAdminRoutes } from './canned-replies.js'
+import { reportRoutes } from './reports.js'
 import type { AgentSessions } from '../../agents/sessions.js'
 import { Nullable, StringEnum, Timestamp } from '../../lib/schema.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
@@ -50,4 +51,5 @@ export async function supervisorRoutes(fastify: FastifyInstance, opts: { tokens:
   )
   // canned replies are the supervisors' to write (agents read them filled, per case)
   await app.register(cannedReplyAdminRoutes)
+  await app.register(reportRoutes)
 }
