@@ -13,7 +13,7 @@ export interface DeskFigures {
   /** open to first load done, per desk */
   openP50: number
   openP99: number
-  /** live events received by all desks while intake was measured with them open */
+  /** frames of live events (each an array of events) received by all desks while intake was measured with them open */
   eventsReceived: number
 }
 
@@ -33,7 +33,8 @@ export async function openDesks(base: { http: string; ws: string }, tokens: stri
     tokens.map(async (token) => {
       const started = performance.now()
       const ws = await new Promise<WebSocket | null>((resolve) => {
-        const socket = new WebSocket(`${base.ws}/v1/agent/stream`, { headers: { authorization: `Bearer ${token}` } })
+        // batched frames, as the desk page asks for them
+        const socket = new WebSocket(`${base.ws}/v1/agent/stream?batch=1`, { headers: { authorization: `Bearer ${token}` } })
         socket.on('message', () => received++)
         socket.once('open', () => resolve(socket))
         socket.once('error', () => resolve(null))

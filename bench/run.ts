@@ -457,7 +457,7 @@ async function run(): Promise<number> {
     desks.close()
     const w3 = await deskIntake('w3_without')
     const desk: Results['desk'] = { ...deskFigures, without: [w1, w3], with: w2, costPct: round1(100 * (1 - w2.rps / ((w1.rps + w3.rps) / 2))) }
-    log(`   ${desk.connected}/${desk.agents} desks open (p50 ${desk.openP50} ms, p99 ${desk.openP99} ms to first load); intake ${fmt(w1.rps)} / ${fmt(w2.rps)} with / ${fmt(w3.rps)} req/s: cost ${fmt(desk.costPct)} %; ${fmt(desk.eventsReceived)} events to desks`)
+    log(`   ${desk.connected}/${desk.agents} desks open (p50 ${desk.openP50} ms, p99 ${desk.openP99} ms to first load); intake ${fmt(w1.rps)} / ${fmt(w2.rps)} with / ${fmt(w3.rps)} req/s: cost ${fmt(desk.costPct)} %; ${fmt(desk.eventsReceived)} frames to desks`)
 
     // e. overload: twice the intake rate just measured. Every answer must be a clear one
     // (202 stored, 429, or 503 with Retry-After) within 10 s; nothing may hang or be lost.

@@ -6,21 +6,11 @@ import { queueEmailReply } from '../messaging/email-outbound.js'
 import { queueReply } from '../messaging/outbound.js'
 import { assignLocked, findTeam, lockSpareCapacity, WorkConflict, type QueueItem } from './queue.js'
 import type { AgentClaims } from './tokens.js'
+import { WORK_TRANSITIONS, type WorkStatus } from './work-statuses.js'
 
 export { WorkConflict, type ConflictCode } from './queue.js'
 
-export const WORK_STATUSES = ['new', 'open', 'waiting_on_resident', 'waiting_on_back_office', 'resolved', 'closed'] as const
-export type WorkStatus = (typeof WORK_STATUSES)[number]
-
-/** Where a case may go from each work status. closed → open also needs a supervisor. */
-export const WORK_TRANSITIONS: Record<WorkStatus, readonly WorkStatus[]> = {
-  new: ['open'],
-  open: ['waiting_on_resident', 'waiting_on_back_office', 'resolved'],
-  waiting_on_resident: ['open', 'resolved'],
-  waiting_on_back_office: ['open', 'resolved'],
-  resolved: ['closed', 'open'],
-  closed: ['open']
-}
+export { WORK_STATUSES, WORK_TRANSITIONS, type WorkStatus } from './work-statuses.js'
 
 /** Statuses a reply moves to waiting_on_resident; a reply after resolution leaves it resolved. */
 const AWAITS_REPLY = new Set<WorkStatus>(['new', 'open', 'waiting_on_resident', 'waiting_on_back_office'])

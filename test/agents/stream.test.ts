@@ -35,21 +35,26 @@ async function agent(partnership: string, role: 'agent' | 'supervisor' = 'agent'
   return { id: row!.id, token: await agentSessions(ctx.infra).sign({ agentId: row!.id, partnershipId: partnership, role }) }
 }
 
-/** Connects, and collects every message until the test ends. */
-async function connect(url: string, token: string) {
+/** Connects, and collects every message until the test ends (with ?batch=1, each frame's array of events, and the frames' sizes). */
+async function connect(url: string, token: string, query = '') {
   const received: Record<string, unknown>[] = []
-  const ws = new WebSocket(`${url}/v1/agent/stream`, { headers: { authorization: `Bearer ${token}` } })
+  const frames: number[] = []
+  const ws = new WebSocket(`${url}/v1/agent/stream${query}`, { headers: { authorization: `Bearer ${token}` } })
   sockets.push(ws)
   ws.on('message', (data, isBinary) => {
     // text frames, as a browser's WebSocket hands them to the page: strings, not Blobs
     if (isBinary) throw new Error('the live view sent a binary frame')
-    received.push(JSON.parse(String(data)) as Record<string, unknown>)
+    const parsed = JSON.parse(String(data)) as Record<string, unknown> | Record<string, unknown>[]
+    if (query.includes('batch=1') && !Array.isArray(parsed)) throw new Error('a batched socket was sent a frame that is not an array')
+    if (!query.includes('batch=1') && Array.isArray(parsed)) throw new Error('a socket that did not ask for batches was sent an array')
+    frames.push(Array.isArray(parsed) ? parsed.length : 1)
+    received.push(...(Array.isArray(parsed) ? parsed : [parsed]))
   })
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve())
     ws.once('error', reject)
   })
-  return { ws, received }
+  return { ws, received, frames }
 }
 
 const about = (received: Record<string, unknown>[], reference: string) => received.filter((e) => (e.case as { reference?: string } | undefined)?.reference === reference)
@@ -97,6 +102,27 @@ describe('the live view', () => {
     await waitFor(async () => about(elsewhere.received, theirs).some((e) => e.type === 'case.routed'), 10_000, "their own case's events")
     expect(about(elsewhere.received, reference)).toEqual([])
     expect(elsewhere.received.every((e) => e.partnership_id === 'brent-lewisham')).toBe(true)
+  })
+
+  it('sends a client that asks for batches the events of a burst as arrays, every event once', async () => {
+    const tri = await agent('tri-borough')
+    const batched = await connect(urlA, tri.token, '?batch=1')
+    const single = await connect(urlA, tri.token)
+    const references = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) =>
+        (await postContact(ctx, { email: `burst.${n}.${i}@example.org`, postcode: 'SW1A 1AA', description: 'Fly-tipping behind the shops' })).json().reference as string
+      )
+    )
+    for (const seen of [batched, single]) {
+      await waitFor(async () => references.every((r) => about(seen.received, r).some((e) => e.type === 'case.routed')), 15_000, 'every case routed, at the agent')
+    }
+    const keysOf = (seen: { received: Record<string, unknown>[] }) => seen.received.filter((e) => e.event_id).map((e) => `${String(e.type)}:${String(e.event_id)}`)
+    const batchedKeys = keysOf(batched)
+    expect(new Set(batchedKeys).size).toBe(batchedKeys.length)
+    // the same events either way, each once (the single-frame socket may have caught a few more since)
+    expect(keysOf(single)).toEqual(expect.arrayContaining(batchedKeys))
+    // a burst of eight cases came in fewer frames than events
+    expect(batched.frames.length).toBeLessThan(batched.received.length)
   })
 
   it("keeps agents' presence, and tells colleagues who is viewing a case", async () => {

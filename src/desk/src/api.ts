@@ -1,4 +1,5 @@
 /** The agent API as the desk calls it: the same routes any client uses (see /docs). */
+import { WORK_TRANSITIONS } from '../../agents/work-statuses.js'
 
 export interface QueueCase {
   reference: string
@@ -155,14 +156,7 @@ export const api = {
   overview: () => call<{ at: string; teams: TeamOverview[] }>('GET', '/v1/supervisor/overview')
 }
 
-/** The work statuses an agent may move a case to from where it is (as the API allows: PATCH /v1/agent/cases/:reference). */
-export const NEXT_STATUSES: Record<string, string[]> = {
-  new: ['open'],
-  open: ['waiting_on_resident', 'waiting_on_back_office', 'resolved'],
-  waiting_on_resident: ['open', 'resolved'],
-  waiting_on_back_office: ['open', 'resolved'],
-  resolved: ['closed', 'open'],
-  closed: ['open']
-}
+/** The work statuses an agent may move a case to from where it is: the server's own table. */
+export const NEXT_STATUSES: Record<string, readonly string[]> = WORK_TRANSITIONS
 
 export const statusLabel = (s: string) => s.replace(/_/g, ' ')

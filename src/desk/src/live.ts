@@ -33,7 +33,8 @@ export function connectLive(token: string, handlers: { onEvent(e: LiveEvent): vo
   let closed = false
   let backoff = 1_000
   let timer: ReturnType<typeof setInterval> | undefined
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/agent/stream?token=${encodeURIComponent(token)}`
+  // batch=1: the events of a moment come as one JSON array (fewer frames under a burst)
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/agent/stream?batch=1&token=${encodeURIComponent(token)}`
 
   const send = (msg: unknown) => {
     if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg))
@@ -49,11 +50,13 @@ export function connectLive(token: string, handlers: { onEvent(e: LiveEvent): vo
       handlers.onOpen()
     }
     ws.onmessage = (m) => {
+      let data: LiveEvent | LiveEvent[]
       try {
-        handlers.onEvent(JSON.parse(String(m.data)) as LiveEvent)
+        data = JSON.parse(String(m.data)) as LiveEvent | LiveEvent[]
       } catch {
-        // not an event: ignore
+        return // not an event: ignore
       }
+      for (const e of Array.isArray(data) ? data : [data]) handlers.onEvent(e)
     }
     ws.onclose = (c) => {
       if (socket !== ws) return

@@ -5,8 +5,9 @@ import { announceActivity, setPresence, type Presence } from '../../agents/prese
 import type { AgentSessions } from '../../agents/sessions.js'
 import type { VerifiedAgent } from '../../agents/tokens.js'
 import { requireAgent } from '../../plugins/agent-auth.js'
-import { wire, type LiveEvent, type LiveHub } from '../../realtime/hub.js'
+import type { LiveEvent, LiveHub } from '../../realtime/hub.js'
 import { socketBudget } from '../../realtime/socket-budget.js'
+import { liveSender } from '../../realtime/live-sender.js'
 
 /** Bytes an agent's socket may hold unsent before it is cut off: a slow client must not slow others. */
 const MAX_BUFFERED_BYTES = 1_048_576
@@ -28,7 +29,8 @@ type ClientMessage = { type: 'heartbeat'; presence?: 'online' | 'away' } | { typ
 
 /**
  * GET /v1/agent/stream (WebSocket; the agent's token as `Authorization: Bearer` or `?token=`).
- * The agent receives, as JSON, every live event of their partnership's cases (case.created,
+ * The agent receives, as JSON, every live event of their partnership's cases (each a frame
+ * of its own, or with `?batch=1` the events of a moment together as one JSON array) (case.created,
  * case.routed, case.assigned, message.created, case.updated, sla.warning, sla.breached),
  * presence changes of their colleagues, and who is viewing or replying to which case;
  * nothing of another partnership's. They send `{ "type": "heartbeat", "presence": "online" |
@@ -91,7 +93,7 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { tokens
     {
       websocket: true,
       onRequest: requireAgent(sessions),
-      schema: { tags: ['agents'], summary: 'Live events for an agent (WebSocket)', hide: false }
+      schema: { tags: ['agents'], summary: 'Live events for an agent (WebSocket); ?batch=1: the events of a moment as one JSON array', hide: false }
     },
     (socket: WebSocket, req) => {
       const agent = req.agent!
@@ -117,6 +119,7 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { tokens
       hub.attach()
       inOrder(() => setPresence(db, hub, agent, 'online'))
 
+      const send = liveSender(socket, req.raw.socket, { batch: (req.query as { batch?: string }).batch === '1' })
       const forward = (event: LiveEvent) => {
         if (event.partnership_id !== agent.partnershipId || closing) return
         if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -124,7 +127,7 @@ export async function agentStreamRoutes(fastify: FastifyInstance, opts: { tokens
           socket.close(CLOSE.tooSlow, 'too slow: reconnect and reload')
           return
         }
-        socket.send(wire(event), { binary: false })
+        send(event)
       }
       hub.on('event', forward)
 
