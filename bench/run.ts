@@ -40,7 +40,8 @@
  *      40 contacts to its councils at 10/s; each event's delay from its commit (the case
  *      event's own timestamp) to its arrival at each agent, p50/p99, and none missing
  *   w. (after l) the agents' desks: web intake as in b, 8 s without desks, 8 s with 200 desks
- *      open (each its WebSocket and its first load, as src/desk does: bench/desks.ts), and 8 s
+ *      open (each its WebSocket and its first load, as src/desk does, on a thread of their own,
+ *      20 arriving at a time: bench/desks.ts), and 8 s
  *      without again; the desks' cost is the with-desks rate against the mean of the others
  *   e. overload: POST /v1/contacts at twice the intake rate of b, from 1,500 pre-opened
  *      connections; every answer must be 202, 429 or 503 within 10 s (no
@@ -451,10 +452,10 @@ async function run(): Promise<number> {
       { http: `http://${HOST}:${APP_PORT}`, ws: `ws://${HOST}:${APP_PORT}` },
       made.slice(0, DESK_AGENTS).map((r) => signer.sign({ agentId: r.id, partnershipId: 'tri-borough', role: 'agent' }))
     )
-    const receivedBefore = desks.received()
+    const receivedBefore = await desks.received()
     const w2 = await deskIntake('w2_with')
-    const deskFigures = { ...desks.figures, eventsReceived: desks.received() - receivedBefore }
-    desks.close()
+    const deskFigures = { ...desks.figures, eventsReceived: (await desks.received()) - receivedBefore }
+    await desks.close()
     const w3 = await deskIntake('w3_without')
     const desk: Results['desk'] = { ...deskFigures, without: [w1, w3], with: w2, costPct: round1(100 * (1 - w2.rps / ((w1.rps + w3.rps) / 2))) }
     log(`   ${desk.connected}/${desk.agents} desks open (p50 ${desk.openP50} ms, p99 ${desk.openP99} ms to first load); intake ${fmt(w1.rps)} / ${fmt(w2.rps)} with / ${fmt(w3.rps)} req/s: cost ${fmt(desk.costPct)} %; ${fmt(desk.eventsReceived)} frames to desks`)
