@@ -4,7 +4,7 @@ import { agentSessions } from '../../src/agents/sessions.js'
 import { newCaseReference } from '../../src/intake/reference.js'
 import { createTestContext, type TestContext } from '../helpers/context.js'
 import { HAMMERSMITH, WESTMINSTER } from '../helpers/councils.js'
-import { exitOf, killIfAlive, spawnTs } from '../helpers/processes.js'
+import { runCli } from '../helpers/processes.js'
 
 // Canned replies: supervisors write them (API or CLI), agents get them filled for the case
 // at hand, the resident's and council's names put in as plain values.
@@ -118,15 +118,7 @@ describe('over the API', () => {
   })
 
   it('are managed from the CLI too', async () => {
-    const run = async (args: string[]) => {
-      const child = spawnTs('src/cli/index.ts', args, { DATABASE_URL: ctx.config.DATABASE_URL })
-      try {
-        const { code } = await exitOf(child, 45_000)
-        return { code, stdout: child.stdout(), stderr: child.stderr() }
-      } finally {
-        await killIfAlive(child)
-      }
-    }
+    const run = (args: string[]) => runCli(args, { DATABASE_URL: ctx.config.DATABASE_URL })
     const added = await run(['canned', 'add', '--partnership', 'tri-borough', '--title', 'From the CLI', '--body', 'Thanks {{resident.first_name}}'])
     expect(added.code, added.stderr).toBe(0)
     const id = JSON.parse(added.stdout).id as number

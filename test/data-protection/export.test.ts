@@ -9,7 +9,7 @@ import type { SubjectAccessExport } from '../../src/data-protection/export-schem
 import { OPERATOR_KEY, postContact, waitFor } from '../helpers/context.js'
 import { deliveriesSettled, startReceiver, useCouncilWebhooks, type Receiver } from '../helpers/delivery.js'
 import { createEmailContext, TRI_BOROUGH_MAILBOX, type EmailContext } from '../helpers/email.js'
-import { exitOf, killIfAlive, spawnTs } from '../helpers/processes.js'
+import { runCli } from '../helpers/processes.js'
 import { postTwilio, smsParams, TWILIO_TOKEN } from '../helpers/twilio.js'
 import { WESTMINSTER } from '../helpers/councils.js'
 
@@ -49,16 +49,8 @@ const admin = (url: string, body: unknown, key: string | null = OPERATOR_KEY) =>
     payload: JSON.stringify(body)
   })
 
-/** Runs `npm run cli -- ...args` as an operator would (from source, through tsx) until it exits. */
-async function cli(args: string[]) {
-  const child = spawnTs('src/cli/index.ts', args, { DATABASE_URL: ctx.config.DATABASE_URL })
-  try {
-    const { code } = await exitOf(child, 45_000)
-    return { code, stdout: child.stdout(), stderr: child.stderr() }
-  } finally {
-    await killIfAlive(child)
-  }
-}
+/** Runs `npm run cli -- ...args` as an operator would, on this file's database. */
+const cli = (args: string[]) => runCli(args, { DATABASE_URL: ctx.config.DATABASE_URL })
 
 /** The schema GET /docs/json publishes for the export route's 200 answer, as a validator. */
 async function publishedValidator() {

@@ -73,6 +73,21 @@ export async function killIfAlive(child: Spawned | undefined): Promise<void> {
   await child.exited
 }
 
+/**
+ * Runs `npm run cli -- ...args` as an operator would (from source, through tsx) until it
+ * exits: its exit code and what it printed. A run through tsx takes several seconds on a
+ * busy 2-core machine.
+ */
+export async function runCli(args: string[], settings: Record<string, string>, timeoutMs = 45_000) {
+  const child = spawnTs('src/cli/index.ts', args, settings)
+  try {
+    const { code } = await exitOf(child, timeoutMs)
+    return { code, stdout: child.stdout(), stderr: child.stderr() }
+  } finally {
+    await killIfAlive(child)
+  }
+}
+
 /** A TCP port nothing listens on right now. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

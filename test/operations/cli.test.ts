@@ -3,23 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgent } from '../../src/agents/accounts.js'
 import { createPool } from '../../src/db/pool.js'
 import { createTestContext, dropDatabase, type TestContext } from '../helpers/context.js'
-import { exitOf, freePort, killIfAlive, spawnTs } from '../helpers/processes.js'
+import { freePort, runCli } from '../helpers/processes.js'
 import { WESTMINSTER } from '../helpers/councils.js'
 
-// a run through tsx takes several seconds on a busy 2-core machine
-const RUN_TIMEOUT_MS = 45_000
 const TEST_TIMEOUT_MS = 60_000
 
 /** Runs `npm run cli -- ...args` as a user would (from source, through tsx) until it exits. */
-async function cli(args: string[], settings: Record<string, string>) {
-  const child = spawnTs('src/cli/index.ts', args, settings)
-  try {
-    const { code } = await exitOf(child, RUN_TIMEOUT_MS)
-    return { code, stdout: child.stdout(), stderr: child.stderr() }
-  } finally {
-    await killIfAlive(child)
-  }
-}
+const cli = runCli
 
 function linesOf(text: string): string[] {
   return text.split('\n').filter((l) => l.trim() !== '')
