@@ -126,7 +126,7 @@ describe('the desk', () => {
     // resolve: the case leaves Sam's list and its resolution clock stops
     await sam.getByLabel('Move to').selectOption('resolved')
     await sam.getByRole('button', { name: 'Set status' }).click()
-    await sam.getByText('Now resolved').waitFor()
+    await sam.getByText('Now resolved', { exact: true }).waitFor()
     const [row] = await twilio.ctx.query<{ work_status: string }>('select work_status from cases where reference = $1', [reference])
     expect(row!.work_status).toBe('resolved')
     await sam.getByText('stopped (resolved)').waitFor()
