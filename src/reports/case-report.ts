@@ -4,7 +4,8 @@ import { withTransaction, type Db } from '../db/pool.js'
  * The supervisors' report over a partnership's cases opened in a date range, grouped by one
  * dimension, with a total: volume; first response and resolution times (median and 90th
  * percentile) in each council's business hours; SLA targets met; reopen rate; satisfaction.
- * One statement, from the cases and their events:
+ * Two statements in one transaction (each council's working days, then the report itself),
+ * from the cases and their events:
  *
  * - resolved and reopened: as the case's events tell it, kept per case by a trigger on them
  *   (case_outcomes, src/reports/sql/outcomes.sql): the first `case.work_status_changed` to

@@ -6,6 +6,10 @@ import { Login } from './login.js'
 import { CaseList } from './queues.js'
 import { Supervisor } from './supervisor.js'
 
+/** Live events that can move a case into or out of a list (a new message or an SLA warning does not). */
+const LIST_EVENTS = new Set(['case.created', 'case.routed', 'case.assigned', 'case.updated'])
+const LIST_RELOAD_MS = 2_000
+
 /** Who else is on which case: reference → agent id → 'viewing' | 'replying'. */
 export type Viewers = Map<string, Map<number, string>>
 
@@ -70,11 +74,18 @@ function Desk(props: { token: string; onLogout(): void }) {
     }
   }, [])
 
-  // many events in a moment (a burst of texts) reload the lists once
+  // The lists are reloaded at most every 2 s however many events come (a desk is one of
+  // hundreds, each reloading would be their load on the API), and never left stale: an
+  // event while a reload is due joins it.
   const reloadTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
+  const lastLoad = useRef(0)
   const reloadSoon = useCallback(() => {
-    clearTimeout(reloadTimer.current)
-    reloadTimer.current = setTimeout(() => void loadLists().catch(() => {}), 150)
+    if (reloadTimer.current) return
+    reloadTimer.current = setTimeout(() => {
+      reloadTimer.current = undefined
+      lastLoad.current = Date.now()
+      void loadLists().catch(() => {})
+    }, Math.max(0, lastLoad.current + LIST_RELOAD_MS - Date.now()))
   }, [loadLists])
 
   useEffect(() => {
@@ -103,7 +114,7 @@ function Desk(props: { token: string; onLogout(): void }) {
       }
       if (e.type === 'case.created') setAnnouncement(`New case ${e.case.reference} in the queue`)
       else if (e.type === 'message.created' && e.case.reference === openRefNow.current) setAnnouncement(`New message on ${e.case.reference}`)
-      reloadSoon()
+      if (LIST_EVENTS.has(e.type)) reloadSoon()
       if (e.case.reference && e.case.reference === openRefNow.current) void loadCase(e.case.reference).catch(() => {})
     }
     live.current = connectLive(props.token, {
